@@ -1,0 +1,66 @@
+"""One throwaway PostgreSQL per test session; each test gets its own database cloned from a template."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import runner
+
+TEMPLATE = "mlops_template"
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[runner.EmbeddedPostgresql]:
+    with runner.EmbeddedPostgresql() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(server: runner.EmbeddedPostgresql) -> str:
+    return server.url(database="postgres")
+
+
+@pytest.fixture(scope="session")
+def template_dsn(server: runner.EmbeddedPostgresql, admin_dsn: str) -> str:
+    """A database with the whole package installed, cloned by each test."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {TEMPLATE}")
+    dsn = server.url(database=TEMPLATE)
+    runner.install(dsn)
+    return dsn
+
+
+def _new_database(server: runner.EmbeddedPostgresql, admin_dsn: str, template: str) -> Iterator[str]:
+    name = f"test_{next(_database_numbers)}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield server.url(database=name)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def dsn(server: runner.EmbeddedPostgresql, admin_dsn: str, template_dsn: str) -> Iterator[str]:
+    """A fresh database with the package installed."""
+    yield from _new_database(server, admin_dsn, TEMPLATE)
+
+
+@pytest.fixture
+def empty_dsn(server: runner.EmbeddedPostgresql, admin_dsn: str) -> Iterator[str]:
+    """A fresh database with nothing installed."""
+    yield from _new_database(server, admin_dsn, "template0")
+
+
+@pytest.fixture
+def conn(dsn: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        yield connection

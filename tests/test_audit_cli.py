@@ -1,0 +1,40 @@
+"""runner.py audit: the incident-style lines, and --json for machines."""
+
+import json
+
+import psycopg
+import pytest
+
+import runner
+
+
+def test_audit_prints_one_line_per_fk(dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert runner.main(["audit", "--dsn", dsn, "--schema", "mlops"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "✅ job_recommendations_job_id_fkey: job_id -> mlops.job_postings (DELETE CASCADE)",
+        "✅ job_recommendations_resume_id_fkey: resume_id -> mlops.cover_letter_samples (DELETE CASCADE)",
+        "✅ user_interactions_job_id_fkey: job_id -> mlops.job_postings (DELETE CASCADE)",
+        "⚠️ user_interactions_recommendation_id_fkey: recommendation_id -> mlops.job_recommendations (DELETE NO ACTION)",
+    ]
+
+
+def test_audit_json(conn: psycopg.Connection, dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    conn.execute("DROP INDEX mlops.job_recommendations_job_id_idx")
+    assert runner.main(["audit", "--dsn", dsn, "--json"]) == 0
+    rows = {r["fk_name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["job_recommendations_job_id_fkey"]["indexed"] is False
+    assert rows["job_recommendations_job_id_fkey"]["referencing_columns"] == ["job_id"]
+    assert rows["user_interactions_recommendation_id_fkey"]["risk"] == "blocks_delete"
+
+
+def test_audit_unknown_schema_exit_code(dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert runner.main(["audit", "--dsn", dsn, "--schema", "nope"]) == 1
+    assert "error: schema nope does not exist" in capsys.readouterr().err
+
+
+def test_demo_on_given_database_loads_sample_and_prints_audit(empty_dsn: str, capsys) -> None:
+    assert runner.main(["demo", "--dsn", empty_dsn]) == 0
+    out = capsys.readouterr().out
+    assert "loaded the incident's sample: 3 job_postings, 3 cover_letter_samples, 4 job_recommendations" in out
+    assert "✅ job_recommendations_resume_id_fkey: resume_id -> mlops.cover_letter_samples (DELETE CASCADE)" in out

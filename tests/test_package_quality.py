@@ -1,0 +1,63 @@
+"""Every routine of the package: plpgsql_check clean, search_path pinned, commented, not executable by PUBLIC."""
+
+import os
+
+import psycopg
+import pytest
+
+ROUTINES = """
+SELECT p.oid::regprocedure::text AS routine, p.prokind, p.proconfig, p.proacl,
+       obj_description(p.oid, 'pg_proc') AS comment
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+WHERE p.pronamespace = 'mlops'::regnamespace AND l.lanname = 'plpgsql'
+ORDER BY 1
+"""
+
+
+def routines(conn: psycopg.Connection) -> list[tuple]:
+    rows = conn.execute(ROUTINES).fetchall()
+    assert rows, "no plpgsql routines found in schema mlops"
+    return rows
+
+
+def test_plpgsql_check_reports_nothing(conn: psycopg.Connection) -> None:
+    available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'plpgsql_check'").fetchone()
+    if available is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("plpgsql_check is not installed; CI must install postgresql-15-plpgsql-check")
+        pytest.skip("plpgsql_check not installed here (apt-get install postgresql-15-plpgsql-check)")
+    conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
+    findings = []
+    for routine, *_ in routines(conn):
+        for (line,) in conn.execute(
+            "SELECT * FROM plpgsql_check_function(%s::regprocedure, fatal_errors => false,"
+            " extra_warnings => true, performance_warnings => false)",
+            (routine,),
+        ):
+            findings.append(f"{routine}: {line}")
+    assert findings == []
+
+
+def test_every_routine_pins_search_path(conn: psycopg.Connection) -> None:
+    # Procedures that COMMIT cannot carry a SET clause; they call set_config in their body instead.
+    unpinned = [
+        r for r, kind, config, *_ in routines(conn) if kind == "f" and config != ["search_path=pg_catalog, pg_temp"]
+    ]
+    assert unpinned == []
+
+
+def test_every_routine_has_a_comment(conn: psycopg.Connection) -> None:
+    assert [r for r, _k, _c, _a, comment in routines(conn) if not comment] == []
+
+
+def test_no_routine_is_executable_by_public(conn: psycopg.Connection) -> None:
+    executable = conn.execute(
+        """
+        SELECT p.oid::regprocedure::text FROM pg_proc p
+        WHERE p.pronamespace = 'mlops'::regnamespace
+          AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+          AND (p.proacl IS NULL OR EXISTS (
+                SELECT FROM aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE'))
+        """
+    ).fetchall()
+    assert executable == []
