@@ -1,0 +1,147 @@
+-- mlops.merge_clusters: the set-based merge core. Merges a whole loser -> survivor mapping of one table in the
+-- caller's transaction: lock, resolve collisions, one UPDATE per referencing FK, fill, check that nothing still
+-- references a loser, then archive and delete the losers (or soft-delete them). Every step is logged for undo.
+
+CREATE OR REPLACE FUNCTION mlops.merge_clusters(
+    p_target regclass,
+    p_survivor_ids bigint[],
+    p_loser_ids bigint[],
+    p_reason text DEFAULT 'manual',
+    p_scores real[] DEFAULT NULL,
+    p_parent_merge_ids bigint[] DEFAULT NULL,
+    p_soft_delete boolean DEFAULT FALSE,
+    p_fill_nulls boolean DEFAULT FALSE,
+    OUT merge_ids bigint[],
+    OUT merged_rows bigint,
+    OUT moved_references bigint,
+    OUT conflict_rows bigint
+)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_key text;
+    v_pk text[];
+    v_fk record;
+    v_pair_merge_ids bigint[];
+    v_losers bigint[];
+    v_survivors bigint[];
+    v_left bigint;
+BEGIN
+    PERFORM mlops.assert_table(p_target);
+    v_key := mlops.integer_key_column(p_target);
+    IF v_key IS NULL THEN
+        v_pk := mlops.primary_key_columns(p_target);
+        RAISE EXCEPTION 'cannot merge rows of %: %', p_target,
+            CASE WHEN v_pk IS NULL THEN 'it has no primary key'
+                WHEN cardinality(v_pk) > 1 THEN format('its primary key (%s) has more than one column',
+                    array_to_string(v_pk, ', '))
+                ELSE format('its primary key column %I is not smallint, integer or bigint', v_pk[1]) END
+            USING ERRCODE = 'feature_not_supported',
+            DETAIL = 'Merging needs a single-column integer primary key to name survivors and losers by.';
+    END IF;
+    IF p_reason IS NULL THEN
+        RAISE EXCEPTION 'merge reason must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM mlops.merge_assert_allowed(p_target);
+    FOR v_fk IN SELECT DISTINCT f.referencing_table FROM mlops.referencing_fks(p_target) AS f LOOP
+        PERFORM mlops.merge_assert_allowed(v_fk.referencing_table);
+    END LOOP;
+    IF p_soft_delete AND (
+        SELECT count(*) FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = p_target AND a.attname IN ('deleted_at', 'merged_into') AND NOT a.attisdropped
+    ) < 2 THEN
+        RAISE EXCEPTION 'cannot soft-delete merged rows of %: it has no deleted_at and merged_into columns', p_target
+            USING ERRCODE = 'undefined_column',
+            HINT = 'Add deleted_at timestamptz and merged_into bigint, or merge with soft delete off (rows archived).';
+    END IF;
+
+    PERFORM mlops.merge_lock_rows(p_target, v_key, p_survivor_ids, p_loser_ids);
+
+    -- One merge row per survivor; v_pair_merge_ids lines up with the losers, sorted by loser id.
+    WITH pairs AS (
+        SELECT p.survivor, p.loser, p.score, p.parent, p.ord
+        FROM unnest(p_survivor_ids, p_loser_ids, p_scores, p_parent_merge_ids)
+            WITH ORDINALITY AS p (survivor, loser, score, parent, ord)
+    ),
+    inserted AS (
+        INSERT INTO mlops.merges (parent_merge_id, target, survivor_id, loser_ids, reason, score, soft_deleted)
+        SELECT min(p.parent), p_target, p.survivor, array_agg(p.loser ORDER BY p.ord), p_reason, min(p.score),
+            p_soft_delete
+        FROM pairs AS p
+        GROUP BY p.survivor
+        RETURNING mlops.merges.merge_id AS new_merge_id, mlops.merges.survivor_id AS new_survivor_id
+    )
+    SELECT
+        array_agg(p.loser ORDER BY p.ord),
+        array_agg(p.survivor ORDER BY p.ord),
+        array_agg(i.new_merge_id ORDER BY p.ord),
+        array_agg(DISTINCT i.new_merge_id)
+    INTO v_losers, v_survivors, v_pair_merge_ids, merge_ids
+    FROM pairs AS p
+    INNER JOIN inserted AS i ON i.new_survivor_id = p.survivor;
+
+    merged_rows := cardinality(v_losers);
+    moved_references := 0;
+    conflict_rows := 0;
+    FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
+        conflict_rows := conflict_rows + mlops.merge_resolve_collisions(
+            p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
+            v_fk.referenced_columns, v_losers, v_survivors, v_pair_merge_ids
+        );
+        moved_references := moved_references + mlops.merge_repoint(
+            p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
+            v_fk.referenced_columns, v_losers, v_survivors, v_pair_merge_ids
+        );
+    END LOOP;
+
+    IF p_fill_nulls THEN
+        PERFORM mlops.merge_fill_nulls(p_target, v_key, v_losers, v_survivors, v_pair_merge_ids);
+    END IF;
+
+    -- Delete gate: nothing may reference a loser any more (a concurrent insert waits on the loser's row lock).
+    FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
+        EXECUTE format(
+            'SELECT count(*) FROM %s AS r INNER JOIN (%s) AS v ON %s%s',
+            v_fk.referencing_table,
+            mlops.merge_mapping_sql(p_target, v_key, v_fk.referenced_columns),
+            mlops.sql_pairs(v_fk.referencing_columns, 'r.%1$I = v.l%2$s', ' AND '),
+            CASE WHEN v_fk.referencing_table = p_target THEN format(' AND r.%I <> ALL ($1)', v_key) ELSE '' END
+        ) INTO v_left USING v_losers, v_survivors, v_pair_merge_ids;
+        IF v_left > 0 THEN
+            RAISE EXCEPTION 'merge of % stopped: % row(s) of % still reference a loser through %',
+                p_target, v_left, v_fk.referencing_table, v_fk.fk_name
+                USING ERRCODE = 'object_in_use',
+                DETAIL = 'Nothing was deleted; the whole merge is rolled back.';
+        END IF;
+    END LOOP;
+
+    IF p_soft_delete THEN
+        EXECUTE format(
+            'UPDATE %1$s AS t SET deleted_at = now(), merged_into = m.survivor_id'
+            ' FROM unnest($1::bigint[], $2::bigint[]) AS m (loser_id, survivor_id) WHERE t.%2$I = m.loser_id',
+            p_target, v_key
+        ) USING v_losers, v_survivors;
+    ELSE
+        -- Archive and delete in one statement: a row leaves the table only together with its archive copy.
+        EXECUTE format(
+            'WITH gone AS (DELETE FROM %1$s AS t USING unnest($1::bigint[], $2::bigint[]) AS m (loser_id, merge_id)'
+            ' WHERE t.%2$I = m.loser_id RETURNING m.merge_id, m.loser_id, to_jsonb(t) AS row_data)'
+            ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data)'
+            ' SELECT gone.merge_id, %3$L::regclass, gone.loser_id, gone.row_data FROM gone',
+            p_target, v_key, p_target
+        ) USING v_losers, v_pair_merge_ids;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.merge_clusters(regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean) IS
+'Set-based merge core: merges each loser into the survivor at the same position of the arrays, for many clusters '
+'of one table at once, inside the caller''s transaction. Returns the merge ids (one per survivor), rows merged, '
+'references moved and colliding referencing rows merged or archived (recursively).';
+
+REVOKE EXECUTE ON FUNCTION mlops.merge_clusters(
+    regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean
+) FROM PUBLIC;

@@ -1,0 +1,114 @@
+-- mlops.merge_lock_rows: checks a loser -> survivor mapping and locks its rows before anything changes:
+-- survivors FOR NO KEY UPDATE (inserts that reference them go on), losers FOR UPDATE (inserts that reference
+-- them wait, then fail cleanly once the merge commits), each in id order so concurrent merges queue, not deadlock.
+
+CREATE OR REPLACE FUNCTION mlops.merge_lock_rows(
+    p_target regclass, p_key_column text, p_survivor_ids bigint[], p_loser_ids bigint[]
+)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_bad bigint[];
+    v_found bigint[];
+    v_merged_into bigint;
+    v_merge_id bigint;
+BEGIN
+    IF p_survivor_ids IS NULL OR array_position(p_survivor_ids, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'survivor id must not be NULL (merging into %)', p_target
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_loser_ids IS NULL OR cardinality(p_loser_ids) = 0 THEN
+        RAISE EXCEPTION 'no loser ids given to merge into % of %', p_survivor_ids, p_target
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass the ids to merge away, e.g. ARRAY[2, 3]::bigint[].';
+    END IF;
+    IF array_position(p_loser_ids, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'loser ids for % must not contain NULL: %', p_target, p_loser_ids
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF cardinality(p_survivor_ids) <> cardinality(p_loser_ids) THEN
+        RAISE EXCEPTION 'survivor and loser arrays differ in length (% and %)',
+            cardinality(p_survivor_ids), cardinality(p_loser_ids)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT array_agg(d.id ORDER BY d.id) INTO v_bad
+    FROM (SELECT u.id FROM unnest(p_loser_ids) AS u (id) GROUP BY u.id HAVING count(*) > 1) AS d;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(DISTINCT s.id ORDER BY s.id) INTO v_bad
+    FROM unnest(p_survivor_ids) AS s (id)
+    WHERE s.id = ANY(p_loser_ids);
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'survivor % of % is also among the losers', v_bad, p_target
+            USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A row cannot be merged into itself, and a survivor cannot be merged away in the same call.';
+    END IF;
+
+    -- Survivors first, then losers, each in id order.
+    EXECUTE format(
+        'SELECT array_agg(x.id) FROM (SELECT t.%1$I AS id FROM %2$s AS t WHERE t.%1$I = ANY ($1)'
+        ' ORDER BY t.%1$I FOR NO KEY UPDATE) AS x',
+        p_key_column, p_target
+    ) INTO v_found USING p_survivor_ids;
+    SELECT array_agg(DISTINCT s.id ORDER BY s.id) INTO v_bad
+    FROM unnest(p_survivor_ids) AS s (id)
+    WHERE s.id <> ALL(coalesce(v_found, '{}'));
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'survivor % does not exist in %', v_bad, p_target
+            USING ERRCODE = 'no_data_found';
+    END IF;
+
+    EXECUTE format(
+        'SELECT array_agg(x.id) FROM (SELECT t.%1$I AS id FROM %2$s AS t WHERE t.%1$I = ANY ($1)'
+        ' ORDER BY t.%1$I FOR UPDATE) AS x',
+        p_key_column, p_target
+    ) INTO v_found USING p_loser_ids;
+    SELECT array_agg(l.id ORDER BY l.id) INTO v_bad
+    FROM unnest(p_loser_ids) AS l (id)
+    WHERE l.id <> ALL(coalesce(v_found, '{}'));
+    IF v_bad IS NOT NULL THEN
+        SELECT m.merge_id, m.survivor_id INTO v_merge_id, v_merged_into
+        FROM mlops.merges AS m
+        WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_ids && v_bad
+        ORDER BY m.merge_id DESC
+        LIMIT 1;
+        IF v_merge_id IS NOT NULL THEN
+            RAISE EXCEPTION 'loser % of % was already merged into % (merge %)', v_bad, p_target, v_merged_into, v_merge_id
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
+        END IF;
+        RAISE EXCEPTION 'loser % does not exist in %', v_bad, p_target
+            USING ERRCODE = 'no_data_found';
+    END IF;
+
+    -- With soft delete, merged rows stay in the table, marked.
+    IF EXISTS (
+        SELECT FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = p_target AND a.attname = 'merged_into' AND NOT a.attisdropped
+    ) THEN
+        EXECUTE format(
+            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t'
+            ' WHERE t.%1$I = ANY ($1 || $2) AND t.merged_into IS NOT NULL',
+            p_key_column, p_target
+        ) INTO v_bad USING p_survivor_ids, p_loser_ids;
+        IF v_bad IS NOT NULL THEN
+            RAISE EXCEPTION 'row % of % was already merged (soft-deleted)', v_bad, p_target
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
+        END IF;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.merge_lock_rows(regclass, text, bigint[], bigint[]) IS
+'Validates a loser -> survivor mapping (no NULLs, no repeated loser, no survivor among the losers, every row '
+'present and not merged yet) and locks survivors FOR NO KEY UPDATE and losers FOR UPDATE, in id order.';
+
+REVOKE EXECUTE ON FUNCTION mlops.merge_lock_rows(regclass, text, bigint[], bigint[]) FROM PUBLIC;

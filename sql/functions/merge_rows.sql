@@ -1,0 +1,46 @@
+-- mlops.merge_rows: merges the losers into the survivor, inside the caller's transaction; returns the merge id.
+-- The one-cluster form of mlops.merge_clusters.
+
+CREATE OR REPLACE FUNCTION mlops.merge_rows(
+    p_target regclass,
+    p_survivor_id bigint,
+    p_loser_ids bigint[],
+    p_reason text DEFAULT 'manual',
+    p_soft_delete boolean DEFAULT FALSE,
+    p_fill_nulls boolean DEFAULT FALSE,
+    p_score real DEFAULT NULL
+)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_merge_ids bigint[];
+BEGIN
+    IF p_survivor_id IS NULL THEN
+        RAISE EXCEPTION 'survivor id must not be NULL (merging into %)', p_target
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT r.merge_ids INTO v_merge_ids
+    FROM mlops.merge_clusters(
+        p_target,
+        array_fill(p_survivor_id, ARRAY[coalesce(cardinality(p_loser_ids), 0)]),
+        p_loser_ids,
+        p_reason,
+        array_fill(p_score, ARRAY[coalesce(cardinality(p_loser_ids), 0)]),
+        NULL,
+        p_soft_delete,
+        p_fill_nulls
+    ) AS r;
+    RETURN v_merge_ids[1];
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.merge_rows(regclass, bigint, bigint[], text, boolean, boolean, real) IS
+'Merges loser rows into a survivor of the same table inside the caller''s transaction: every referencing FK '
+'re-pointed (collisions merged recursively), survivor NULLs filled when asked (losers in the order given), losers '
+'archived and deleted or soft-deleted. Returns the merge id for mlops.unmerge.';
+
+REVOKE EXECUTE ON FUNCTION mlops.merge_rows(regclass, bigint, bigint[], text, boolean, boolean, real) FROM PUBLIC;

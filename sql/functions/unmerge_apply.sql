@@ -1,0 +1,126 @@
+-- mlops.unmerge_apply: the undo steps of one merge and, recursively, of its conflict merges, in the reverse order
+-- of the merge: losers back, fill cleared, references back, archived conflict rows back, child merges undone.
+
+CREATE OR REPLACE FUNCTION mlops.unmerge_apply(p_merge_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_merge record;
+    v_key text;
+    v_count bigint;
+    v_table record;
+    v_fk record;
+    v_row_match text;
+    v_child bigint;
+BEGIN
+    SELECT m.* INTO STRICT v_merge FROM mlops.merges AS m WHERE m.merge_id = p_merge_id;
+    v_key := mlops.integer_key_column(v_merge.target);
+    PERFORM mlops.merge_assert_allowed(v_merge.target);
+    EXECUTE format('SELECT 1 FROM %s AS t WHERE t.%I = $1 FOR NO KEY UPDATE', v_merge.target, v_key)
+    USING v_merge.survivor_id;
+
+    -- 1. The losers, with their original ids.
+    IF v_merge.soft_deleted THEN
+        EXECUTE format(
+            'UPDATE %s AS t SET deleted_at = NULL, merged_into = NULL WHERE t.%I = ANY ($1) AND t.merged_into = $2',
+            v_merge.target, v_key
+        ) USING v_merge.loser_ids, v_merge.survivor_id;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+    ELSE
+        v_count := mlops.restore_archived_rows(p_merge_id, v_merge.target);
+    END IF;
+    IF v_count <> cardinality(v_merge.loser_ids) THEN
+        RAISE EXCEPTION 'cannot undo merge %: % of % merged row(s) of % could be restored',
+            p_merge_id, v_count, cardinality(v_merge.loser_ids), v_merge.target
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'A soft-deleted loser was changed since the merge.';
+    END IF;
+
+    -- 2. Survivor columns filled by the merge go back to NULL, unless they were changed since.
+    IF v_merge.filled IS NOT NULL THEN
+        EXECUTE format(
+            'UPDATE %s AS t SET %s WHERE t.%I = $2',
+            v_merge.target,
+            mlops.sql_pairs(
+                ARRAY(SELECT jsonb_object_keys(v_merge.filled)),
+                '%1$I = CASE WHEN to_jsonb(t.%1$I) = $1 -> %1$L THEN NULL ELSE t.%1$I END', ', '
+            ),
+            v_key
+        ) USING v_merge.filled, v_merge.survivor_id;
+    END IF;
+
+    -- 3. Moved references point at their loser again, if they still point at the survivor.
+    FOR v_table IN
+        SELECT mv.referencing_table, mv.fk_name, count(*) AS moved
+        FROM mlops.merge_moves AS mv
+        WHERE mv.merge_id = p_merge_id
+        GROUP BY mv.referencing_table, mv.fk_name
+    LOOP
+        SELECT f.* INTO v_fk
+        FROM mlops.referencing_fks(v_merge.target) AS f
+        WHERE f.referencing_table = v_table.referencing_table AND f.fk_name = v_table.fk_name;
+        IF v_fk.fk_name IS NULL THEN
+            RAISE EXCEPTION 'cannot undo merge %: foreign key % of % no longer exists',
+                p_merge_id, v_table.fk_name, v_table.referencing_table
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        v_row_match := coalesce(
+            mlops.sql_pairs(mlops.primary_key_columns(v_table.referencing_table), 'r.%1$I = k.%1$I', ' AND '),
+            'to_jsonb(r) = mv.row_key'
+        );
+        EXECUTE format(
+            'UPDATE %1$s AS r SET %2$s'
+            ' FROM mlops.merge_moves AS mv'
+            ' CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, mv.row_key) AS k'
+            ' INNER JOIN %3$s AS l ON l.%4$I = mv.loser_id'
+            ' INNER JOIN %3$s AS s ON s.%4$I = $2'
+            ' WHERE mv.merge_id = $1 AND mv.referencing_table = %5$L::regclass AND mv.fk_name = %6$L AND %7$s AND %8$s',
+            v_table.referencing_table,
+            (SELECT string_agg(format('%I = l.%I', u.fcol, u.kcol), ', ')
+                FROM unnest(v_fk.referencing_columns, v_fk.referenced_columns) AS u (fcol, kcol)),
+            v_merge.target,
+            v_key,
+            v_table.referencing_table,
+            v_table.fk_name,
+            v_row_match,
+            -- still pointing at the survivor
+            (SELECT string_agg(format('r.%I = s.%I', u.fcol, u.kcol), ' AND ')
+                FROM unnest(v_fk.referencing_columns, v_fk.referenced_columns) AS u (fcol, kcol))
+        ) USING p_merge_id, v_merge.survivor_id;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        IF v_count < v_table.moved THEN
+            RAISE NOTICE 'undo of merge %: % of % row(s) of % moved through % were changed or deleted since '
+                'and stay as they are', p_merge_id, v_table.moved - v_count, v_table.moved,
+                v_table.referencing_table, v_table.fk_name;
+        END IF;
+    END LOOP;
+
+    -- 4. Colliding rows of tables without an integer key, archived by this merge.
+    FOR v_table IN
+        SELECT DISTINCT a.target FROM mlops.merge_archive AS a
+        WHERE a.merge_id = p_merge_id AND a.target <> v_merge.target
+    LOOP
+        PERFORM mlops.restore_archived_rows(p_merge_id, v_table.target);
+    END LOOP;
+
+    -- 5. Conflict merges made inside this one, newest first.
+    FOR v_child IN
+        SELECT c.merge_id FROM mlops.merges AS c
+        WHERE c.parent_merge_id = p_merge_id AND c.undone_at IS NULL
+        ORDER BY c.merge_id DESC
+    LOOP
+        PERFORM mlops.unmerge_apply(v_child);
+    END LOOP;
+
+    UPDATE mlops.merges SET undone_at = now(), undone_by = current_user WHERE mlops.merges.merge_id = p_merge_id;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.unmerge_apply(bigint) IS
+'Internal: applies the undo of one merge and its conflict merges without the dependency checks of mlops.unmerge.';
+
+REVOKE EXECUTE ON FUNCTION mlops.unmerge_apply(bigint) FROM PUBLIC;
