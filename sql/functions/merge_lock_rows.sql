@@ -22,7 +22,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF p_loser_ids IS NULL OR cardinality(p_loser_ids) = 0 THEN
-        RAISE EXCEPTION 'no loser ids given to merge into % of %', p_survivor_ids, p_target
+        RAISE EXCEPTION 'no loser ids given (merging into %)', p_target
             USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Pass the ids to merge away, e.g. ARRAY[2, 3]::bigint[].';
     END IF;
@@ -39,14 +39,14 @@ BEGIN
     SELECT array_agg(d.id ORDER BY d.id) INTO v_bad
     FROM (SELECT u.id FROM unnest(p_loser_ids) AS u (id) GROUP BY u.id HAVING count(*) > 1) AS d;
     IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, v_bad
+        RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, array_to_string(v_bad, ', ')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT array_agg(DISTINCT s.id ORDER BY s.id) INTO v_bad
     FROM unnest(p_survivor_ids) AS s (id)
     WHERE s.id = ANY(p_loser_ids);
     IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'survivor % of % is also among the losers', v_bad, p_target
+        RAISE EXCEPTION 'survivor % of % is also among the losers', array_to_string(v_bad, ', '), p_target
             USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'A row cannot be merged into itself, and a survivor cannot be merged away in the same call.';
     END IF;
@@ -61,7 +61,7 @@ BEGIN
     FROM unnest(p_survivor_ids) AS s (id)
     WHERE s.id <> ALL(coalesce(v_found, '{}'));
     IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'survivor % does not exist in %', v_bad, p_target
+        RAISE EXCEPTION 'survivor % does not exist in %', array_to_string(v_bad, ', '), p_target
             USING ERRCODE = 'no_data_found';
     END IF;
 
@@ -80,11 +80,12 @@ BEGIN
         ORDER BY m.merge_id DESC
         LIMIT 1;
         IF v_merge_id IS NOT NULL THEN
-            RAISE EXCEPTION 'loser % of % was already merged into % (merge %)', v_bad, p_target, v_merged_into, v_merge_id
+            RAISE EXCEPTION 'loser % of % was already merged into % (merge %)',
+                array_to_string(v_bad, ', '), p_target, v_merged_into, v_merge_id
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                 HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
         END IF;
-        RAISE EXCEPTION 'loser % does not exist in %', v_bad, p_target
+        RAISE EXCEPTION 'loser % does not exist in %', array_to_string(v_bad, ', '), p_target
             USING ERRCODE = 'no_data_found';
     END IF;
 
@@ -99,7 +100,7 @@ BEGIN
             p_key_column, p_target
         ) INTO v_bad USING p_survivor_ids, p_loser_ids;
         IF v_bad IS NOT NULL THEN
-            RAISE EXCEPTION 'row % of % was already merged (soft-deleted)', v_bad, p_target
+            RAISE EXCEPTION 'row % of % was already merged (soft-deleted)', array_to_string(v_bad, ', '), p_target
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                 HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
         END IF;
