@@ -2,7 +2,6 @@
 
 import psycopg
 import pytest
-
 from helpers import load_incident, merge_log_counts, snapshot
 
 

@@ -3,7 +3,6 @@ partitioned tables, every ON DELETE action, partial and expression unique indexe
 
 import psycopg
 import pytest
-
 from helpers import merge_log_counts, snapshot
 
 SCHEMA = """

@@ -108,7 +108,7 @@ BEGIN
             v_fk.referencing_table,
             mlops.merge_mapping_sql(p_target, v_key, v_fk.referenced_columns),
             mlops.sql_pairs(v_fk.referencing_columns, 'r.%1$I = v.l%2$s', ' AND '),
-            CASE WHEN v_fk.referencing_table = p_target THEN format(' AND r.%I <> ALL ($1)', v_key) ELSE '' END
+            mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, v_key, false)
         ) INTO v_left USING v_losers, v_survivors, v_pair_merge_ids;
         IF v_left > 0 THEN
             RAISE EXCEPTION 'merge of % stopped: % row(s) of % still reference a loser through %',

@@ -44,7 +44,7 @@ BEGIN
     END IF;
     SELECT array_agg(DISTINCT s.id ORDER BY s.id) INTO v_bad
     FROM unnest(p_survivor_ids) AS s (id)
-    WHERE s.id = ANY(p_loser_ids);
+    INNER JOIN unnest(p_loser_ids) AS l (id) ON l.id = s.id;
     IF v_bad IS NOT NULL THEN
         RAISE EXCEPTION 'survivor % of % is also among the losers', array_to_string(v_bad, ', '), p_target
             USING ERRCODE = 'invalid_parameter_value',
@@ -59,7 +59,7 @@ BEGIN
     ) INTO v_found USING p_survivor_ids;
     SELECT array_agg(DISTINCT s.id ORDER BY s.id) INTO v_bad
     FROM unnest(p_survivor_ids) AS s (id)
-    WHERE s.id <> ALL(coalesce(v_found, '{}'));
+    WHERE NOT EXISTS (SELECT FROM unnest(v_found) AS f (id) WHERE f.id = s.id);
     IF v_bad IS NOT NULL THEN
         RAISE EXCEPTION 'survivor % does not exist in %', array_to_string(v_bad, ', '), p_target
             USING ERRCODE = 'no_data_found';
@@ -72,7 +72,7 @@ BEGIN
     ) INTO v_found USING p_loser_ids;
     SELECT array_agg(l.id ORDER BY l.id) INTO v_bad
     FROM unnest(p_loser_ids) AS l (id)
-    WHERE l.id <> ALL(coalesce(v_found, '{}'));
+    WHERE NOT EXISTS (SELECT FROM unnest(v_found) AS f (id) WHERE f.id = l.id);
     IF v_bad IS NOT NULL THEN
         SELECT m.merge_id, m.survivor_id INTO v_merge_id, v_merged_into
         FROM mlops.merges AS m

@@ -19,17 +19,10 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_key_columns text[] := mlops.primary_key_columns(p_referencing);
-    v_row_key text;
-    v_exclude text := '';
+    -- cross-cluster loser references move too, so each merge of a batch undoes on its own
+    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, true);
     v_moved bigint;
 BEGIN
-    -- A row is found again by its primary key; without one, by its whole content after the move.
-    v_row_key := CASE WHEN v_key_columns IS NULL THEN 'to_jsonb(r)'
-        ELSE format('jsonb_build_object(%s)', mlops.sql_pairs(v_key_columns, '%1$L, r.%1$I', ', ')) END;
-    IF p_referencing = p_target THEN
-        v_exclude := format(' AND r.%I <> ALL ($1)', p_key_column);
-    END IF;
     EXECUTE format(
         'WITH moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v WHERE %4$s%5$s'
         ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id)'
@@ -39,7 +32,7 @@ BEGIN
         mlops.sql_pairs(p_fk_columns, '%1$I = v.s%2$s', ', '),
         mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns),
         mlops.sql_pairs(p_fk_columns, 'r.%1$I = v.l%2$s', ' AND '),
-        v_exclude, v_row_key, p_referencing, p_fk_name
+        v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name
     ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
     GET DIAGNOSTICS v_moved = ROW_COUNT;
     RETURN v_moved;

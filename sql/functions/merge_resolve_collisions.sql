@@ -25,7 +25,8 @@ DECLARE
     v_match text := mlops.sql_pairs(p_fk_columns, 'r.%1$I = v.l%2$s', ' AND ');
     v_row_key text := mlops.integer_key_column(p_referencing);
     v_row_id text;
-    v_exclude text := '';
+    -- Self reference: losers never count as twins (a colliding cross-cluster loser makes the UPDATE fail cleanly).
+    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, false);
     v_fk_attnums int2[];
     v_index record;
     v_carried text[];
@@ -42,10 +43,6 @@ DECLARE
     v_total bigint := 0;
 BEGIN
     v_row_id := CASE WHEN v_row_key IS NULL THEN 'NULL::bigint' ELSE format('r.%I::bigint', v_row_key) END;
-    IF p_referencing = p_target THEN
-        -- Self reference: the losers themselves go away; they neither move nor count as twins.
-        v_exclude := format(' AND r.%I <> ALL ($1)', p_key_column);
-    END IF;
     SELECT array_agg(a.attnum) INTO v_fk_attnums
     FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = p_referencing AND a.attname = ANY(p_fk_columns);

@@ -1,5 +1,5 @@
--- mlops.unmerge: undoes one merge exactly, conflict merges inside it included; refuses while a later merge
--- depends on it (its survivor, or a row it moved, was merged away since), naming the merge to undo first.
+-- mlops.unmerge: undoes one merge exactly, conflict merges inside it included; refuses while another merge
+-- depends on it (its survivor was merged away since), naming the merge to undo first.
 
 CREATE OR REPLACE FUNCTION mlops.unmerge(p_merge_id bigint)
 RETURNS void
@@ -11,6 +11,7 @@ AS $$
 DECLARE
     v_merge record;
     v_later record;
+    v_root bigint;
 BEGIN
     IF p_merge_id IS NULL THEN
         RAISE EXCEPTION 'merge id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -29,36 +30,39 @@ BEGIN
             HINT = format('Undo merge %s; it undoes this one too.', v_merge.parent_merge_id);
     END IF;
 
-    -- Later merges (outside this one's tree) that merged away this survivor or a row this merge moved.
+    -- Other merges (outside this one's tree, not undone) that merged away a survivor of this tree: the references
+    -- to move back now point elsewhere. (A moved row merged away since is fine: its archived copy is corrected.)
     WITH RECURSIVE tree AS (
         SELECT m.merge_id FROM mlops.merges AS m WHERE m.merge_id = p_merge_id
         UNION ALL
         SELECT c.merge_id FROM mlops.merges AS c INNER JOIN tree AS t ON c.parent_merge_id = t.merge_id
     ),
     touched AS (
-        SELECT v_merge.target AS tbl, v_merge.survivor_id AS id
-        UNION
-        SELECT mv.referencing_table, (mv.row_key ->> mlops.integer_key_column(mv.referencing_table))::bigint
-        FROM mlops.merge_moves AS mv
-        INNER JOIN tree AS t ON mv.merge_id = t.merge_id
-        WHERE mlops.integer_key_column(mv.referencing_table) IS NOT NULL
-        UNION
-        SELECT m.target, m.survivor_id FROM mlops.merges AS m INNER JOIN tree AS t ON m.merge_id = t.merge_id
+        SELECT m.target AS tbl, m.survivor_id AS id FROM mlops.merges AS m INNER JOIN tree AS t ON m.merge_id = t.merge_id
     )
     SELECT later.* INTO v_later
     FROM mlops.merges AS later
     INNER JOIN touched AS x ON later.target = x.tbl AND later.loser_ids @> ARRAY[x.id]
-    WHERE later.merge_id > p_merge_id
+    WHERE later.merge_id <> p_merge_id
         AND later.undone_at IS NULL
         AND later.merge_id NOT IN (SELECT t.merge_id FROM tree AS t)
-    ORDER BY later.merge_id DESC
+    ORDER BY later.parent_merge_id IS NULL DESC, later.merge_id DESC
     LIMIT 1;
     IF v_later.merge_id IS NOT NULL THEN
-        RAISE EXCEPTION 'cannot undo merge %: later merge % merged row(s) % of % into % since',
-            p_merge_id, v_later.merge_id, v_later.loser_ids, v_later.target, v_later.survivor_id
+        -- Name the top-level merge: that is the one a person can undo.
+        WITH RECURSIVE up AS (
+            SELECT m.merge_id, m.parent_merge_id FROM mlops.merges AS m WHERE m.merge_id = v_later.merge_id
+            UNION ALL
+            SELECT m.merge_id, m.parent_merge_id FROM mlops.merges AS m INNER JOIN up ON m.merge_id = up.parent_merge_id
+        )
+        SELECT up.merge_id INTO v_root FROM up WHERE up.parent_merge_id IS NULL;
+        RAISE EXCEPTION 'cannot undo merge %: merge % merged row(s) % of % into % since',
+            p_merge_id,
+            v_root || CASE WHEN v_root <> v_later.merge_id
+                THEN format(' (in its conflict merge %s)', v_later.merge_id) ELSE '' END,
+            v_later.loser_ids, v_later.target, v_later.survivor_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Undo merge %s first (the top-level merge that contains it, if it is a conflict merge).',
-                v_later.merge_id);
+            HINT = format('Undo merge %s first.', v_root);
     END IF;
 
     PERFORM mlops.unmerge_apply(p_merge_id);

@@ -14,7 +14,6 @@ DECLARE
     v_count bigint;
     v_table record;
     v_fk record;
-    v_row_match text;
     v_child bigint;
 BEGIN
     SELECT m.* INTO STRICT v_merge FROM mlops.merges AS m WHERE m.merge_id = p_merge_id;
@@ -68,30 +67,46 @@ BEGIN
                 p_merge_id, v_table.fk_name, v_table.referencing_table
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
-        v_row_match := coalesce(
-            mlops.sql_pairs(mlops.primary_key_columns(v_table.referencing_table), 'r.%1$I = k.%1$I', ' AND '),
-            'to_jsonb(r) = mv.row_key'
-        );
+        -- Pair logged rows with rows that still point at the survivor by key (and, for identical rows of a
+        -- table without a key, by count), then point each back at its loser.
         EXECUTE format(
-            'UPDATE %1$s AS r SET %2$s'
-            ' FROM mlops.merge_moves AS mv'
-            ' CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, mv.row_key) AS k'
-            ' INNER JOIN %3$s AS l ON l.%4$I = mv.loser_id'
-            ' INNER JOIN %3$s AS s ON s.%4$I = $2'
-            ' WHERE mv.merge_id = $1 AND mv.referencing_table = %5$L::regclass AND mv.fk_name = %6$L AND %7$s AND %8$s',
-            v_table.referencing_table,
-            (SELECT string_agg(format('%I = l.%I', u.fcol, u.kcol), ', ')
-                FROM unnest(v_fk.referencing_columns, v_fk.referenced_columns) AS u (fcol, kcol)),
-            v_merge.target,
-            v_key,
+            $q$
+            WITH wanted AS (
+                SELECT mv.row_key, mv.loser_id,
+                    row_number() OVER (PARTITION BY mv.row_key ORDER BY mv.loser_id) AS n
+                FROM mlops.merge_moves AS mv
+                WHERE mv.merge_id = $1 AND mv.referencing_table = %1$L::regclass AND mv.fk_name = %2$L
+            ),
+            present AS (
+                SELECT r.tableoid AS toid, r.ctid AS tid, %3$s AS row_key,
+                    row_number() OVER (PARTITION BY %3$s) AS n
+                FROM %1$s AS r INNER JOIN %4$s AS s ON s.%5$I = $2 AND %6$s
+            )
+            UPDATE %1$s AS r SET %7$s
+            FROM present AS p
+            INNER JOIN wanted AS w ON w.row_key = p.row_key AND w.n = p.n
+            INNER JOIN %4$s AS l ON l.%5$I = w.loser_id
+            WHERE r.tableoid = p.toid AND r.ctid = p.tid
+            $q$,
             v_table.referencing_table,
             v_table.fk_name,
-            v_row_match,
-            -- still pointing at the survivor
+            mlops.row_key_sql(v_table.referencing_table),
+            v_merge.target,
+            v_key,
             (SELECT string_agg(format('r.%I = s.%I', u.fcol, u.kcol), ' AND ')
+                FROM unnest(v_fk.referencing_columns, v_fk.referenced_columns) AS u (fcol, kcol)),
+            (SELECT string_agg(format('%I = l.%I', u.fcol, u.kcol), ', ')
                 FROM unnest(v_fk.referencing_columns, v_fk.referenced_columns) AS u (fcol, kcol))
         ) USING p_merge_id, v_merge.survivor_id;
         GET DIAGNOSTICS v_count = ROW_COUNT;
+        IF v_count < v_table.moved THEN
+            -- Moved rows merged away since by another merge live in its archive: correct the archived copy, so
+            -- whichever merge is undone last restores the row as it was.
+            v_count := v_count + mlops.unmerge_archived_moves(
+                p_merge_id, v_merge.target, v_key, v_merge.survivor_id, v_table.referencing_table, v_table.fk_name,
+                v_fk.referencing_columns, v_fk.referenced_columns
+            );
+        END IF;
         IF v_count < v_table.moved THEN
             RAISE NOTICE 'undo of merge %: % of % row(s) of % moved through % were changed or deleted since '
                 'and stay as they are', p_merge_id, v_table.moved - v_count, v_table.moved,

@@ -1,0 +1,32 @@
+-- mlops.merge_self_exclusion_sql: for an FK of the target to itself, the condition (over alias r, and v for the
+-- mapping) that leaves out rows that are losers themselves: every loser, or only losers of the same cluster.
+-- A loser that points at a loser of its own cluster keeps its value: both go away together and undo together.
+-- Empty for other tables. An anti-join, not "<> ALL (array)", so large batches stay linear.
+
+CREATE OR REPLACE FUNCTION mlops.merge_self_exclusion_sql(
+    p_target regclass, p_referencing regclass, p_key_column text, p_same_cluster_only boolean
+)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_referencing <> p_target THEN
+        RETURN '';
+    END IF;
+    RETURN format(
+        ' AND NOT EXISTS (SELECT FROM unnest($1::bigint[], $2::bigint[]) AS o (loser_id, survivor_id)'
+        ' WHERE o.loser_id = r.%I%s)',
+        p_key_column,
+        CASE WHEN p_same_cluster_only THEN ' AND o.survivor_id = v.survivor_id' ELSE '' END
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.merge_self_exclusion_sql(regclass, regclass, text, boolean) IS
+'Internal: SQL condition that excludes loser rows from a self-referencing FK''s merge statements (all losers, or '
+'only those of the same cluster); empty when the referencing table is not the target.';
+
+REVOKE EXECUTE ON FUNCTION mlops.merge_self_exclusion_sql(regclass, regclass, text, boolean) FROM PUBLIC;
