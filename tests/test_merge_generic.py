@@ -59,7 +59,8 @@ CREATE UNIQUE INDEX votes_active_idx ON shop.votes (customer_id, poll) WHERE act
 INSERT INTO shop.customers (id, region, code, parent_id, note) VALUES
     (1, 'eu', 'A', NULL, NULL), (2, 'eu', 'B', NULL, 'second'), (3, 'us', 'C', 2, NULL), (4, 'us', 'D', 2, NULL);
 INSERT INTO shop.addresses VALUES
-    (1, 'eu', 'A', 'home'), (2, 'eu', 'B', 'home'), (3, 'eu', 'B', 'work'), (4, 'us', 'C', 'work'), (5, 'us', 'D', 'home');
+    (1, 'eu', 'A', 'home'), (2, 'eu', 'B', 'home'), (3, 'eu', 'B', 'work'), (4, 'us', 'C', 'work'),
+    (5, 'us', 'D', 'home');
 INSERT INTO "Other Schema"."Order Lines" VALUES (1, 2), (2, 3), (3, 4);
 INSERT INTO shop.events VALUES (1, '2025-03-01', 2), (2, '2026-03-01', 3), (3, '2026-04-01', 4);
 INSERT INTO shop.wishlist VALUES (1, 'sku-1'), (2, 'sku-1'), (3, 'sku-1'), (2, 'sku-2'), (NULL, 'sku-1');
