@@ -21,8 +21,10 @@ CREATE TABLE mlops."merges" (  -- noqa: RF06
     CONSTRAINT merges_loser_ids_check CHECK (cardinality(loser_ids) > 0)
 );
 
-CREATE INDEX merges_parent_merge_id_idx ON mlops."merges" (parent_merge_id);  -- noqa: RF06
-CREATE INDEX merges_target_survivor_id_idx ON mlops."merges" (target, survivor_id);  -- noqa: RF06
+-- Few indexes: a batch writes one row per cluster. Conflict merges are the only rows with a parent; the GIN index
+-- answers "which merge took this id" (resolve_id, already-merged checks, undo dependencies).
+CREATE INDEX merges_parent_merge_id_idx ON mlops."merges" (parent_merge_id)  -- noqa: RF06
+WHERE parent_merge_id IS NOT NULL;
 CREATE INDEX merges_loser_ids_idx ON mlops."merges" USING gin (loser_ids);  -- noqa: RF06
 
 COMMENT ON TABLE mlops."merges" IS  -- noqa: RF06
