@@ -29,7 +29,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import runner  # noqa: E402
+import runner
 
 # Letter 2g-1 survives, letter 2g is its duplicate. Each letter is recommended for `refs` jobs; a loser's jobs
 # are disjoint from its survivor's, or, with collisions, overlap them (half of them for refs > 1, one in ten
@@ -152,33 +152,35 @@ def main() -> None:
     args = parser.parse_args()
 
     results = []
-    with runner.EmbeddedPostgresql(durable=True) as server:
-        with psycopg.connect(server.url(database="postgres"), autocommit=True) as admin:
-            fsync = admin.execute("SHOW fsync").fetchone()[0]
-            print(f"PostgreSQL {admin.info.server_version}, fsync={fsync}, TCP {admin.info.host}")
-            for losers in [int(x) for x in args.losers.split(",")]:
-                for refs in [int(x) for x in args.refs.split(",")]:
-                    row: dict = {"losers": losers, "refs": refs}
-                    make_template(admin, server, "bench_clean", losers=losers, refs=refs, jobs=2000, collide=False)
-                    make_template(admin, server, "bench_collide", losers=losers, refs=refs, jobs=2000, collide=True)
-                    for label, method in (("a", incident_script), ("b", set_based_floor), ("c", merge_core)):
-                        row[label] = timed(fresh_copy(admin, server, "bench_clean", "bench_run"), method, losers)
-                    row["c_collisions"] = timed(fresh_copy(admin, server, "bench_collide", "bench_run"), merge_core, losers)
-                    row["a_over_c"] = round(row["a"]["seconds"] / row["c"]["seconds"], 1)
-                    row["c_over_b"] = round(row["c"]["seconds"] / row["b"]["seconds"], 2)
-                    results.append(row)
-                    print(json.dumps(row), flush=True)
-            admin.execute("DROP DATABASE IF EXISTS bench_run")
+    server = runner.EmbeddedPostgresql(durable=True)
+    with server, psycopg.connect(server.url(database="postgres"), autocommit=True) as admin:
+        fsync = admin.execute("SHOW fsync").fetchone()[0]
+        print(f"PostgreSQL {admin.info.server_version}, fsync={fsync}, TCP {admin.info.host}")
+        for losers in [int(x) for x in args.losers.split(",")]:
+            for refs in [int(x) for x in args.refs.split(",")]:
+                row: dict = {"losers": losers, "refs": refs}
+                make_template(admin, server, "bench_clean", losers=losers, refs=refs, jobs=2000, collide=False)
+                make_template(admin, server, "bench_collide", losers=losers, refs=refs, jobs=2000, collide=True)
+                for label, method in (("a", incident_script), ("b", set_based_floor), ("c", merge_core)):
+                    row[label] = timed(fresh_copy(admin, server, "bench_clean", "bench_run"), method, losers)
+                row["c_collisions"] = timed(fresh_copy(admin, server, "bench_collide", "bench_run"), merge_core, losers)
+                row["a_over_c"] = round(row["a"]["seconds"] / row["c"]["seconds"], 1)
+                row["c_over_b"] = round(row["c"]["seconds"] / row["b"]["seconds"], 2)
+                results.append(row)
+                print(json.dumps(row), flush=True)
+        admin.execute("DROP DATABASE IF EXISTS bench_run")
 
     client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nclient peak RSS {client_peak:.0f} MiB\n")
-    print("| losers | refs/loser | (a) incident s | (b) floor s | (c) ours s | (c) losers/s | a/c | c/b "
-          "| (c) with collisions s | backend peak MiB (c) |")
+    print(
+        "| losers | refs/loser | (a) incident s | (b) floor s | (c) ours s | (c) losers/s | a/c | c/b "
+        "| (c) with collisions s | backend peak MiB (c) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['losers']:,} | {r['refs']} | {r['a']['seconds']} | {r['b']['seconds']} | {r['c']['seconds']} "
-            f"| {r['c']['losers_per_s']:,} | {r['a_over_c']}× | {r['c_over_b']}× | {r['c_collisions']['seconds']} "
+            f"| {r['c']['losers_per_s']:,} | {r['a_over_c']}x | {r['c_over_b']}x | {r['c_collisions']['seconds']} "
             f"| {r['c']['backend_peak_mib']} |"
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,9 @@ CREATE TABLE mlops."merges" (  -- noqa: RF06
     CONSTRAINT merges_loser_ids_check CHECK (cardinality(loser_ids) > 0)
 );
 
--- Few indexes: a batch writes one row per cluster. Conflict merges are the only rows with a parent; the GIN index
--- answers "which merge took this id" (resolve_id, already-merged checks, undo dependencies).
-CREATE INDEX merges_parent_merge_id_idx ON mlops."merges" (parent_merge_id)  -- noqa: RF06
-WHERE parent_merge_id IS NOT NULL;
+-- Few indexes: a batch writes one row per cluster. The GIN index answers "which merge took this id"
+-- (resolve_id, already-merged checks, undo dependencies).
+CREATE INDEX merges_parent_merge_id_idx ON mlops."merges" (parent_merge_id);  -- noqa: RF06
 CREATE INDEX merges_loser_ids_idx ON mlops."merges" USING gin (loser_ids);  -- noqa: RF06
 
 COMMENT ON TABLE mlops."merges" IS  -- noqa: RF06
