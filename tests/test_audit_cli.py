@@ -15,8 +15,6 @@ def test_audit_prints_one_line_per_fk(dsn: str, capsys: pytest.CaptureFixture[st
         "✅ job_recommendations_job_id_fkey: job_id -> mlops.job_postings (DELETE CASCADE)",
         "✅ job_recommendations_resume_id_fkey: resume_id -> mlops.cover_letter_samples (DELETE CASCADE)",
         # the package's own merge log, in the same schema
-        "⚠️ merge_archive_merge_id_fkey: merge_id -> mlops.merges (DELETE NO ACTION)",
-        "⚠️ merge_moves_merge_id_fkey: merge_id -> mlops.merges (DELETE NO ACTION)",
         "⚠️ merges_parent_merge_id_fkey: parent_merge_id -> mlops.merges (DELETE NO ACTION)",
         "✅ user_interactions_job_id_fkey: job_id -> mlops.job_postings (DELETE CASCADE)",
         "⚠️ user_interactions_recommendation_id_fkey: recommendation_id -> mlops.job_recommendations (DELETE NO ACTION)",

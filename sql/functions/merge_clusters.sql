@@ -60,28 +60,25 @@ BEGIN
 
     PERFORM mlops.merge_lock_rows(p_target, v_key, p_survivor_ids, p_loser_ids);
 
-    -- One merge row per survivor; v_pair_merge_ids lines up with the losers, sorted by loser id.
-    WITH pairs AS (
-        SELECT p.survivor, p.loser, p.score, p.parent, p.ord
-        FROM unnest(p_survivor_ids, p_loser_ids, p_scores, p_parent_merge_ids)
-            WITH ORDINALITY AS p (survivor, loser, score, parent, ord)
-    ),
-    inserted AS (
+    -- One merge row per survivor; v_pair_merge_ids[i] is the merge of loser i.
+    WITH inserted AS (
         INSERT INTO mlops.merges (parent_merge_id, target, survivor_id, loser_ids, reason, score, soft_deleted)
         SELECT min(p.parent), p_target, p.survivor, array_agg(p.loser ORDER BY p.ord), p_reason, min(p.score),
             p_soft_delete
-        FROM pairs AS p
+        FROM unnest(p_survivor_ids, p_loser_ids, p_scores, p_parent_merge_ids)
+            WITH ORDINALITY AS p (survivor, loser, score, parent, ord)
         GROUP BY p.survivor
         RETURNING mlops.merges.merge_id AS new_merge_id, mlops.merges.survivor_id AS new_survivor_id
+    ),
+    per_pair AS (
+        SELECT array_agg(i.new_merge_id ORDER BY p.ord) AS ids
+        FROM unnest(p_survivor_ids) WITH ORDINALITY AS p (survivor, ord)
+        INNER JOIN inserted AS i ON i.new_survivor_id = p.survivor
     )
-    SELECT
-        array_agg(p.loser ORDER BY p.ord),
-        array_agg(p.survivor ORDER BY p.ord),
-        array_agg(i.new_merge_id ORDER BY p.ord),
-        array_agg(DISTINCT i.new_merge_id)
-    INTO v_losers, v_survivors, v_pair_merge_ids, merge_ids
-    FROM pairs AS p
-    INNER JOIN inserted AS i ON i.new_survivor_id = p.survivor;
+    SELECT (SELECT per_pair.ids FROM per_pair), (SELECT array_agg(i.new_merge_id) FROM inserted AS i)
+    INTO v_pair_merge_ids, merge_ids;
+    v_losers := p_loser_ids;
+    v_survivors := p_survivor_ids;
 
     merged_rows := cardinality(v_losers);
     moved_references := 0;

@@ -12,8 +12,14 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_repeated bigint[];
+    v_overlap bigint[];
+    v_survivor_count bigint;
+    v_marked text;
+    v_found_count bigint;
+    v_missing bigint[];
     v_bad bigint[];
-    v_found bigint[];
+    v_marked_losers bigint[];
     v_merged_into bigint;
     v_merge_id bigint;
 BEGIN
@@ -36,74 +42,76 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    SELECT array_agg(d.id ORDER BY d.id) INTO v_bad
-    FROM (SELECT u.id FROM unnest(p_loser_ids) AS u (id) GROUP BY u.id HAVING count(*) > 1) AS d;
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, array_to_string(v_bad, ', ')
+    -- Cheap checks first; the offending ids are worked out only when one fails.
+    SELECT count(DISTINCT s.id) INTO v_survivor_count FROM unnest(p_survivor_ids) AS s (id);
+    IF (SELECT count(DISTINCT l.id) FROM unnest(p_loser_ids) AS l (id)) < cardinality(p_loser_ids) THEN
+        SELECT array_agg(d.id ORDER BY d.id) INTO v_repeated
+        FROM (SELECT l.id FROM unnest(p_loser_ids) AS l (id) GROUP BY l.id HAVING count(*) > 1) AS d;
+        RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, array_to_string(v_repeated, ', ')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT array_agg(DISTINCT s.id ORDER BY s.id) INTO v_bad
-    FROM unnest(p_survivor_ids) AS s (id)
-    INNER JOIN unnest(p_loser_ids) AS l (id) ON l.id = s.id;
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'survivor % of % is also among the losers', array_to_string(v_bad, ', '), p_target
+    SELECT array_agg(b.id ORDER BY b.id) INTO v_overlap
+    FROM (SELECT s.id FROM unnest(p_survivor_ids) AS s (id) INTERSECT SELECT l.id FROM unnest(p_loser_ids) AS l (id)) AS b;
+    IF v_overlap IS NOT NULL THEN
+        RAISE EXCEPTION 'survivor % of % is also among the losers', array_to_string(v_overlap, ', '), p_target
             USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'A row cannot be merged into itself, and a survivor cannot be merged away in the same call.';
     END IF;
 
-    -- Survivors first, then losers, each in id order.
+    -- With soft delete, merged rows stay in the table, marked: they count as merged already.
+    v_marked := CASE WHEN EXISTS (
+        SELECT FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = p_target AND a.attname = 'merged_into' AND NOT a.attisdropped
+    ) THEN 't.merged_into IS NOT NULL' ELSE 'false' END;
+
+    -- Survivors first, then losers, each in id order. Which ids are missing is worked out only on error.
     EXECUTE format(
-        'SELECT array_agg(x.id) FROM (SELECT t.%1$I AS id FROM %2$s AS t WHERE t.%1$I = ANY ($1)'
+        'SELECT count(*), array_agg(x.id ORDER BY x.id) FILTER (WHERE x.marked)'
+        ' FROM (SELECT t.%1$I AS id, %3$s AS marked FROM %2$s AS t WHERE t.%1$I = ANY ($1)'
         ' ORDER BY t.%1$I FOR NO KEY UPDATE) AS x',
-        p_key_column, p_target
-    ) INTO v_found USING p_survivor_ids;
-    SELECT array_agg(DISTINCT s.id ORDER BY s.id) INTO v_bad
-    FROM unnest(p_survivor_ids) AS s (id)
-    WHERE NOT EXISTS (SELECT FROM unnest(v_found) AS f (id) WHERE f.id = s.id);
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'survivor % does not exist in %', array_to_string(v_bad, ', '), p_target
+        p_key_column, p_target, v_marked
+    ) INTO v_found_count, v_bad USING p_survivor_ids;
+    IF v_found_count < v_survivor_count THEN
+        EXECUTE format(
+            'SELECT array_agg(DISTINCT s.id ORDER BY s.id) FROM unnest($1) AS s (id)'
+            ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE t.%I = s.id)',
+            p_target, p_key_column
+        ) INTO v_missing USING p_survivor_ids;
+        RAISE EXCEPTION 'survivor % does not exist in %', array_to_string(v_missing, ', '), p_target
             USING ERRCODE = 'no_data_found';
     END IF;
 
     EXECUTE format(
-        'SELECT array_agg(x.id) FROM (SELECT t.%1$I AS id FROM %2$s AS t WHERE t.%1$I = ANY ($1)'
+        'SELECT count(*), array_agg(x.id ORDER BY x.id) FILTER (WHERE x.marked)'
+        ' FROM (SELECT t.%1$I AS id, %3$s AS marked FROM %2$s AS t WHERE t.%1$I = ANY ($1)'
         ' ORDER BY t.%1$I FOR UPDATE) AS x',
-        p_key_column, p_target
-    ) INTO v_found USING p_loser_ids;
-    SELECT array_agg(l.id ORDER BY l.id) INTO v_bad
-    FROM unnest(p_loser_ids) AS l (id)
-    WHERE NOT EXISTS (SELECT FROM unnest(v_found) AS f (id) WHERE f.id = l.id);
-    IF v_bad IS NOT NULL THEN
+        p_key_column, p_target, v_marked
+    ) INTO v_found_count, v_marked_losers USING p_loser_ids;
+    IF v_found_count < cardinality(p_loser_ids) THEN
+        EXECUTE format(
+            'SELECT array_agg(l.id ORDER BY l.id) FROM unnest($1) AS l (id)'
+            ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE t.%I = l.id)',
+            p_target, p_key_column
+        ) INTO v_missing USING p_loser_ids;
         SELECT m.merge_id, m.survivor_id INTO v_merge_id, v_merged_into
         FROM mlops.merges AS m
-        WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_ids && v_bad
+        WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_ids && v_missing
         ORDER BY m.merge_id DESC
         LIMIT 1;
         IF v_merge_id IS NOT NULL THEN
             RAISE EXCEPTION 'loser % of % was already merged into % (merge %)',
-                array_to_string(v_bad, ', '), p_target, v_merged_into, v_merge_id
+                array_to_string(v_missing, ', '), p_target, v_merged_into, v_merge_id
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                 HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
         END IF;
-        RAISE EXCEPTION 'loser % does not exist in %', array_to_string(v_bad, ', '), p_target
+        RAISE EXCEPTION 'loser % does not exist in %', array_to_string(v_missing, ', '), p_target
             USING ERRCODE = 'no_data_found';
     END IF;
-
-    -- With soft delete, merged rows stay in the table, marked.
-    IF EXISTS (
-        SELECT FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = p_target AND a.attname = 'merged_into' AND NOT a.attisdropped
-    ) THEN
-        EXECUTE format(
-            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t'
-            ' WHERE t.%1$I = ANY ($1 || $2) AND t.merged_into IS NOT NULL',
-            p_key_column, p_target
-        ) INTO v_bad USING p_survivor_ids, p_loser_ids;
-        IF v_bad IS NOT NULL THEN
-            RAISE EXCEPTION 'row % of % was already merged (soft-deleted)', array_to_string(v_bad, ', '), p_target
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
-        END IF;
+    v_bad := v_bad || v_marked_losers;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'row % of % was already merged (soft-deleted)', array_to_string(v_bad, ', '), p_target
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
     END IF;
 END;
 $$;
