@@ -237,3 +237,13 @@ def test_rows_merged_counts_recursive_conflicts(shop: psycopg.Connection) -> Non
     # conflicts: addresses 2 and 4, wishlist (2, sku-1) and (3, sku-1), loyalty 2 and 3, vote 2
     assert result[0][0] == 2
     assert result[0][2] == 7
+
+
+def test_nulls_not_distinct_unique_index_collides_on_null(shop: psycopg.Connection) -> None:
+    shop.execute(
+        "CREATE TABLE shop.prefs (id int PRIMARY KEY, customer_id int REFERENCES shop.customers, topic text,"
+        " CONSTRAINT prefs_customer_id_topic_key UNIQUE NULLS NOT DISTINCT (customer_id, topic));"
+        "INSERT INTO shop.prefs VALUES (1, 1, NULL), (2, 2, NULL), (3, 2, 'news')"
+    )
+    merge(shop)
+    assert rows(shop, "SELECT id, customer_id, topic FROM shop.prefs ORDER BY id") == [(1, 1, None), (3, 1, "news")]

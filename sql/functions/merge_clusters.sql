@@ -26,8 +26,6 @@ DECLARE
     v_pk text[];
     v_fk record;
     v_pair_merge_ids bigint[];
-    v_losers bigint[];
-    v_survivors bigint[];
     v_left bigint;
 BEGIN
     PERFORM mlops.assert_table(p_target);
@@ -75,27 +73,27 @@ BEGIN
         FROM unnest(p_survivor_ids) WITH ORDINALITY AS p (survivor, ord)
         INNER JOIN inserted AS i ON i.new_survivor_id = p.survivor
     )
-    SELECT (SELECT per_pair.ids FROM per_pair), (SELECT array_agg(i.new_merge_id) FROM inserted AS i)
+    SELECT
+        (SELECT per_pair.ids FROM per_pair),
+        (SELECT array_agg(i.new_merge_id ORDER BY i.new_merge_id) FROM inserted AS i)
     INTO v_pair_merge_ids, merge_ids;
-    v_losers := p_loser_ids;
-    v_survivors := p_survivor_ids;
 
-    merged_rows := cardinality(v_losers);
+    merged_rows := cardinality(p_loser_ids);
     moved_references := 0;
     conflict_rows := 0;
     FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
         conflict_rows := conflict_rows + mlops.merge_resolve_collisions(
             p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
-            v_fk.referenced_columns, v_losers, v_survivors, v_pair_merge_ids
+            v_fk.referenced_columns, p_loser_ids, p_survivor_ids, v_pair_merge_ids
         );
         moved_references := moved_references + mlops.merge_repoint(
             p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
-            v_fk.referenced_columns, v_losers, v_survivors, v_pair_merge_ids
+            v_fk.referenced_columns, p_loser_ids, p_survivor_ids, v_pair_merge_ids
         );
     END LOOP;
 
     IF p_fill_nulls THEN
-        PERFORM mlops.merge_fill_nulls(p_target, v_key, v_losers, v_survivors, v_pair_merge_ids);
+        PERFORM mlops.merge_fill_nulls(p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids);
     END IF;
 
     -- Delete gate: nothing may reference a loser any more (a concurrent insert waits on the loser's row lock).
@@ -106,7 +104,7 @@ BEGIN
             mlops.merge_mapping_sql(p_target, v_key, v_fk.referenced_columns),
             mlops.sql_pairs(v_fk.referencing_columns, 'r.%1$I = v.l%2$s', ' AND '),
             mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, v_key, false)
-        ) INTO v_left USING v_losers, v_survivors, v_pair_merge_ids;
+        ) INTO v_left USING p_loser_ids, p_survivor_ids, v_pair_merge_ids;
         IF v_left > 0 THEN
             RAISE EXCEPTION 'merge of % stopped: % row(s) of % still reference a loser through %',
                 p_target, v_left, v_fk.referencing_table, v_fk.fk_name
@@ -120,7 +118,7 @@ BEGIN
             'UPDATE %1$s AS t SET deleted_at = now(), merged_into = m.survivor_id'
             ' FROM unnest($1::bigint[], $2::bigint[]) AS m (loser_id, survivor_id) WHERE t.%2$I = m.loser_id',
             p_target, v_key
-        ) USING v_losers, v_survivors;
+        ) USING p_loser_ids, p_survivor_ids;
     ELSE
         -- Archive and delete in one statement: a row leaves the table only together with its archive copy.
         EXECUTE format(
@@ -129,7 +127,7 @@ BEGIN
             ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data)'
             ' SELECT gone.merge_id, %3$L::regclass, gone.loser_id, gone.row_data FROM gone',
             p_target, v_key, p_target
-        ) USING v_losers, v_pair_merge_ids;
+        ) USING p_loser_ids, v_pair_merge_ids;
     END IF;
 END;
 $$;

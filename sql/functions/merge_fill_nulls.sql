@@ -31,7 +31,8 @@ BEGIN
         $q$
         WITH firsts AS (
             SELECT s.%1$I AS survivor_id, m.merge_id, %3$s
-            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS m (loser_id, survivor_id, merge_id, ord)
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
+                WITH ORDINALITY AS m (loser_id, survivor_id, merge_id, ord)
             INNER JOIN %2$s AS l ON l.%1$I = m.loser_id
             INNER JOIN %2$s AS s ON s.%1$I = m.survivor_id
             GROUP BY s.%1$I, m.merge_id
@@ -54,7 +55,8 @@ BEGIN
         p_target,
         -- per column: the survivor's value, and the first non-NULL loser value in the order given
         mlops.sql_pairs(v_columns,
-            's.%1$I AS "old_%2$s", (array_agg(l.%1$I ORDER BY m.ord) FILTER (WHERE l.%1$I IS NOT NULL))[1] AS "new_%2$s"',
+            's.%1$I AS "old_%2$s",'
+            ' (array_agg(l.%1$I ORDER BY m.ord) FILTER (WHERE l.%1$I IS NOT NULL))[1] AS "new_%2$s"',
             ', '),
         mlops.sql_pairs(v_columns,
             '(%1$L, CASE WHEN f."old_%2$s" IS NULL THEN to_jsonb(f."new_%2$s") END)', ', '),

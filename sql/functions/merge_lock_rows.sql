@@ -51,7 +51,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT array_agg(b.id ORDER BY b.id) INTO v_overlap
-    FROM (SELECT s.id FROM unnest(p_survivor_ids) AS s (id) INTERSECT SELECT l.id FROM unnest(p_loser_ids) AS l (id)) AS b;
+    FROM (
+        SELECT s.id FROM unnest(p_survivor_ids) AS s (id)
+        INTERSECT
+        SELECT l.id FROM unnest(p_loser_ids) AS l (id)
+    ) AS b;
     IF v_overlap IS NOT NULL THEN
         RAISE EXCEPTION 'survivor % of % is also among the losers', array_to_string(v_overlap, ', '), p_target
             USING ERRCODE = 'invalid_parameter_value',

@@ -165,7 +165,8 @@ BEGIN
             v_total := v_total + cardinality(v_dupes) + v_count;
         ELSE
             IF EXISTS (SELECT FROM mlops.foreign_key_catalog() AS f WHERE f.referenced_table = p_referencing) THEN
-                RAISE EXCEPTION 'cannot merge through %: its rows collide on % but it has no integer key to merge them by',
+                RAISE EXCEPTION
+                    'cannot merge through %: its rows collide on % but it has no integer key to merge them by',
                     p_referencing, v_index.index_name
                     USING ERRCODE = 'feature_not_supported',
                     DETAIL = 'Other tables reference it, so colliding rows cannot simply be archived and deleted.',
@@ -173,9 +174,11 @@ BEGIN
             END IF;
             -- No key to merge by and nothing references it: archive the colliding rows, then delete them.
             EXECUTE format(
-                'WITH gone AS (DELETE FROM %1$s AS r USING unnest($1::oid[], $2::tid[], $3::bigint[]) AS x (toid, t, mid)'
+                'WITH gone AS (DELETE FROM %1$s AS r'
+                ' USING unnest($1::oid[], $2::tid[], $3::bigint[]) AS x (toid, t, mid)'
                 ' WHERE r.tableoid = x.toid AND r.ctid = x.t RETURNING x.mid, to_jsonb(r) AS row_data)'
-                ' INSERT INTO mlops.merge_archive (merge_id, target, row_data) SELECT gone.mid, %2$L::regclass, gone.row_data'
+                ' INSERT INTO mlops.merge_archive (merge_id, target, row_data)'
+                ' SELECT gone.mid, %2$L::regclass, gone.row_data'
                 ' FROM gone',
                 p_referencing, p_referencing
             ) USING v_tableoids, v_ctids, v_parents;

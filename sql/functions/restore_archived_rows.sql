@@ -18,7 +18,8 @@ BEGIN
     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
     EXECUTE format(
         'INSERT INTO %1$s (%2$s) OVERRIDING SYSTEM VALUE'
-        ' SELECT %3$s FROM mlops.merge_archive AS a CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, a.row_data) AS x'
+        ' SELECT %3$s FROM mlops.merge_archive AS a'
+        ' CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, a.row_data) AS x'
         ' WHERE a.merge_id = $1 AND a.target = $2 ORDER BY a.archive_id',
         p_table,
         mlops.sql_pairs(v_columns, '%1$I', ', '),

@@ -38,7 +38,8 @@ BEGIN
         SELECT c.merge_id FROM mlops.merges AS c INNER JOIN tree AS t ON c.parent_merge_id = t.merge_id
     ),
     touched AS (
-        SELECT m.target AS tbl, m.survivor_id AS id FROM mlops.merges AS m INNER JOIN tree AS t ON m.merge_id = t.merge_id
+        SELECT m.target AS tbl, m.survivor_id AS id
+        FROM mlops.merges AS m INNER JOIN tree AS t ON m.merge_id = t.merge_id
     )
     SELECT later.* INTO v_later
     FROM mlops.merges AS later
