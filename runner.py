@@ -188,6 +188,11 @@ def check_ledger(migrations: list[Migration], ledger: dict[int, tuple[str, str]]
             )
 
 
+def applies_fully(migrations: list[Migration], up_to: int | None) -> bool:
+    """True when an install with this --to reaches the last migration."""
+    return up_to is None or not migrations or up_to >= migrations[-1].version
+
+
 def install(dsn: str, sql_dir: Path = SQL_DIR, up_to: int | None = None) -> InstallReport:
     """Apply pending migrations (each with its ledger row, in one transaction), then every routine file."""
     migrations = read_migrations(sql_dir)
@@ -218,6 +223,11 @@ def install(dsn: str, sql_dir: Path = SQL_DIR, up_to: int | None = None) -> Inst
                 for path in sorted((sql_dir / "functions").glob("*.sql")):
                     conn.execute(path.read_text())
                     report.routines += 1
+                # Views read the routines, so they come after them; a view whose tables a partial install
+                # (--to) has not created yet is left for the next install.
+                for path in sorted((sql_dir / "views").glob("*.sql")):
+                    if applies_fully(migrations, up_to):
+                        conn.execute(path.read_text())
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
     return report

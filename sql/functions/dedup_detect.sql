@@ -1,0 +1,253 @@
+-- mlops.dedup_detect: the detection pass of a table's rule, into session temp tables: mlops_dedup_members (the
+-- clusters a merge would make) and mlops_dedup_review (pairs for the review queue). Reads the table, changes nothing.
+-- Candidates grow about linearly: exact keys by grouping; text by shared sentence hashes (words for texts of one
+-- sentence) with a document-frequency cap; similarity() only verifies candidates. Clusters are stars in keep_order.
+
+CREATE OR REPLACE FUNCTION mlops.dedup_detect(
+    p_target regclass,
+    OUT live_rows bigint,
+    OUT candidate_pairs bigint,
+    OUT members bigint,
+    OUT review_pairs bigint
+)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rule record;
+    v_key text;
+    v_live text := 'true';
+    v_trgm text;
+    v_changed bigint;
+    v_scratch text;
+    -- a token shared by more rows than this is boilerplate ("Thank you for your consideration."), not evidence
+    v_df_cap CONSTANT integer := 100;
+    -- an exact-key group up to this size is linked pairwise, a bigger one as a star around its best row
+    v_pairwise_group CONSTANT integer := 50;
+BEGIN
+    -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_edges (a bigint, b bigint, score real, reason text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_pairs (a bigint, b bigint, score real, reason text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h integer)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_nodes (id bigint, rnk bigint, survivor_id bigint, decided boolean)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, score real)';
+    PERFORM mlops.assert_table(p_target);
+    SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = p_target;
+    IF v_rule.target IS NULL THEN
+        RAISE EXCEPTION 'no dedup rule for %', p_target
+            USING ERRCODE = 'undefined_object',
+            HINT = 'INSERT INTO mlops.dedup_rules (target, exact_key, similar_text) VALUES (...).';
+    END IF;
+    v_key := mlops.integer_key_column(p_target);
+    IF EXISTS (
+        SELECT FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = p_target AND a.attname = 'deleted_at' AND NOT a.attisdropped
+    ) THEN
+        v_live := 't.deleted_at IS NULL';
+    END IF;
+    SELECT n.nspname INTO v_trgm
+    FROM pg_catalog.pg_extension AS e INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+    WHERE e.extname = 'pg_trgm';
+
+    -- Scratch tables of an earlier pass in this session go first (to_regclass: no NOTICE when there are none).
+    FOR v_scratch IN
+        SELECT x.name FROM unnest(ARRAY['mlops_dedup_rows', 'mlops_dedup_tokens', 'mlops_dedup_edges',
+            'mlops_dedup_pairs', 'mlops_dedup_nodes', 'mlops_dedup_members', 'mlops_dedup_review']) AS x (name)
+        WHERE to_regclass('pg_temp.' || x.name) IS NOT NULL
+    LOOP
+        EXECUTE format('DROP TABLE pg_temp.%I', v_scratch);
+    END LOOP;
+
+    -- 1. Live rows with their rank in keep_order and the rule's expressions, evaluated once.
+    EXECUTE format(
+        'CREATE TEMP TABLE mlops_dedup_rows AS'
+        ' SELECT t.%1$I::bigint AS id, row_number() OVER (ORDER BY %2$s) AS rnk,'
+        ' nullif((%3$s)::text, '''') AS ekey, nullif((%4$s)::text, '''') AS txt, (%5$s)::text AS blk'
+        ' FROM %6$s AS t WHERE %7$s',
+        v_key, coalesce(v_rule.keep_order, mlops.dedup_default_keep_order(p_target)),
+        coalesce(v_rule.exact_key, 'NULL'), coalesce(v_rule.similar_text, 'NULL'),
+        coalesce(v_rule.block_key, 'NULL'), p_target, v_live
+    );
+    GET DIAGNOSTICS live_rows = ROW_COUNT;
+    EXECUTE 'ALTER TABLE pg_temp.mlops_dedup_rows ADD PRIMARY KEY (id)';
+    EXECUTE 'ANALYZE pg_temp.mlops_dedup_rows';
+
+    EXECUTE 'CREATE TEMP TABLE mlops_dedup_edges (a bigint NOT NULL, b bigint NOT NULL, score real NOT NULL,'
+        ' reason text NOT NULL)';
+
+    -- 2. Exact groups: the exact key, and identical texts (after case and white space), score 1.
+    EXECUTE format(
+        $q$
+        INSERT INTO pg_temp.mlops_dedup_edges (a, b, score, reason)
+        WITH keyed AS (
+            SELECT r.id, r.rnk, x.reason, x.k
+            FROM pg_temp.mlops_dedup_rows AS r
+            CROSS JOIN LATERAL (VALUES
+                ('exact_key', r.ekey),
+                ('similar_text', md5(regexp_replace(lower(r.txt), '\s+', ' ', 'g')) || coalesce(r.blk, ''))
+            ) AS x (reason, k)
+            WHERE x.k IS NOT NULL
+        ),
+        sized AS (
+            SELECT y.*, count(*) OVER w AS size, first_value(y.id) OVER (w ORDER BY y.rnk) AS best
+            FROM keyed AS y
+            WINDOW w AS (PARTITION BY y.reason, y.k)
+        )
+        SELECT s1.id, s1.best, 1, s1.reason FROM sized AS s1 WHERE s1.size > %1$s AND s1.id <> s1.best
+        UNION ALL
+        SELECT s1.id, s2.id, 1, s1.reason
+        FROM sized AS s1
+        INNER JOIN sized AS s2 ON s2.reason = s1.reason AND s2.k = s1.k AND s2.rnk < s1.rnk
+        WHERE s1.size <= %1$s AND s1.size > 1
+        $q$,
+        v_pairwise_group
+    );
+
+    -- 3. Text candidates: rows sharing a sentence (or, in one-sentence texts, a word) that at most v_df_cap
+    --    rows have, within one block when the rule sets a block key; verified with similarity().
+    IF v_rule.similar_text IS NOT NULL THEN
+        EXECUTE $q$
+            CREATE TEMP TABLE mlops_dedup_tokens AS
+            WITH chunks AS (
+                SELECT r.id, c.chunk, count(*) OVER (PARTITION BY r.id) AS n
+                FROM pg_temp.mlops_dedup_rows AS r
+                CROSS JOIN LATERAL regexp_split_to_table(
+                    regexp_replace(lower(r.txt), '\s+', ' ', 'g'), '\s*[.!?;\n]+\s*'
+                ) AS c (chunk)
+                WHERE r.txt IS NOT NULL AND length(c.chunk) >= 12
+            )
+            SELECT DISTINCT c.id, hashtext(c.chunk) AS h FROM chunks AS c WHERE c.n >= 2
+            UNION
+            SELECT r.id, hashtext(w.word)
+            FROM pg_temp.mlops_dedup_rows AS r
+            CROSS JOIN LATERAL regexp_split_to_table(lower(r.txt), '[[:space:][:punct:]]+') AS w (word)
+            WHERE r.txt IS NOT NULL AND length(w.word) >= 3
+                AND NOT EXISTS (SELECT FROM chunks AS c WHERE c.id = r.id AND c.n >= 2)
+        $q$;
+        EXECUTE 'ANALYZE pg_temp.mlops_dedup_tokens';
+        EXECUTE format(
+            $q$
+            INSERT INTO pg_temp.mlops_dedup_edges (a, b, score, reason)
+            SELECT p.a, p.b, s.score, 'similar_text'
+            FROM (
+                SELECT DISTINCT t1.id AS a, t2.id AS b
+                FROM (
+                    SELECT k.h FROM pg_temp.mlops_dedup_tokens AS k GROUP BY k.h HAVING count(*) BETWEEN 2 AND %1$s
+                ) AS f
+                INNER JOIN pg_temp.mlops_dedup_tokens AS t1 ON t1.h = f.h
+                INNER JOIN pg_temp.mlops_dedup_tokens AS t2 ON t2.h = f.h AND t2.id > t1.id
+            ) AS p
+            INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.id = p.a
+            INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.id = p.b
+            CROSS JOIN LATERAL (SELECT %2$I.similarity(ra.txt, rb.txt) AS score) AS s
+            WHERE ra.blk IS NOT DISTINCT FROM rb.blk AND s.score >= %3$s
+            $q$,
+            v_df_cap, v_trgm, v_rule.review_threshold
+        );
+    END IF;
+
+    -- 4. One edge per pair, both directions, strongest signal; pairs judged distinct never come back.
+    EXECUTE format(
+        $q$
+        CREATE TEMP TABLE mlops_dedup_pairs AS
+        SELECT DISTINCT ON (least(e.a, e.b), greatest(e.a, e.b))
+            least(e.a, e.b) AS a, greatest(e.a, e.b) AS b, e.score, e.reason
+        FROM pg_temp.mlops_dedup_edges AS e
+        WHERE NOT EXISTS (
+            SELECT FROM mlops.duplicate_candidates AS d
+            WHERE d.target = %1$L::regclass AND d.status = 'distinct'
+                AND d.left_id = least(e.a, e.b) AND d.right_id = greatest(e.a, e.b)
+        )
+        ORDER BY least(e.a, e.b), greatest(e.a, e.b), e.score DESC, e.reason
+        $q$,
+        p_target
+    );
+    EXECUTE 'TRUNCATE pg_temp.mlops_dedup_edges';
+    EXECUTE 'INSERT INTO pg_temp.mlops_dedup_edges SELECT n.a, n.b, n.score, n.reason FROM pg_temp.mlops_dedup_pairs AS n'
+        ' UNION ALL SELECT n.b, n.a, n.score, n.reason FROM pg_temp.mlops_dedup_pairs AS n';
+    GET DIAGNOSTICS candidate_pairs = ROW_COUNT;
+    candidate_pairs := candidate_pairs / 2;
+    EXECUTE 'DROP TABLE pg_temp.mlops_dedup_pairs';
+    EXECUTE 'CREATE INDEX ON pg_temp.mlops_dedup_edges (a)';
+    EXECUTE 'ANALYZE pg_temp.mlops_dedup_edges';
+
+    -- 5. Stars in keep_order: a row is decided once every better-ranked strong neighbour is; it is absorbed by
+    --    the best-ranked survivor among them, or else survives. Each round decides at least the best undecided row.
+    EXECUTE format(
+        'CREATE TEMP TABLE mlops_dedup_nodes AS SELECT DISTINCT e.a AS id, r.rnk, NULL::bigint AS survivor_id,'
+        ' NULL::boolean AS decided FROM pg_temp.mlops_dedup_edges AS e'
+        ' INNER JOIN pg_temp.mlops_dedup_rows AS r ON r.id = e.a WHERE e.score >= %s',
+        v_rule.threshold
+    );
+    EXECUTE 'ALTER TABLE pg_temp.mlops_dedup_nodes ADD PRIMARY KEY (id)';
+    EXECUTE 'ANALYZE pg_temp.mlops_dedup_nodes';
+    LOOP
+        EXECUTE format(
+            $q$
+            UPDATE pg_temp.mlops_dedup_nodes AS n
+            SET decided = true,
+                survivor_id = (
+                    SELECT m.id FROM pg_temp.mlops_dedup_edges AS e
+                    INNER JOIN pg_temp.mlops_dedup_nodes AS m ON m.id = e.b
+                    WHERE e.a = n.id AND e.score >= %1$s AND m.rnk < n.rnk AND m.survivor_id IS NULL
+                    ORDER BY m.rnk LIMIT 1
+                )
+            WHERE n.decided IS NULL AND NOT EXISTS (
+                SELECT FROM pg_temp.mlops_dedup_edges AS e
+                INNER JOIN pg_temp.mlops_dedup_nodes AS m ON m.id = e.b
+                WHERE e.a = n.id AND e.score >= %1$s AND m.rnk < n.rnk AND m.decided IS NULL
+            )
+            $q$,
+            v_rule.threshold
+        );
+        GET DIAGNOSTICS v_changed = ROW_COUNT;
+        EXIT WHEN v_changed = 0;
+    END LOOP;
+
+    EXECUTE format(
+        $q$
+        CREATE TEMP TABLE mlops_dedup_members AS
+        SELECT dense_rank() OVER (ORDER BY s.rnk) AS cluster_id, n.survivor_id, n.id AS member_id, e.reason, e.score,
+            n.rnk
+        FROM pg_temp.mlops_dedup_nodes AS n
+        INNER JOIN pg_temp.mlops_dedup_nodes AS s ON s.id = n.survivor_id
+        INNER JOIN pg_temp.mlops_dedup_edges AS e ON e.a = n.id AND e.b = n.survivor_id
+        $q$
+    );
+    GET DIAGNOSTICS members = ROW_COUNT;
+
+    -- 6. Review band: pairs in [review_threshold, threshold), each end taken to its cluster's survivor.
+    EXECUTE format(
+        $q$
+        CREATE TEMP TABLE mlops_dedup_review AS
+        SELECT least(x.l, x.r) AS left_id, greatest(x.l, x.r) AS right_id, max(x.score) AS score
+        FROM (
+            SELECT coalesce(ma.survivor_id, e.a) AS l, coalesce(mb.survivor_id, e.b) AS r, e.score
+            FROM pg_temp.mlops_dedup_edges AS e
+            LEFT JOIN pg_temp.mlops_dedup_members AS ma ON ma.member_id = e.a
+            LEFT JOIN pg_temp.mlops_dedup_members AS mb ON mb.member_id = e.b
+            WHERE e.a < e.b AND e.score < %1$s
+        ) AS x
+        WHERE x.l <> x.r
+            AND NOT EXISTS (
+                SELECT FROM mlops.duplicate_candidates AS d
+                WHERE d.target = %2$L::regclass AND d.left_id = least(x.l, x.r) AND d.right_id = greatest(x.l, x.r)
+            )
+        GROUP BY least(x.l, x.r), greatest(x.l, x.r)
+        $q$,
+        v_rule.threshold, p_target
+    );
+    GET DIAGNOSTICS review_pairs = ROW_COUNT;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.dedup_detect(regclass) IS
+'Detection pass of a table''s dedup rule into session temp tables pg_temp.mlops_dedup_members (cluster_id, '
+'survivor_id, member_id, reason, score, rnk) and pg_temp.mlops_dedup_review (left_id, right_id, score). Changes '
+'no table of the database. Returns counts.';
+
+REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass) FROM PUBLIC;

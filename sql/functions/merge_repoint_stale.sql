@@ -1,0 +1,57 @@
+-- mlops.merge_repoint_stale: references inserted since a soft-deleting merge still point at the merged-away row
+-- (it stays in place, so the FK allows it); re-point them to where that row lives now. Logged under the merge that
+-- soft-deleted the row, so undoing that merge points them back too.
+
+CREATE OR REPLACE FUNCTION mlops.merge_repoint_stale(p_target regclass)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_key text := mlops.integer_key_column(p_target);
+    v_stale bigint[];
+    v_live bigint[];
+    v_merge_ids bigint[];
+    v_fk record;
+    v_moved bigint := 0;
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = p_target AND a.attname = 'merged_into' AND NOT a.attisdropped
+    ) THEN
+        RETURN 0;
+    END IF;
+    -- Soft-deleted rows, where they live now, and the (latest, not undone) merge that took each.
+    EXECUTE format(
+        'SELECT array_agg(t.%1$I ORDER BY t.%1$I), array_agg(mlops.resolve_id(%2$L::regclass, t.%1$I) ORDER BY t.%1$I),'
+        ' array_agg(m.merge_id ORDER BY t.%1$I)'
+        ' FROM %2$s AS t CROSS JOIN LATERAL ('
+        '   SELECT g.merge_id FROM mlops.merges AS g WHERE g.target = %2$L::regclass AND g.undone_at IS NULL'
+        '   AND g.loser_ids @> ARRAY[t.%1$I::bigint] ORDER BY g.merge_id DESC LIMIT 1) AS m'
+        ' WHERE t.merged_into IS NOT NULL',
+        v_key, p_target
+    ) INTO v_stale, v_live, v_merge_ids;
+    IF v_stale IS NULL THEN
+        RETURN 0;
+    END IF;
+    FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
+        PERFORM mlops.merge_resolve_collisions(
+            p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
+            v_fk.referenced_columns, v_stale, v_live, v_merge_ids
+        );
+        v_moved := v_moved + mlops.merge_repoint(
+            p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
+            v_fk.referenced_columns, v_stale, v_live, v_merge_ids
+        );
+    END LOOP;
+    RETURN v_moved;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.merge_repoint_stale(regclass) IS
+'Re-points references to soft-deleted (merged) rows of the table to the rows they were merged into, logged under '
+'the merge that soft-deleted each; returns the number of references moved.';
+
+REVOKE EXECUTE ON FUNCTION mlops.merge_repoint_stale(regclass) FROM PUBLIC;

@@ -1,0 +1,68 @@
+-- mlops.review_candidate: a person's decision on a pair in the review queue: 'merge' merges it now (survivor by
+-- the rule's keep_order), 'distinct' records that the two are different, so the pair is never proposed again.
+
+CREATE OR REPLACE FUNCTION mlops.review_candidate(p_candidate_id bigint, p_decision text)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_candidate record;
+    v_rule record;
+    v_key text;
+    v_left bigint;
+    v_right bigint;
+    v_survivor bigint;
+    v_merge_id bigint;
+BEGIN
+    IF p_decision IS NULL OR p_decision NOT IN ('merge', 'distinct') THEN
+        RAISE EXCEPTION 'decision must be ''merge'' or ''distinct'', got %', coalesce(quote_literal(p_decision), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT c.* INTO v_candidate FROM mlops.duplicate_candidates AS c WHERE c.candidate_id = p_candidate_id FOR UPDATE;
+    IF v_candidate.candidate_id IS NULL THEN
+        RAISE EXCEPTION 'review candidate % does not exist', p_candidate_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF v_candidate.status <> 'pending' THEN
+        RAISE EXCEPTION 'review candidate % was already decided (%) at %', p_candidate_id, v_candidate.status,
+            v_candidate.decided_at
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+
+    IF p_decision = 'merge' THEN
+        -- Either row may have been merged since it was queued: merge where they live now.
+        v_left := mlops.resolve_id(v_candidate.target, v_candidate.left_id);
+        v_right := mlops.resolve_id(v_candidate.target, v_candidate.right_id);
+        IF v_left IS NULL OR v_right IS NULL THEN
+            RAISE EXCEPTION 'review candidate %: row % or % of % no longer exists', p_candidate_id,
+                v_candidate.left_id, v_candidate.right_id, v_candidate.target
+                USING ERRCODE = 'no_data_found';
+        END IF;
+        IF v_left <> v_right THEN
+            SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = v_candidate.target;
+            v_key := mlops.integer_key_column(v_candidate.target);
+            EXECUTE format(
+                'SELECT t.%I FROM %s AS t WHERE t.%I IN ($1, $2) ORDER BY %s LIMIT 1',
+                v_key, v_candidate.target, v_key,
+                coalesce(v_rule.keep_order, mlops.dedup_default_keep_order(v_candidate.target))
+            ) INTO v_survivor USING v_left, v_right;
+            v_merge_id := mlops.merge_rows(
+                v_candidate.target, v_survivor, ARRAY[CASE WHEN v_survivor = v_left THEN v_right ELSE v_left END],
+                'review', coalesce(v_rule.soft_delete, false), coalesce(v_rule.fill_nulls, false), v_candidate.score
+            );
+        END IF;
+    END IF;
+    UPDATE mlops.duplicate_candidates
+    SET status = CASE WHEN p_decision = 'merge' THEN 'merged' ELSE 'distinct' END, decided_at = now()
+    WHERE candidate_id = p_candidate_id;
+    RETURN v_merge_id;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.review_candidate(bigint, text) IS
+'Decides a pending review pair: ''merge'' merges it (survivor by keep_order; returns the merge id), ''distinct'' '
+'keeps it from being proposed again (returns NULL).';
+
+REVOKE EXECUTE ON FUNCTION mlops.review_candidate(bigint, text) FROM PUBLIC;

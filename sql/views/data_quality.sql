@@ -1,0 +1,16 @@
+-- mlops.data_quality: mlops.data_quality_report() as a view, for dashboards.
+
+CREATE OR REPLACE VIEW mlops.data_quality AS
+SELECT
+    q.target,
+    q.live_rows,
+    q.soft_deleted_rows,
+    q.exact_key_duplicate_groups,
+    q.references_to_merged_rows,
+    q.fks_without_index,
+    q.fks_blocking_deletes
+FROM mlops.data_quality_report() AS q;
+
+COMMENT ON VIEW mlops.data_quality IS
+'Per dedup rule''s table: live and soft-deleted rows, exact-key duplicate groups remaining, references to merged '
+'rows, FKs without index, FKs that block deletes.';
