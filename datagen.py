@@ -194,7 +194,8 @@ INSERT INTO mlops.cover_letter_samples (url, title, company, position, content)
 SELECT 'https://letters.example.com/samples/' || g,
        'Cover letter ' || g,
        CASE WHEN random() < 0.8 THEN 'Company ' || (1 + floor(random() * 2000)::int) END,
-       CASE WHEN random() < 0.8 THEN (ARRAY['ML Engineer', 'Data Engineer', 'Data Scientist'])[1 + floor(random() * 3)::int] END,
+       CASE WHEN random() < 0.8
+            THEN (ARRAY['ML Engineer', 'Data Engineer', 'Data Scientist'])[1 + floor(random() * 3)::int] END,
        pg_temp.datagen_letter(14)
 FROM generate_series(1, %(letters)s) AS g;
 
