@@ -38,12 +38,15 @@ BEGIN
     -- Compile each expression against the table (LIMIT 0 reads no row).
     FOR v_part, v_sql IN
         SELECT x.part, x.sql FROM (VALUES
-            ('exact_key', format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.exact_key, NEW.target)),
-            ('similar_text', format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.similar_text, NEW.target)),
-            ('block_key', format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.block_key, NEW.target)),
-            ('keep_order', format('SELECT FROM %s AS t ORDER BY %s LIMIT 0', NEW.target, NEW.keep_order))
-        ) AS x (part, sql)
-        WHERE x.sql IS NOT NULL
+            ('exact_key', NEW.exact_key, format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.exact_key, NEW.target)),
+            (
+                'similar_text', NEW.similar_text,
+                format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.similar_text, NEW.target)
+            ),
+            ('block_key', NEW.block_key, format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.block_key, NEW.target)),
+            ('keep_order', NEW.keep_order, format('SELECT FROM %s AS t ORDER BY %s LIMIT 0', NEW.target, NEW.keep_order))
+        ) AS x (part, expr, sql)
+        WHERE x.expr IS NOT NULL
     LOOP
         BEGIN
             EXECUTE v_sql;
