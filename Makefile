@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 
-.PHONY: setup demo test lint install audit clean
+.PHONY: setup demo test lint install audit merge review stats bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,23 @@ install: setup
 audit: setup
 	@test -n "$(DSN)" || { echo "usage: make audit DSN=postgresql://... [SCHEMA=mlops]" >&2; exit 2; }
 	$(PY) runner.py audit --dsn "$(DSN)" $(if $(SCHEMA),--schema "$(SCHEMA)")
+
+merge: setup
+	@test -n "$(DSN)" || { echo "usage: make merge DSN=postgresql://... [TARGET=mlops.cover_letter_samples] [DRY_RUN=1]" >&2; exit 2; }
+	$(PY) runner.py merge --dsn "$(DSN)" $(if $(TARGET),--target "$(TARGET)") $(if $(DRY_RUN),--dry-run)
+
+review: setup
+	@test -n "$(DSN)" || { echo "usage: make review DSN=postgresql://... [TARGET=...]" >&2; exit 2; }
+	$(PY) runner.py review --dsn "$(DSN)" $(if $(TARGET),--target "$(TARGET)")
+
+stats: setup
+	@test -n "$(DSN)" || { echo "usage: make stats DSN=postgresql://..." >&2; exit 2; }
+	$(PY) runner.py stats --dsn "$(DSN)"
+
+bench: setup
+	$(PY) bench/merge.py
+	$(PY) bench/detect.py
+	$(PY) bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

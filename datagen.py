@@ -247,7 +247,9 @@ INSERT INTO mlops.job_recommendations (resume_id, job_id, score)
 SELECT l.id, j.job_id, round(random()::numeric, 3)
 FROM mlops.cover_letter_samples AS l
 CROSS JOIN LATERAL (
-    SELECT DISTINCT 1 + ((coalesce(pp.original, l.id) * 37 + k * 11) %% %(postings)s) AS job_id
+    -- a copy shares two of its original's jobs (collisions once merged) and has one of its own
+    SELECT DISTINCT
+        1 + ((CASE WHEN k < 2 THEN coalesce(pp.original, l.id) ELSE l.id END * 37 + k * 11) %% %(postings)s) AS job_id
     FROM generate_series(0, 2) AS k
     LEFT JOIN planted_pairs AS pp ON pp.target = 'mlops.cover_letter_samples' AND pp.copy = l.id
 ) AS j

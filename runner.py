@@ -262,31 +262,156 @@ def format_audit(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------- merge, review, stats, undo
+
+
+def merge(dsn: str, target: str | None = None, dry_run: bool = False, batch_size: int = 500) -> list[dict[str, Any]]:
+    """CALL mlops.merge_duplicates (progress NOTICEs go to stderr); returns the runs it recorded."""
+    with connect(dsn) as conn:
+        (last,) = conn.execute("SELECT coalesce(max(run_id), 0) FROM mlops.dedup_runs").fetchone()
+        conn.execute("CALL mlops.merge_duplicates(%s::regclass, %s, %s)", (target, dry_run, batch_size))
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT run_id, target::text, dry_run, status, clusters, rows_merged, references_moved,"
+                " conflicts_merged, candidates_queued, batches, batches_failed, detect_ms, merge_ms, error"
+                " FROM mlops.dedup_runs WHERE run_id > %s ORDER BY run_id",
+                (last,),
+            )
+            return cur.fetchall()
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """A plain text table."""
+    cells = [[str(r.get(c, "")) if r.get(c) is not None else "" for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))  # noqa: E731
+    return [line(list(columns)), line(["-" * w for w in widths])] + [line(row) for row in cells]
+
+
+RUN_COLUMNS = (
+    "run_id",
+    "target",
+    "status",
+    "clusters",
+    "rows_merged",
+    "references_moved",
+    "conflicts_merged",
+    "candidates_queued",
+    "batches_failed",
+    "detect_ms",
+    "merge_ms",
+)
+
+
+def stats(dsn: str) -> dict[str, list[dict[str, Any]]]:
+    """The rows of mlops.dedup_stats and mlops.data_quality."""
+    with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        return {
+            view: cur.execute(f"SELECT * FROM mlops.{view} ORDER BY target::text").fetchall()
+            for view in ("dedup_stats", "data_quality")
+        }
+
+
+def undo(dsn: str, merge_id: int) -> None:
+    """mlops.unmerge(merge_id), committed."""
+    with connect(dsn, autocommit=False) as conn:
+        conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+        conn.commit()
+
+
+def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sys.stdout) -> dict[str, int]:
+    """Walk the pending review pairs: each side by side, then m(erge) / d(istinct) / s(kip) / q(uit)."""
+    decided = {"merged": 0, "distinct": 0, "skipped": 0}
+    with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        pending = cur.execute(
+            "SELECT candidate_id, target::text AS target, left_id, right_id, score FROM mlops.duplicate_candidates"
+            " WHERE status = 'pending' AND (%s::regclass IS NULL OR target = %s::regclass) ORDER BY score DESC",
+            (target, target),
+        ).fetchall()
+        print(f"{len(pending)} pair(s) to review", file=out)
+        for c in pending:
+            left, right = (
+                cur.execute(f"SELECT to_jsonb(t) AS row FROM {c['target']} AS t WHERE t.id = %s", (i,)).fetchone()
+                for i in (c["left_id"], c["right_id"])
+            )
+            print(f"\n#{c['candidate_id']} {c['target']}  similarity {c['score']:.2f}", file=out)
+            for key in (left or {}).get("row", {}):
+                lv, rv = (str((side or {}).get("row", {}).get(key))[:60] for side in (left, right))
+                print(f"  {key:14} {lv:60} | {rv}", file=out)
+            print("[m]erge / [d]istinct / [s]kip / [q]uit: ", end="", file=out, flush=True)
+            answer = (answers.readline() or "q").strip().lower()[:1]
+            if answer == "q":
+                break
+            if answer in ("m", "d"):
+                decision = "merge" if answer == "m" else "distinct"
+                conn.execute("SELECT mlops.review_candidate(%s, %s)", (c["candidate_id"], decision))
+                decided["merged" if answer == "m" else "distinct"] += 1
+            else:
+                decided["skipped"] += 1
+    return decided
+
+
 # ---------------------------------------------------------------- demo
 
 
-def load_incident_sample(dsn: str) -> dict[str, int]:
-    """Load the incident's sample data into an installed database; returns row counts."""
-    with connect(dsn) as conn:
-        with conn.transaction():
-            conn.execute((SQL_DIR / "demo" / "incident_sample.sql").read_text())
-        tables = ("job_postings", "cover_letter_samples", "job_recommendations", "user_interactions")
-        return {t: conn.execute(f"SELECT count(*) FROM mlops.{t}").fetchone()[0] for t in tables}
+def table_counts(conn: psycopg.Connection) -> dict[str, int]:
+    tables = ("job_postings", "cover_letter_samples", "job_recommendations", "user_interactions")
+    return {
+        t: conn.execute(
+            f"SELECT count(*) FROM mlops.{t}"
+            + (" WHERE merged_into IS NULL" if t in ("job_postings", "cover_letter_samples") else "")
+        ).fetchone()[0]
+        for t in tables
+    }
 
 
-def run_demo(dsn: str | None) -> None:
-    """Install into a database (an embedded throwaway one by default), load the sample, print the audit."""
+def run_demo(dsn: str | None, postings: int = 2000, letters: int = 3000) -> None:
+    """The whole job on generated platform data: audit, dry run, merge, before/after, why, stats."""
     if dsn is None:
         print("starting an embedded throwaway PostgreSQL …")
         with EmbeddedPostgresql() as server:
-            run_demo(server.url())
+            run_demo(server.url(), postings, letters)
         return
+    import datagen  # the demo's data generator; not needed by the other commands
+
     print(install(dsn).summary())
-    counts = load_incident_sample(dsn)
-    print("loaded the incident's sample: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    with connect(dsn) as conn:
+        generated = datagen.generate(conn, postings=postings, letters=letters, dup_fraction=0.1)
+        print(
+            f"generated platform data with {generated.pop('planted_pairs')} planted duplicates: "
+            + ", ".join(f"{n} {t}" for t, n in generated.items())
+        )
+        before = table_counts(conn)
     print("\nFK audit (schema mlops):")
     for line in format_audit(fk_policy_report(dsn, "mlops")):
         print("  " + line)
+    print("\ndry run (nothing changes):")
+    print("\n".join("  " + line for line in format_table(merge(dsn, dry_run=True), RUN_COLUMNS[:5])))
+    print("\nmerge:")
+    runs = merge(dsn)
+    print("\n".join("  " + line for line in format_table(runs, RUN_COLUMNS)))
+    with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        after = table_counts(conn)
+        print("\nrows before -> after (live):")
+        for t in before:
+            print(f"  {t:22} {before[t]:>7} -> {after[t]:>7}")
+        print("\nwhat was merged and why (the first three merges of each table):")
+        examples = cur.execute(
+            "SELECT target, merge_id, survivor_id, loser_ids, reason, score FROM ("
+            " SELECT m.target::text AS target, m.merge_id, m.survivor_id, m.loser_ids, m.reason,"
+            " round(m.score::numeric, 3) AS score, row_number() OVER (PARTITION BY m.target ORDER BY m.merge_id) AS n"
+            " FROM mlops.merges AS m WHERE m.parent_merge_id IS NULL) AS x WHERE n <= 3 ORDER BY target, merge_id"
+        ).fetchall()
+        print("\n".join("  " + line for line in format_table(examples, list(examples[0]) if examples else [])))
+        conflicts = cur.execute("SELECT count(*) AS n FROM mlops.merges WHERE parent_merge_id IS NOT NULL").fetchone()[
+            "n"
+        ]
+        print(f"  ... and {conflicts} colliding recommendations merged into their twins (interactions moved)")
+    print("\nstats:")
+    for view, rows in stats(dsn).items():
+        print(f"  mlops.{view}")
+        print("\n".join("    " + line for line in format_table(rows, list(rows[0]) if rows else [])))
+    print("\nundo any merge with: python runner.py undo MERGE_ID --dsn ...")
 
 
 # ---------------------------------------------------------------- command line
@@ -315,6 +440,37 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(dsn_from_environment(args.dsn))
 
 
+def cmd_merge(args: argparse.Namespace) -> None:
+    runs = merge(require_dsn(args), args.target, args.dry_run, args.batch_size)
+    if args.json:
+        print(json.dumps(runs, indent=2, default=str))
+    else:
+        print("\n".join(format_table(runs, RUN_COLUMNS)))
+    failed = [r for r in runs if r["status"] == "failed"]
+    if failed:
+        raise RunnerError("; ".join(f"run {r['run_id']} ({r['target']}) failed: {r['error']}" for r in failed))
+
+
+def cmd_review(args: argparse.Namespace) -> None:
+    decided = review(require_dsn(args), args.target)
+    print("\n" + ", ".join(f"{n} {what}" for what, n in decided.items()))
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    result = stats(require_dsn(args))
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    for view, rows in result.items():
+        print(f"mlops.{view}")
+        print("\n".join(format_table(rows, list(rows[0]) if rows else ["(no rules)"])) + "\n")
+
+
+def cmd_undo(args: argparse.Namespace) -> None:
+    undo(require_dsn(args), args.merge_id)
+    print(f"merge {args.merge_id} undone")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runner.py", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -330,7 +486,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("demo", parents=[common], help="embedded server, install, sample data, audit")
+    p = sub.add_parser("merge", parents=[common], help="CALL mlops.merge_duplicates: detect and merge in batches")
+    p.add_argument("--target", help="one table (default: every enabled rule)")
+    p.add_argument("--dry-run", action="store_true", help="record what would happen, change nothing")
+    p.add_argument("--batch-size", type=int, default=500, help="clusters per committed batch (default 500)")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("review", parents=[common], help="decide pending review pairs (reads answers from stdin)")
+    p.add_argument("--target", help="only this table's pairs")
+    p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("stats", parents=[common], help="mlops.dedup_stats and mlops.data_quality")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("undo", parents=[common], help="mlops.unmerge(MERGE_ID)")
+    p.add_argument("merge_id", type=int)
+    p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("demo", parents=[common], help="embedded server, generated data, audit, dry run, merge, stats")
     p.set_defaults(func=cmd_demo)
     return parser
 

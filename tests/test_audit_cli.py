@@ -35,8 +35,13 @@ def test_audit_unknown_schema_exit_code(dsn: str, capsys: pytest.CaptureFixture[
     assert "error: schema nope does not exist" in capsys.readouterr().err
 
 
-def test_demo_on_given_database_loads_sample_and_prints_audit(empty_dsn: str, capsys) -> None:
-    assert runner.main(["demo", "--dsn", empty_dsn]) == 0
+def test_demo_on_given_database_runs_the_whole_job(empty_dsn: str, capsys) -> None:
+    runner.run_demo(empty_dsn, postings=150, letters=200)
     out = capsys.readouterr().out
-    assert "loaded the incident's sample: 3 job_postings, 3 cover_letter_samples, 4 job_recommendations" in out
+    assert "generated platform data with" in out
     assert "✅ job_recommendations_resume_id_fkey: resume_id -> mlops.cover_letter_samples (DELETE CASCADE)" in out
+    assert "dry run (nothing changes):" in out and "what was merged and why" in out
+    with psycopg.connect(empty_dsn) as conn:
+        merged = conn.execute("SELECT count(*) FROM mlops.cover_letter_samples WHERE merged_into IS NOT NULL")
+        assert merged.fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM mlops.dedup_runs WHERE status <> 'succeeded'").fetchone() == (0,)

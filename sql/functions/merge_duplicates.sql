@@ -108,17 +108,25 @@ BEGIN
             PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
 
             v_started := clock_timestamp();
+            -- A batch is p_batch_size clusters, merged in one call per kind of evidence, which the merge records.
             FOR v_batch IN
                 SELECT
                     b.batch_no,
+                    b.why,
                     array_agg(b.survivor_id ORDER BY b.cluster_id, b.rnk) AS survivors,
                     array_agg(b.member_id ORDER BY b.cluster_id, b.rnk) AS losers,
                     array_agg(b.score ORDER BY b.cluster_id, b.rnk) AS scores
                 FROM (
-                    SELECT m.*, (m.cluster_id - 1) / p_batch_size AS batch_no FROM pg_temp.mlops_dedup_members AS m
+                    SELECT m.*, (m.cluster_id - 1) / p_batch_size AS batch_no, w.why
+                    FROM pg_temp.mlops_dedup_members AS m
+                    INNER JOIN (
+                        SELECT x.cluster_id, string_agg(DISTINCT x.reason, '+') AS why
+                        FROM pg_temp.mlops_dedup_members AS x
+                        GROUP BY x.cluster_id
+                    ) AS w ON w.cluster_id = m.cluster_id
                 ) AS b
-                GROUP BY b.batch_no
-                ORDER BY b.batch_no
+                GROUP BY b.batch_no, b.why
+                ORDER BY b.batch_no, b.why
             LOOP
                 v_done := false;
                 v_merged := 0;
@@ -129,7 +137,8 @@ BEGIN
                         PERFORM set_config('lock_timeout', v_lock_timeout, true);
                         SELECT r.merged_rows, r.moved_references, r.conflict_rows INTO v_merged, v_refs, v_conflicts
                         FROM mlops.merge_clusters(
-                            v_target, v_batch.survivors, v_batch.losers, format('dedup run %s', v_run_id),
+                            v_target, v_batch.survivors, v_batch.losers,
+                            format('dedup run %s: %s', v_run_id, v_batch.why),
                             v_batch.scores, NULL, v_rule.soft_delete, v_rule.fill_nulls
                         ) AS r;
                         v_done := true;
@@ -160,7 +169,7 @@ BEGIN
                         USING ERRCODE = v_error_state,
                         DETAIL = 'Batches before it are committed; this one was rolled back whole.';
                 END IF;
-                RAISE NOTICE 'run %: batch % of % %', v_run_id, v_batch.batch_no + 1, v_batches,
+                RAISE NOTICE 'run %: batch % of % (%) %', v_run_id, v_batch.batch_no + 1, v_batches, v_batch.why,
                     CASE WHEN NOT v_done THEN 'left for the next run (locks)'
                         ELSE format('merged %s rows, moved %s references', v_merged, v_refs) END;
                 COMMIT;

@@ -11,8 +11,8 @@ SELECT
         WHERE l.target = r.target
         ORDER BY l.run_id DESC LIMIT 1
     ) AS last_status,
-    coalesce(sum(u.rows_merged) FILTER (WHERE NOT u.dry_run), 0) AS rows_merged,
-    coalesce(sum(u.references_moved) FILTER (WHERE NOT u.dry_run), 0) AS references_moved,
+    coalesce(sum(u.rows_merged) FILTER (WHERE NOT u.dry_run), 0)::bigint AS rows_merged,
+    coalesce(sum(u.references_moved) FILTER (WHERE NOT u.dry_run), 0)::bigint AS references_moved,
     (
         SELECT count(*) FROM mlops.duplicate_candidates AS d
         WHERE d.target = r.target AND d.status = 'pending'
@@ -23,7 +23,7 @@ SELECT
             / greatest(coalesce(sum(u.rows_merged) FILTER (WHERE NOT u.dry_run), 0) + greatest(max(c.reltuples), 0), 1)
         )::numeric,
         4
-    ) AS duplicate_rate
+    )::float8 AS duplicate_rate
 FROM mlops.dedup_rules AS r
 INNER JOIN pg_catalog.pg_class AS c ON r.target = c.oid
 LEFT JOIN mlops.dedup_runs AS u ON r.target = u.target

@@ -1,0 +1,83 @@
+"""runner.py merge / review / stats / undo: output, exit codes, piped review answers."""
+
+import io
+import json
+
+import psycopg
+import pytest
+
+import runner
+
+LETTERS = "mlops.cover_letter_samples"
+
+
+@pytest.fixture
+def duplicated(conn: psycopg.Connection) -> psycopg.Connection:
+    conn.execute(
+        "INSERT INTO mlops.cover_letter_samples (id, url, content) OVERRIDING SYSTEM VALUE VALUES"
+        " (1, 'https://x.example.com/1', 'first letter'), (2, 'https://www.x.example.com/1/', 'second letter'),"
+        " (3, 'https://x.example.com/3', 'alpha bravo charlie delta echo foxtrot golf hotel'),"
+        " (4, 'https://x.example.com/4', 'alpha bravo charlie delta echo foxtrot zulu yankee')"
+    )
+    return conn
+
+
+def test_merge_command_prints_runs_as_json(duplicated: psycopg.Connection, dsn: str, capsys) -> None:
+    assert runner.main(["merge", "--dsn", dsn, "--target", LETTERS, "--json"]) == 0
+    captured = capsys.readouterr()
+    (run,) = json.loads(captured.out)
+    assert (run["target"], run["status"], run["rows_merged"]) == (LETTERS, "succeeded", 1)
+    assert "run 1: mlops.cover_letter_samples" in captured.err  # progress from the NOTICEs
+
+
+def test_merge_dry_run_changes_nothing(duplicated: psycopg.Connection, dsn: str, capsys) -> None:
+    assert runner.main(["merge", "--dsn", dsn, "--dry-run"]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    assert duplicated.execute("SELECT count(*) FROM mlops.merges").fetchone() == (0,)
+
+
+def test_merge_command_unknown_target_exits_non_zero(dsn: str, capsys) -> None:
+    assert runner.main(["merge", "--dsn", dsn, "--target", "mlops.user_interactions"]) == 1
+    assert "error: no dedup rule for mlops.user_interactions" in capsys.readouterr().err
+
+
+def test_review_reads_answers_from_a_pipe(duplicated: psycopg.Connection, dsn: str) -> None:
+    duplicated.execute(
+        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES"
+        " (%s, 3, 4, 0.7), (%s, 1, 3, 0.6)",
+        (LETTERS, LETTERS),
+    )
+    out = io.StringIO()
+    decided = runner.review(dsn, None, answers=io.StringIO("d\nm\n"), out=out)
+    assert decided == {"merged": 1, "distinct": 1, "skipped": 0}
+    assert "2 pair(s) to review" in out.getvalue() and "similarity 0.70" in out.getvalue()
+    statuses = duplicated.execute(
+        "SELECT left_id, right_id, status FROM mlops.duplicate_candidates ORDER BY 1"
+    ).fetchall()
+    assert statuses == [(1, 3, "merged"), (3, 4, "distinct")]
+
+
+def test_review_stops_at_quit_and_at_end_of_input(duplicated: psycopg.Connection, dsn: str) -> None:
+    duplicated.execute(
+        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 3, 4, 0.7)", (LETTERS,)
+    )
+    assert runner.review(dsn, None, answers=io.StringIO(""), out=io.StringIO()) == {
+        "merged": 0,
+        "distinct": 0,
+        "skipped": 0,
+    }
+    assert duplicated.execute("SELECT status FROM mlops.duplicate_candidates").fetchone() == ("pending",)
+
+
+def test_stats_and_undo_commands(duplicated: psycopg.Connection, dsn: str, capsys) -> None:
+    runner.main(["merge", "--dsn", dsn, "--target", LETTERS])
+    capsys.readouterr()
+    assert runner.main(["stats", "--dsn", dsn, "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert {r["target"]: r["rows_merged"] for r in stats["dedup_stats"]}[LETTERS] == 1
+    (merge_id,) = duplicated.execute("SELECT merge_id FROM mlops.merges").fetchone()
+    assert runner.main(["undo", str(merge_id), "--dsn", dsn]) == 0
+    assert f"merge {merge_id} undone" in capsys.readouterr().out
+    assert duplicated.execute("SELECT merged_into FROM mlops.cover_letter_samples WHERE id = 2").fetchone() == (None,)
+    assert runner.main(["undo", str(merge_id), "--dsn", dsn]) == 1
+    assert f"merge {merge_id} was already undone" in capsys.readouterr().err
