@@ -79,7 +79,7 @@ BEGIN
     EXECUTE 'CREATE TEMP TABLE mlops_dedup_edges (a bigint NOT NULL, b bigint NOT NULL, score real NOT NULL,'
         ' reason text NOT NULL)';
 
-    -- 2. Exact groups: the exact key, and identical texts (after case and white space), score 1.
+    -- 2. Exact groups: the exact key, and identical texts (ignoring case), score 1.
     EXECUTE format(
         $q$
         INSERT INTO pg_temp.mlops_dedup_edges (a, b, score, reason)
@@ -88,7 +88,7 @@ BEGIN
             FROM pg_temp.mlops_dedup_rows AS r
             CROSS JOIN LATERAL (VALUES
                 ('exact_key', r.ekey),
-                ('similar_text', md5(regexp_replace(lower(r.txt), '\s+', ' ', 'g')) || coalesce(r.blk, ''))
+                ('similar_text', md5(lower(r.txt)) || coalesce(r.blk, ''))
             ) AS x (reason, k)
             WHERE x.k IS NOT NULL
         ),
@@ -112,19 +112,18 @@ BEGIN
     IF v_rule.similar_text IS NOT NULL THEN
         EXECUTE $q$
             CREATE TEMP TABLE mlops_dedup_tokens AS
+            -- plain string splits (string_to_table, translate), not regular expressions: this runs over every text
             WITH chunks AS (
-                SELECT r.id, c.chunk, count(*) OVER (PARTITION BY r.id) AS n
+                SELECT r.id, btrim(c.chunk) AS chunk, count(*) OVER (PARTITION BY r.id) AS n
                 FROM pg_temp.mlops_dedup_rows AS r
-                CROSS JOIN LATERAL regexp_split_to_table(
-                    regexp_replace(lower(r.txt), '\s+', ' ', 'g'), '\s*[.!?;\n]+\s*'
-                ) AS c (chunk)
+                CROSS JOIN LATERAL string_to_table(translate(lower(r.txt), E'!?;\n\r\t', '...   '), '.') AS c (chunk)
                 WHERE r.txt IS NOT NULL AND length(c.chunk) >= 12
             )
             SELECT DISTINCT c.id, hashtext(c.chunk) AS h FROM chunks AS c WHERE c.n >= 2
             UNION
             SELECT r.id, hashtext(w.word)
             FROM pg_temp.mlops_dedup_rows AS r
-            CROSS JOIN LATERAL regexp_split_to_table(lower(r.txt), '[[:space:][:punct:]]+') AS w (word)
+            CROSS JOIN LATERAL string_to_table(lower(r.txt), ' ') AS w (word)
             WHERE r.txt IS NOT NULL AND length(w.word) >= 3
                 AND NOT EXISTS (SELECT FROM chunks AS c WHERE c.id = r.id AND c.n >= 2)
         $q$;
