@@ -21,9 +21,10 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import datagen  # noqa: E402
-import runner  # noqa: E402
-from merge import backend_peak_kib  # noqa: E402
+from merge import backend_peak_kib
+
+import datagen
+import runner
 
 LETTERS = "mlops.cover_letter_samples"
 POSTINGS = "mlops.job_postings"
@@ -57,7 +58,9 @@ def detect(conn: psycopg.Connection, target: str) -> dict:
 
 def planted_recall(conn: psycopg.Connection, target: str, text_sql: str) -> dict:
     """Share of planted pairs at or above the threshold (by similarity, or same URL) found by detection."""
-    (threshold,) = conn.execute("SELECT threshold FROM mlops.dedup_rules WHERE target = %s::regclass", (target,)).fetchone()
+    (threshold,) = conn.execute(
+        "SELECT threshold FROM mlops.dedup_rules WHERE target = %s::regclass", (target,)
+    ).fetchone()
     found, total = conn.execute(
         f"""
         SELECT count(*) FILTER (WHERE EXISTS (
@@ -77,8 +80,12 @@ def planted_recall(conn: psycopg.Connection, target: str, text_sql: str) -> dict
 
 def self_join(conn: psycopg.Connection, target: str, text_sql: str) -> dict:
     """The anchor: a pg_trgm GIN self-join at the rule threshold on the same live rows, and our recall of it."""
-    (threshold,) = conn.execute("SELECT threshold FROM mlops.dedup_rules WHERE target = %s::regclass", (target,)).fetchone()
-    conn.execute(f"CREATE TEMP TABLE sj AS SELECT t.id, {text_sql} AS txt FROM {target} AS t WHERE t.merged_into IS NULL")
+    (threshold,) = conn.execute(
+        "SELECT threshold FROM mlops.dedup_rules WHERE target = %s::regclass", (target,)
+    ).fetchone()
+    conn.execute(
+        f"CREATE TEMP TABLE sj AS SELECT t.id, {text_sql} AS txt FROM {target} AS t WHERE t.merged_into IS NULL"
+    )
     conn.execute("CREATE INDEX ON sj USING gin (txt mlops.gin_trgm_ops)")
     conn.execute("ANALYZE sj")
     conn.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, false)", (str(threshold),))
@@ -91,9 +98,7 @@ def self_join(conn: psycopg.Connection, target: str, text_sql: str) -> dict:
     seconds = time.perf_counter() - started
     ours = detect(conn, target)
     found = set(
-        conn.execute(
-            "SELECT a, b FROM pg_temp.mlops_dedup_edges WHERE a < b AND score >= %s", (threshold,)
-        ).fetchall()
+        conn.execute("SELECT a, b FROM pg_temp.mlops_dedup_edges WHERE a < b AND score >= %s", (threshold,)).fetchall()
     )
     conn.execute("DROP TABLE sj")
     return {
@@ -140,8 +145,13 @@ def main() -> None:
                     value.update(planted_recall(conn, LETTERS, "t.content"))
                     step(f"letters_{n}", value)
             small, big = results[f"letters_{args.scaling_small}"], results[f"letters_{args.letters}"]
-            step("letters_scaling", {"ratio": round(big["seconds"] / small["seconds"], 2),
-                                     "rows_ratio": round(big["rows"] / small["rows"], 2)})
+            step(
+                "letters_scaling",
+                {
+                    "ratio": round(big["seconds"] / small["seconds"], 2),
+                    "rows_ratio": round(big["rows"] / small["rows"], 2),
+                },
+            )
         if args.only in (None, "postings"):
             with psycopg.connect(fresh_db(admin, server, "bench_detect"), autocommit=True) as conn:
                 datagen.generate(conn, postings=args.postings, letters=100, dup_fraction=0.1)
