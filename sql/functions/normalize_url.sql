@@ -21,6 +21,14 @@ DECLARE
     v_userinfo text;
     v_host text;
     v_port text;
+    v_param text;
+    v_name text;
+    v_params text[];
+    v_i integer;
+    v_tracking CONSTANT text[] := ARRAY[
+        'fbclid', 'gclid', 'dclid', 'gbraid', 'wbraid', 'msclkid', 'yclid', 'igshid',
+        'mc_cid', 'mc_eid', 'ref', '_ga', '_gl', '_hsenc', '_hsmi', 'mkt_tok'
+    ];
 BEGIN
     -- scheme://authority/path?query#fragment
     v_parts := regexp_match(v_url, '^([a-z][a-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#.*)?$', 'i');
@@ -39,16 +47,24 @@ BEGIN
     v_path := v_parts[3];
     v_query := v_parts[4];
 
-    -- [userinfo@]host[:port]; an IPv6 host keeps its brackets
-    v_hostport := regexp_match(v_authority, '^(?:([^@]*)@)?(\[[^]]*\]|[^:]*)(?::([0-9]*))?$');
-    IF v_hostport IS NULL THEN
+    -- [userinfo@]host[:port]; an IPv6 host keeps its brackets. Plain string functions where they do: this runs
+    -- once per row of a table.
+    IF strpos(v_authority, '@') = 0 AND strpos(v_authority, ':') = 0 THEN
         v_host := lower(v_authority);
     ELSE
-        v_userinfo := v_hostport[1];
-        v_host := lower(v_hostport[2]);
-        v_port := v_hostport[3];
+        v_hostport := regexp_match(v_authority, '^(?:([^@]*)@)?(\[[^]]*\]|[^:]*)(?::([0-9]*))?$');
+        IF v_hostport IS NULL THEN
+            v_host := lower(v_authority);
+        ELSE
+            v_userinfo := v_hostport[1];
+            v_host := lower(v_hostport[2]);
+            v_port := v_hostport[3];
+        END IF;
     END IF;
-    v_host := regexp_replace(regexp_replace(v_host, '\.$', ''), '^www\.', '');
+    v_host := rtrim(v_host, '.');
+    IF left(v_host, 4) = 'www.' THEN
+        v_host := substr(v_host, 5);
+    END IF;
     IF v_port = ''
         OR (v_scheme = 'http' AND v_port = '80')
         OR (v_scheme = 'https' AND v_port = '443')
@@ -56,18 +72,27 @@ BEGIN
         v_port := NULL;
     END IF;
 
-    v_path := regexp_replace(v_path, '/+$', '');
+    v_path := rtrim(v_path, '/');
 
-    -- Drop empty and tracking parameters, sort the rest so their order does not matter.
-    SELECT string_agg(q.param, '&' ORDER BY q.param COLLATE "C")
-    INTO v_query
-    FROM unnest(string_to_array(v_query, '&')) AS q (param)
-    WHERE q.param <> ''
-        AND lower(split_part(q.param, '=', 1)) !~ '^utm_'
-        AND lower(split_part(q.param, '=', 1)) NOT IN (
-            'fbclid', 'gclid', 'dclid', 'gbraid', 'wbraid', 'msclkid', 'yclid', 'igshid',
-            'mc_cid', 'mc_eid', 'ref', '_ga', '_gl', '_hsenc', '_hsmi', 'mkt_tok'
-        );
+    -- Drop empty and tracking parameters, sort the rest (byte order) so their order does not matter; an insertion
+    -- sort in PL/pgSQL, since a query string has a handful of parameters and a SQL sort would cost a query per URL.
+    IF v_query IS NOT NULL THEN
+        FOREACH v_param IN ARRAY string_to_array(v_query, '&') LOOP
+            v_name := lower(split_part(v_param, '=', 1));
+            CONTINUE WHEN v_param = '' OR left(v_name, 4) = 'utm_' OR v_name = ANY (v_tracking);
+            v_i := coalesce(cardinality(v_params), 0);
+            v_params := v_params || v_param;
+            WHILE v_i > 0 AND v_params[v_i] COLLATE "C" > v_param COLLATE "C" LOOP
+                v_params[v_i + 1] := v_params[v_i];
+                v_i := v_i - 1;
+            END LOOP;
+            v_params[v_i + 1] := v_param;
+        END LOOP;
+        v_query := array_to_string(v_params, '&');
+        IF v_query = '' THEN
+            v_query := NULL;
+        END IF;
+    END IF;
 
     RETURN coalesce(v_scheme || '://', '')
         || coalesce(v_userinfo || '@', '')
