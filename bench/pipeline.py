@@ -24,9 +24,10 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import datagen  # noqa: E402
-import runner  # noqa: E402
-from merge import fresh_copy  # noqa: E402
+from merge import fresh_copy
+
+import datagen
+import runner
 
 LETTERS = "mlops.cover_letter_samples"
 
@@ -55,9 +56,7 @@ def incident_script(dsn: str) -> float:
     with psycopg.connect(dsn, autocommit=True) as conn:
         keep: dict[str, int] = {}
         duplicates: list[tuple[int, int]] = []
-        for row_id, url in conn.execute(
-            f"SELECT id, mlops.normalize_url(url) FROM {LETTERS} ORDER BY id"
-        ).fetchall():
+        for row_id, url in conn.execute(f"SELECT id, mlops.normalize_url(url) FROM {LETTERS} ORDER BY id").fetchall():
             if url in keep:
                 duplicates.append((keep[url], row_id))
             else:
@@ -80,8 +79,11 @@ def merge_duplicates(dsn: str, setup: str | None = None) -> tuple[float, dict]:
             "SELECT status, rows_merged, references_moved, conflicts_merged, detect_ms, merge_ms"
             " FROM mlops.dedup_runs ORDER BY run_id DESC LIMIT 1"
         ).fetchone()
-    return seconds, dict(zip(("status", "rows_merged", "references_moved", "conflicts_merged", "detect_ms",
-                              "merge_ms"), run, strict=True))
+    return seconds, dict(
+        zip(
+            ("status", "rows_merged", "references_moved", "conflicts_merged", "detect_ms", "merge_ms"), run, strict=True
+        )
+    )
 
 
 def main() -> None:
