@@ -31,7 +31,7 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_edges (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_pairs (a bigint, b bigint, score real, reason text)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h integer)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h integer, n bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_nodes (id bigint, rnk bigint, survivor_id bigint, decided boolean)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, score real)';
@@ -108,7 +108,8 @@ BEGIN
     );
 
     -- 3. Text candidates: rows sharing a sentence (or, in one-sentence texts, a word) that at most v_df_cap
-    --    rows have, within one block when the rule sets a block key; verified with similarity().
+    --    rows have (two such, for rows with four or more), within one block when the rule sets a block key;
+    --    verified with similarity().
     IF v_rule.similar_text IS NOT NULL THEN
         EXECUTE $q$
             CREATE TEMP TABLE mlops_dedup_tokens AS
@@ -119,13 +120,16 @@ BEGIN
                 CROSS JOIN LATERAL string_to_table(translate(lower(r.txt), E'!?;\n\r\t', '...   '), '.') AS c (chunk)
                 WHERE r.txt IS NOT NULL AND length(c.chunk) >= 12
             )
-            SELECT DISTINCT c.id, hashtext(c.chunk) AS h FROM chunks AS c WHERE c.n >= 2
-            UNION
-            SELECT r.id, hashtext(w.word)
-            FROM pg_temp.mlops_dedup_rows AS r
-            CROSS JOIN LATERAL string_to_table(lower(r.txt), ' ') AS w (word)
-            WHERE r.txt IS NOT NULL AND length(w.word) >= 3
-                AND NOT EXISTS (SELECT FROM chunks AS c WHERE c.id = r.id AND c.n >= 2)
+            SELECT x.id, x.h, count(*) OVER (PARTITION BY x.id) AS n
+            FROM (
+                SELECT c.id, hashtext(c.chunk) AS h FROM chunks AS c WHERE c.n >= 2
+                UNION
+                SELECT r.id, hashtext(w.word)
+                FROM pg_temp.mlops_dedup_rows AS r
+                CROSS JOIN LATERAL string_to_table(lower(r.txt), ' ') AS w (word)
+                WHERE r.txt IS NOT NULL AND length(w.word) >= 3
+                    AND NOT EXISTS (SELECT FROM chunks AS c WHERE c.id = r.id AND c.n >= 2)
+            ) AS x
         $q$;
         EXECUTE 'ANALYZE pg_temp.mlops_dedup_tokens';
         EXECUTE format(
@@ -133,12 +137,16 @@ BEGIN
             INSERT INTO pg_temp.mlops_dedup_edges (a, b, score, reason)
             SELECT p.a, p.b, s.score, 'similar_text'
             FROM (
-                SELECT DISTINCT t1.id AS a, t2.id AS b
+                -- rows with four tokens or more must share two: one shared line ("Company 7 | Seoul") is a
+                -- coincidence, a near-duplicate shares nearly all of them
+                SELECT t1.id AS a, t2.id AS b
                 FROM (
                     SELECT k.h FROM pg_temp.mlops_dedup_tokens AS k GROUP BY k.h HAVING count(*) BETWEEN 2 AND %1$s
                 ) AS f
                 INNER JOIN pg_temp.mlops_dedup_tokens AS t1 ON t1.h = f.h
                 INNER JOIN pg_temp.mlops_dedup_tokens AS t2 ON t2.h = f.h AND t2.id > t1.id
+                GROUP BY t1.id, t2.id
+                HAVING count(*) >= CASE WHEN least(min(t1.n), min(t2.n)) >= 4 THEN 2 ELSE 1 END
             ) AS p
             INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.id = p.a
             INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.id = p.b
