@@ -24,10 +24,7 @@ DECLARE
 BEGIN
     FOR v_rule IN SELECT r.* FROM mlops.dedup_rules AS r ORDER BY r.target::text LOOP
         target := v_rule.target;
-        v_soft := EXISTS (
-            SELECT FROM pg_catalog.pg_attribute AS a
-            WHERE a.attrelid = v_rule.target AND a.attname = 'merged_into' AND NOT a.attisdropped
-        );
+        v_soft := mlops.has_soft_delete_columns(v_rule.target);
         EXECUTE format(
             'SELECT count(*) FILTER (WHERE %2$s), count(*) FILTER (WHERE NOT (%2$s)) FROM %1$s AS t',
             v_rule.target, CASE WHEN v_soft THEN 't.merged_into IS NULL' ELSE 'true' END
@@ -46,8 +43,7 @@ BEGIN
                 EXECUTE format(
                     'SELECT count(*) FROM %s AS r INNER JOIN %s AS t ON %s WHERE t.merged_into IS NOT NULL',
                     v_fk.referencing_table, v_rule.target,
-                    (SELECT string_agg(format('r.%I = t.%I', u.fcol, u.kcol), ' AND ')
-                        FROM unnest(v_fk.referencing_columns, v_fk.referenced_columns) AS u (fcol, kcol))
+                    mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, 'r.%I = t.%I', ' AND ')
                 ) INTO v_count;
                 references_to_merged_rows := references_to_merged_rows + v_count;
             END LOOP;

@@ -33,7 +33,8 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_pairs (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h integer, n bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_nodes (id bigint, rnk bigint, survivor_id bigint, decided boolean)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
+        ' reason text, score real, rnk bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, score real)';
     PERFORM mlops.assert_table(p_target);
     SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = p_target;
@@ -174,7 +175,8 @@ BEGIN
         p_target
     );
     EXECUTE 'TRUNCATE pg_temp.mlops_dedup_edges';
-    EXECUTE 'INSERT INTO pg_temp.mlops_dedup_edges SELECT n.a, n.b, n.score, n.reason FROM pg_temp.mlops_dedup_pairs AS n'
+    EXECUTE 'INSERT INTO pg_temp.mlops_dedup_edges'
+        ' SELECT n.a, n.b, n.score, n.reason FROM pg_temp.mlops_dedup_pairs AS n'
         ' UNION ALL SELECT n.b, n.a, n.score, n.reason FROM pg_temp.mlops_dedup_pairs AS n';
     GET DIAGNOSTICS candidate_pairs = ROW_COUNT;
     candidate_pairs := candidate_pairs / 2;

@@ -23,14 +23,12 @@ BEGIN
             HINT = 'e.g. exact_key => ''mlops.normalize_url(t.url)'' or similar_text => ''t.content''.';
     END IF;
     IF NOT (NEW.review_threshold > 0 AND NEW.review_threshold <= NEW.threshold AND NEW.threshold <= 1) THEN
-        RAISE EXCEPTION 'dedup rule for %: thresholds must satisfy 0 < review_threshold <= threshold <= 1 (got % and %)',
+        RAISE EXCEPTION
+            'dedup rule for %: thresholds must satisfy 0 < review_threshold <= threshold <= 1 (got % and %)',
             NEW.target, NEW.review_threshold, NEW.threshold
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NEW.soft_delete AND (
-        SELECT count(*) FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = NEW.target AND a.attname IN ('deleted_at', 'merged_into') AND NOT a.attisdropped
-    ) < 2 THEN
+    IF NEW.soft_delete AND NOT mlops.has_soft_delete_columns(NEW.target) THEN
         RAISE EXCEPTION 'dedup rule for %: soft_delete needs deleted_at and merged_into columns', NEW.target
             USING ERRCODE = 'undefined_column';
     END IF;
@@ -44,7 +42,10 @@ BEGIN
                 format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.similar_text, NEW.target)
             ),
             ('block_key', NEW.block_key, format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.block_key, NEW.target)),
-            ('keep_order', NEW.keep_order, format('SELECT FROM %s AS t ORDER BY %s LIMIT 0', NEW.target, NEW.keep_order))
+            (
+                'keep_order', NEW.keep_order,
+                format('SELECT FROM %s AS t ORDER BY %s LIMIT 0', NEW.target, NEW.keep_order)
+            )
         ) AS x (part, expr, sql)
         WHERE x.expr IS NOT NULL
     LOOP

@@ -10,7 +10,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
+        ' reason text, score real, rnk bigint)';
     PERFORM mlops.dedup_detect(p_target);
     RETURN QUERY EXECUTE
         'SELECT m.cluster_id, m.survivor_id, m.member_id, m.reason, m.score FROM pg_temp.mlops_dedup_members AS m'

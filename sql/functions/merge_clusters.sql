@@ -47,10 +47,7 @@ BEGIN
     FOR v_fk IN SELECT DISTINCT f.referencing_table FROM mlops.referencing_fks(p_target) AS f LOOP
         PERFORM mlops.merge_assert_allowed(v_fk.referencing_table);
     END LOOP;
-    IF p_soft_delete AND (
-        SELECT count(*) FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = p_target AND a.attname IN ('deleted_at', 'merged_into') AND NOT a.attisdropped
-    ) < 2 THEN
+    IF p_soft_delete AND NOT mlops.has_soft_delete_columns(p_target) THEN
         RAISE EXCEPTION 'cannot soft-delete merged rows of %: it has no deleted_at and merged_into columns', p_target
             USING ERRCODE = 'undefined_column',
             HINT = 'Add deleted_at timestamptz and merged_into bigint, or merge with soft delete off (rows archived).';

@@ -31,7 +31,8 @@ DECLARE
     v_attempts CONSTANT integer := 3;
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
+        ' reason text, score real, rnk bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, score real)';
     -- A procedure that COMMITs cannot carry a SET clause: pin the search path for this transaction here.
     PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);

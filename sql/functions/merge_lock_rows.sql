@@ -63,10 +63,7 @@ BEGIN
     END IF;
 
     -- With soft delete, merged rows stay in the table, marked: they count as merged already.
-    v_marked := CASE WHEN EXISTS (
-        SELECT FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = p_target AND a.attname = 'merged_into' AND NOT a.attisdropped
-    ) THEN 't.merged_into IS NOT NULL' ELSE 'false' END;
+    v_marked := CASE WHEN mlops.has_soft_delete_columns(p_target) THEN 't.merged_into IS NOT NULL' ELSE 'false' END;
 
     -- Survivors first, then losers, each in id order. Which ids are missing is worked out only on error.
     EXECUTE format(

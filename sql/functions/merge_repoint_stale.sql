@@ -17,10 +17,7 @@ DECLARE
     v_fk record;
     v_moved bigint := 0;
 BEGIN
-    IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = p_target AND a.attname = 'merged_into' AND NOT a.attisdropped
-    ) THEN
+    IF NOT mlops.has_soft_delete_columns(p_target) THEN
         RETURN 0;
     END IF;
     -- Soft-deleted rows, where they live now, and the (latest, not undone) merge that took each.

@@ -93,10 +93,8 @@ BEGIN
             mlops.row_key_sql(v_table.referencing_table),
             v_merge.target,
             v_key,
-            (SELECT string_agg(format('r.%I = s.%I', u.fcol, u.kcol), ' AND ')
-                FROM unnest(v_fk.referencing_columns, v_fk.referenced_columns) AS u (fcol, kcol)),
-            (SELECT string_agg(format('%I = l.%I', u.fcol, u.kcol), ', ')
-                FROM unnest(v_fk.referencing_columns, v_fk.referenced_columns) AS u (fcol, kcol))
+            mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, 'r.%I = s.%I', ' AND '),
+            mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, '%I = l.%I', ', ')
         ) USING p_merge_id, v_merge.survivor_id;
         GET DIAGNOSTICS v_count = ROW_COUNT;
         IF v_count < v_table.moved THEN

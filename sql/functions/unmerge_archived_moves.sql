@@ -33,15 +33,13 @@ BEGIN
             AND %6$s
             AND EXISTS (SELECT FROM mlops.merges AS m WHERE m.merge_id = a.merge_id AND m.undone_at IS NULL)
         $q$,
-        (SELECT string_agg(format('%L, l.%I', u.fcol, u.kcol), ', ')
-            FROM unnest(p_fk_columns, p_referenced_columns) AS u (fcol, kcol)),
+        mlops.sql_column_pairs(p_fk_columns, p_referenced_columns, '%L, l.%I', ', '),
         p_target,
         p_key_column,
         p_referencing,
         p_fk_name,
         -- the archived copy still points at the survivor
-        (SELECT string_agg(format('a.row_data -> %L = to_jsonb(s.%I)', u.fcol, u.kcol), ' AND ')
-            FROM unnest(p_fk_columns, p_referenced_columns) AS u (fcol, kcol))
+        mlops.sql_column_pairs(p_fk_columns, p_referenced_columns, 'a.row_data -> %L = to_jsonb(s.%I)', ' AND ')
     ) USING p_merge_id, p_survivor_id;
     GET DIAGNOSTICS v_patched = ROW_COUNT;
     RETURN v_patched;
