@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""mlops-dedup runner: install the SQL package, audit foreign keys, run the demo.
+"""mlops-dedup runner: install the SQL package, audit FKs, merge duplicates, review, stats, undo, demo.
 
 A thin layer: connection handling, the migration ledger, argument parsing and output.
 What decides a merge lives in SQL (sql/functions/).

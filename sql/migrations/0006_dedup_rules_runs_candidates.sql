@@ -48,6 +48,8 @@ CREATE TABLE mlops.dedup_runs (
 );
 
 CREATE INDEX dedup_runs_target_idx ON mlops.dedup_runs (target);
+COMMENT ON COLUMN mlops.dedup_runs.batches IS
+'Merge calls made: one per batch of batch_size clusters and kind of evidence (exact_key, similar_text, both).';
 
 COMMENT ON TABLE mlops.dedup_runs IS
 'One row per target per CALL mlops.merge_duplicates(): status, counts, timings, error. partial: some batches '
