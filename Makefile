@@ -14,7 +14,7 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup
-	$(PY) runner.py demo
+	$(PY) runner.py demo $(if $(KEEP),--keep)
 
 test: setup
 	$(PY) -m pytest
@@ -25,8 +25,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 install: setup
-	@test -n "$(DSN)" || { echo "usage: make install DSN=postgresql://..." >&2; exit 2; }
-	$(PY) runner.py install --dsn "$(DSN)"
+	@test -n "$(DSN)" || { echo "usage: make install DSN=postgresql://... [PLATFORM=1]" >&2; exit 2; }
+	$(PY) runner.py install --dsn "$(DSN)" $(if $(PLATFORM),--platform)
 
 audit: setup
 	@test -n "$(DSN)" || { echo "usage: make audit DSN=postgresql://... [SCHEMA=mlops]" >&2; exit 2; }

@@ -181,13 +181,12 @@ $f$;
 GENERATE = """
 SELECT setseed(%(seed)s);
 
-INSERT INTO mlops.job_postings (url, title, company, location, description, posted_at)
+INSERT INTO mlops.job_postings (url, title, company, location, description)
 SELECT 'https://jobs.example.com/postings/' || g,
        initcap(pg_temp.datagen_sentence(random())),
        'Company ' || (1 + floor(random() * 2000)::int),
        (ARRAY['Seoul', 'Busan', 'Remote', 'Incheon', 'Daejeon'])[1 + floor(random() * 5)::int],
-       pg_temp.datagen_letter(3),
-       now() - random() * interval '90 days'
+       pg_temp.datagen_letter(3)
 FROM generate_series(1, %(postings)s) AS g;
 
 INSERT INTO mlops.cover_letter_samples (url, title, company, position, content)
@@ -220,12 +219,11 @@ WITH picked AS (
     SELECT j.*, random() AS r FROM mlops.job_postings AS j
     WHERE j.id <= %(postings_max)s AND random() < %(dup_fraction)s
 )
-INSERT INTO mlops.job_postings (url, title, company, location, description, posted_at)
+INSERT INTO mlops.job_postings (url, title, company, location, description)
 SELECT CASE WHEN p.r < 0.5 THEN replace(p.url, 'https://', 'https://www.') || '/?utm_medium=feed'
             ELSE p.url || '-repost' END,
        p.title, p.company, p.location,
-       CASE WHEN p.r < 0.5 THEN p.description ELSE pg_temp.datagen_edit(p.description, 1) END,
-       p.posted_at
+       CASE WHEN p.r < 0.5 THEN p.description ELSE pg_temp.datagen_edit(p.description, 1) END
 FROM picked AS p
 ORDER BY p.id;
 

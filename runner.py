@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import testing.postgresql
 from psycopg.rows import dict_row
 
@@ -33,7 +34,6 @@ SERVER_USER = "postgres"
 # The ledger must exist before the first migration runs, so it is created here, idempotently.
 BOOTSTRAP_SQL = """
 CREATE SCHEMA IF NOT EXISTS mlops;
-CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA mlops;
 CREATE TABLE IF NOT EXISTS mlops.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -44,6 +44,34 @@ CREATE TABLE IF NOT EXISTS mlops.schema_migrations (
 COMMENT ON TABLE mlops.schema_migrations IS
     'Ledger of applied migrations of mlops-dedup; one row per sql/migrations file, written in its transaction.';
 """
+
+# What install runs under: nothing planted in the caller's search_path (an operator, a function, a table in a
+# writable schema) can be bound into the views and routines it creates.
+PINNED_SEARCH_PATH = "SET search_path = pg_catalog, pg_temp"
+
+# The migration history before it was re-based (main at 66845f2): versions 1-4 and 7 created and changed the
+# platform's own tables, which the package no longer owns; 5 and 6 created the package's tables exactly as
+# 0001_package_tables does today. A database installed from it is re-based onto the new history (see
+# rebase_legacy_ledger); the platform's tables stay as they are.
+LEGACY_HISTORY = {
+    1: ("0001_platform_schema", "134956a3c6d387a5e283ea43849895c62f7a5c830f85ffad4d0a11306816a7c5"),
+    2: ("0002_fix_foreign_key_cascade", "a0da5b381ce7231ad3a50bc8068587ee5e8419b10999b769e4140ae2e9f0a2ee"),
+    3: ("0003_validate_foreign_key_cascade", "5c080d6566ebfb6ad88417169b4f0c7aa655d318a9a12c8b3cb3e15ba55536c6"),
+    4: ("0004_soft_delete_columns", "af2e88818d05b5defa80b8d12837c74a57a4cddd5cfdced370b079034793b3db"),
+    5: ("0005_merge_log", "6a3c2efe0f907dcb6e3178aad51b803f285d9c00f4df4ad203d1a24da44d1209"),
+    6: ("0006_dedup_rules_runs_candidates", "e642658497a6a12dbe4411fc1fdea60ed06b0bcf9bf7088cc24d68fd36ac4c17"),
+    7: ("0007_seed_platform_rules", "143f77cd5bc734737f8d5da1b4c7dc5c2c32372cdb33c61e79b0484b192215f4"),
+}
+# Legacy versions 5 and 6 together are the new version 1.
+LEGACY_PACKAGE_TABLES = (5, 6)
+REBASED_VERSION = 1
+
+# Names the package creates in a database; an object of the user's with one of them is a clash.
+CREATED_OBJECT = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX|VIEW|TYPE|SEQUENCE|SCHEMA)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r'(?:mlops\.)?"?([a-z_][a-z0-9_]*)"?',
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 class RunnerError(Exception):
@@ -108,6 +136,19 @@ class EmbeddedPostgresql(testing.postgresql.Postgresql):
     def get_server_commandline(self) -> list[str]:
         return self._as_server_user(super().get_server_commandline())
 
+    def keep_running(self) -> str:
+        """Leave the server running after this process ends; returns its DSN and how to stop it."""
+        data_dir = os.path.join(self.base_dir, "data")
+        pg_ctl = os.path.join(os.path.dirname(self.initdb), "pg_ctl")
+        stop = " ".join(self._as_server_user([pg_ctl, "-D", data_dir, "stop"]))
+        # testing.postgresql stops and deletes only a server it still tracks.
+        self.child_process = None
+        self._use_tmpdir = False
+        return (
+            f"the embedded server keeps running: {self.url()}\n"
+            f"stop it and remove its files with: {stop} && rm -rf {self.base_dir}"
+        )
+
 
 # ---------------------------------------------------------------- connections
 
@@ -146,13 +187,27 @@ class InstallReport:
     applied: list[str] = field(default_factory=list)
     already_applied: int = 0
     routines: int = 0
+    rebased: str | None = None
+    extension: str = ""
+    rules_compiled: int = 0
 
     def summary(self) -> str:
         if self.applied:
             head = f"applied {len(self.applied)} migration(s): {', '.join(self.applied)}"
         else:
             head = f"no pending migrations ({self.already_applied} already applied); schema unchanged"
-        return f"{head}; {self.routines} routine file(s) re-applied"
+        lines = [f"{head}; {self.routines} routine file(s) re-applied"]
+        if self.rebased:
+            lines.insert(0, self.rebased)
+        if self.extension:
+            lines.append(self.extension)
+        if self.rules_compiled:
+            lines.append(f"compiled {self.rules_compiled} dedup rule(s) that had no evaluator")
+        return "\n".join(lines)
+
+
+class InstallClashError(RunnerError):
+    """Schema mlops already holds a user object under the name of a package object."""
 
 
 def read_migrations(sql_dir: Path) -> list[Migration]:
@@ -188,30 +243,188 @@ def check_ledger(migrations: list[Migration], ledger: dict[int, tuple[str, str]]
             )
 
 
+def rebase_legacy_ledger(
+    ledger: dict[int, tuple[str, str]], migrations: list[Migration]
+) -> tuple[dict[int, tuple[str, str]], str | None]:
+    """The ledger as the re-based history reads it, and a sentence on what was re-based (None: nothing).
+
+    A ledger written by the first history (LEGACY_HISTORY) is mapped onto today's: its package tables (legacy 5
+    and 6) are today's version 1; its platform migrations are dropped from the ledger (the platform's tables stay,
+    as the user's). A partial legacy install that stopped between 5 and 6 is refused with what to do.
+    """
+    legacy = {v: entry for v, entry in ledger.items() if LEGACY_HISTORY.get(v, ("",))[0] == entry[0]}
+    if not legacy:
+        return ledger, None
+    if legacy != ledger:
+        raise MigrationError(
+            "the migration ledger mixes the first migration history with today's: "
+            f"{sorted(ledger.items())}; restore the database from a backup taken before the mixed install"
+        )
+    for version, (name, sha256) in sorted(legacy.items()):
+        if LEGACY_HISTORY[version][1] != sha256:
+            raise MigrationError(
+                f"migration {name} of the first history was changed after it was applied (ledger sha256 "
+                f"{sha256[:12]}…): this database cannot be upgraded automatically"
+            )
+    if sorted(legacy) != list(range(1, max(legacy) + 1)):
+        raise MigrationError(f"the first history's ledger has gaps ({sorted(legacy)}): cannot upgrade automatically")
+    applied = set(legacy)
+    if applied & set(LEGACY_PACKAGE_TABLES) and not applied >= set(LEGACY_PACKAGE_TABLES):
+        raise MigrationError(
+            "this database holds a partial install of the first release (migrations 1-5 of 7, without "
+            "0006_dedup_rules_runs_candidates): finish it with that release first (git checkout 66845f2 && "
+            "python runner.py install --dsn ...), then install this version"
+        )
+    rebased: dict[int, tuple[str, str]] = {}
+    if applied >= set(LEGACY_PACKAGE_TABLES):
+        first = next(m for m in migrations if m.version == REBASED_VERSION)
+        rebased[REBASED_VERSION] = (first.name, first.sha256)
+    note = (
+        f"re-based the first release's migration ledger (versions {min(legacy)}-{max(legacy)}) onto this history"
+        + (f": its package tables are {migrations[0].path.name}" if rebased else "")
+        + "; the platform's tables it created are left as they are"
+    )
+    return rebased, note
+
+
 def applies_fully(migrations: list[Migration], up_to: int | None) -> bool:
     """True when an install with this --to reaches the last migration."""
     return up_to is None or not migrations or up_to >= migrations[-1].version
 
 
-def install(dsn: str, sql_dir: Path = SQL_DIR, up_to: int | None = None) -> InstallReport:
-    """Apply pending migrations (each with its ledger row, in one transaction), then every routine file."""
+def package_object_names(pending: list[Migration], sql_dir: Path) -> dict[str, set[str]]:
+    """What the pending migrations and the routine and view files create, by kind: relation, type, schema, routine."""
+    names: dict[str, set[str]] = {"relation": set(), "type": set(), "schema": set(), "view": set(), "routine": set()}
+    for migration in pending:
+        for kind, name in CREATED_OBJECT.findall(migration.path.read_text()):
+            kind = kind.upper()
+            names["schema" if kind == "SCHEMA" else "type" if kind == "TYPE" else "relation"].add(name.lower())
+            if kind == "TABLE":
+                names["type"].add(name.lower())  # every table has a row type of its name
+    names["view"] = {p.stem for p in (sql_dir / "views").glob("*.sql")}
+    names["routine"] = {p.stem for p in (sql_dir / "functions").glob("*.sql")}
+    return names
+
+
+def find_clashes(conn: psycopg.Connection, names: dict[str, set[str]], first_install: bool) -> list[str]:
+    """User objects that hold a name the package is about to create, described for an error message.
+
+    Relations, types and schemas the pending migrations create are checked on every install; routines and views
+    (re-applied with CREATE OR REPLACE every time) only on the first install into the database, when none is ours.
+    """
+    rows = conn.execute(
+        """
+        SELECT format('%%s %%s (owner %%s)', CASE c.relkind WHEN 'v' THEN 'view' WHEN 'i' THEN 'index'
+                   WHEN 'S' THEN 'sequence' ELSE 'table' END, c.oid::regclass, c.relowner::regrole)
+        FROM pg_catalog.pg_class AS c
+        WHERE c.relnamespace = to_regnamespace('mlops')
+          AND (c.relname = ANY (%(relations)s) OR (%(first)s AND c.relname = ANY (%(views)s)))
+        UNION ALL
+        SELECT format('type %%s (owner %%s)', t.oid::regtype, t.typowner::regrole)
+        FROM pg_catalog.pg_type AS t
+        WHERE t.typnamespace = to_regnamespace('mlops') AND t.typname = ANY (%(types)s) AND t.typrelid = 0
+        UNION ALL
+        SELECT format('schema %%s (owner %%s)', n.nspname, n.nspowner::regrole)
+        FROM pg_catalog.pg_namespace AS n WHERE n.nspname = ANY (%(schemas)s)
+        UNION ALL
+        SELECT format('%%s %%s (owner %%s)', CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
+                      p.oid::regprocedure, p.proowner::regrole)
+        FROM pg_catalog.pg_proc AS p
+        WHERE %(first)s AND p.pronamespace = to_regnamespace('mlops') AND p.proname = ANY (%(routines)s)
+        ORDER BY 1
+        """,
+        {
+            "relations": sorted(names["relation"]),
+            "views": sorted(names["view"]),
+            "types": sorted(names["type"]),
+            "schemas": sorted(names["schema"]),
+            "routines": sorted(names["routine"]),
+            "first": first_install,
+        },
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def ensure_pg_trgm(conn: psycopg.Connection, extension_schema: str | None, default_schema: str | None) -> str:
+    """Use pg_trgm where it is; create it in --extension-schema or the database's default schema. Says which."""
+    row = conn.execute(
+        "SELECT n.nspname FROM pg_catalog.pg_extension AS e"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+    ).fetchone()
+    if row:
+        return f"pg_trgm is installed in schema {row[0]}; using it there"
+    schema = extension_schema or default_schema
+    if not schema:
+        raise RunnerError(
+            "pg_trgm is not installed and this connection has no default schema to put it in: "
+            "pass --extension-schema SCHEMA"
+        )
+    if conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema,)).fetchone()[0]:
+        raise RunnerError(f"--extension-schema {schema}: no such schema")
+    try:
+        with conn.transaction():
+            conn.execute(
+                psycopg.sql.SQL("CREATE EXTENSION pg_trgm WITH SCHEMA {}").format(psycopg.sql.Identifier(schema))
+            )
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise RunnerError(
+            f"pg_trgm is not installed and this role may not create it ({exc.diag.message_primary}): "
+            f"ask the database owner to run CREATE EXTENSION pg_trgm WITH SCHEMA {schema}, then install again"
+        ) from exc
+    return f"created extension pg_trgm in schema {schema}"
+
+
+def install(
+    dsn: str, sql_dir: Path = SQL_DIR, up_to: int | None = None, extension_schema: str | None = None
+) -> InstallReport:
+    """Create or upgrade the package's own objects: pending migrations (each with its ledger row, in one
+    transaction), then every routine and view file. Never creates, alters or drops a table it does not own.
+
+    Checks first, changing nothing when they fail: the ledger against the files (MigrationError), and that no user
+    object holds a package name (InstallClashError). Runs under a pinned search_path; pg_trgm is used where it is,
+    else created in extension_schema or the connection's default schema.
+    """
     migrations = read_migrations(sql_dir)
     report = InstallReport()
     with connect(dsn) as conn:
         # One installer at a time per database; a session lock, released below.
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
         try:
+            (default_schema,) = conn.execute("SELECT current_schema()").fetchone()
+            conn.execute(PINNED_SEARCH_PATH)
             with conn.transaction():
+                has_ledger = conn.execute("SELECT to_regclass('mlops.schema_migrations') IS NOT NULL").fetchone()[0]
+                ledger: dict[int, tuple[str, str]] = {}
+                if has_ledger:
+                    ledger = {
+                        version: (name, sha256)
+                        for version, name, sha256 in conn.execute(
+                            "SELECT version, name, sha256 FROM mlops.schema_migrations"
+                        )
+                    }
+                ledger, report.rebased = rebase_legacy_ledger(ledger, migrations)
+                check_ledger(migrations, ledger)
+                pending = [m for m in migrations if m.version not in ledger and (up_to is None or m.version <= up_to)]
+                clashes = find_clashes(conn, package_object_names(pending, sql_dir), first_install=not has_ledger)
+                if clashes:
+                    raise InstallClashError(
+                        "schema mlops already holds objects under the names of the package's own: "
+                        + "; ".join(clashes)
+                        + ". Nothing was changed. Rename or move them (e.g. ALTER TABLE mlops.x SET SCHEMA other), "
+                        "or install into a database without them"
+                    )
+                conn.execute("SET LOCAL client_min_messages = warning")  # not "schema mlops already exists"
                 conn.execute(BOOTSTRAP_SQL)
-            ledger = {
-                version: (name, sha256)
-                for version, name, sha256 in conn.execute("SELECT version, name, sha256 FROM mlops.schema_migrations")
-            }
-            check_ledger(migrations, ledger)
+                if report.rebased:
+                    conn.execute("DELETE FROM mlops.schema_migrations")
+                    for version, (name, sha256) in ledger.items():
+                        conn.execute(
+                            "INSERT INTO mlops.schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
+                            (version, name, sha256),
+                        )
+            report.extension = ensure_pg_trgm(conn, extension_schema, default_schema)
             report.already_applied = len(ledger)
-            for migration in migrations:
-                if migration.version in ledger or (up_to is not None and migration.version > up_to):
-                    continue
+            for migration in pending:
                 with conn.transaction():
                     conn.execute(migration.path.read_text())
                     conn.execute(
@@ -225,12 +438,114 @@ def install(dsn: str, sql_dir: Path = SQL_DIR, up_to: int | None = None) -> Inst
                     report.routines += 1
                 # Views read the routines, so they come after them; a view whose tables a partial install
                 # (--to) has not created yet is left for the next install.
-                for path in sorted((sql_dir / "views").glob("*.sql")):
-                    if applies_fully(migrations, up_to):
+                if applies_fully(migrations, up_to):
+                    for path in sorted((sql_dir / "views").glob("*.sql")):
                         conn.execute(path.read_text())
+                    # Rules written before rules had evaluators (or whose evaluator was dropped) are compiled now,
+                    # by their trigger, as the installing role.
+                    report.rules_compiled = conn.execute(
+                        "UPDATE mlops.dedup_rules SET target = target WHERE evaluator IS NULL"
+                    ).rowcount
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
     return report
+
+
+# ---------------------------------------------------------------- the platform
+
+
+# The crawling platform's tables (platform/schema.sql; they exist before the package), what the incident's fix
+# changes on them, and its two dedup rules. install --platform applies these through the generic routines.
+PLATFORM_SCHEMA_FILE = ROOT / "platform" / "schema.sql"
+PLATFORM_TABLES = (
+    "mlops.job_postings",
+    "mlops.cover_letter_samples",
+    "mlops.job_recommendations",
+    "mlops.user_interactions",
+)
+PLATFORM_FK_ON_DELETE = (
+    ("mlops.job_recommendations", "job_recommendations_resume_id_fkey", "CASCADE"),
+    ("mlops.job_recommendations", "job_recommendations_job_id_fkey", "CASCADE"),
+)
+PLATFORM_SOFT_DELETE_TABLES = ("mlops.job_postings", "mlops.cover_letter_samples")
+# Cover letters: the same page under URL variants, or a text that differs by a word or two (trigram similarity
+# >= 0.8), merge automatically; 0.55-0.8 goes to review (unrelated letters score about 0.33, at most about 0.43).
+# Job postings: same page, or the same title, company, location and description.
+PLATFORM_RULES = (
+    {
+        "target": "mlops.cover_letter_samples",
+        "exact_key": "mlops.normalize_url(t.url)",
+        "similar_text": "t.content",
+        "threshold": 0.8,
+        "review_threshold": 0.55,
+    },
+    {
+        "target": "mlops.job_postings",
+        "exact_key": "mlops.normalize_url(t.url)",
+        "similar_text": "coalesce(t.title, '') || ' | ' || coalesce(t.company, '') || ' | ' || "
+        "coalesce(t.location, '') || '. ' || coalesce(t.description, '')",
+        "threshold": 0.85,
+        "review_threshold": 0.6,
+    },
+)
+
+
+@dataclass
+class PlatformReport:
+    audit_before: list[str]
+    audit_after: list[str]
+    changes: list[str]
+
+    def summary(self) -> str:
+        lines = ["FK audit before:", *("  " + line for line in self.audit_before)]
+        lines += [*self.changes] if self.changes else ["the platform was adopted already; nothing changed"]
+        lines += ["FK audit after:", *("  " + line for line in self.audit_after)]
+        return "\n".join(lines)
+
+
+def create_platform_schema(conn: psycopg.Connection) -> None:
+    """The platform's tables, as the platform creates them (platform/schema.sql): for the demo, tests, benchmarks."""
+    conn.execute(PLATFORM_SCHEMA_FILE.read_text())
+
+
+def adopt_platform(dsn: str) -> PlatformReport:
+    """install --platform: the incident's fix on the platform's existing tables, idempotently, through the generic
+    routines (mlops.alter_fk_on_delete, mlops.add_soft_delete_columns), and its dedup rules; FK audit before/after.
+    """
+    with connect(dsn) as conn:
+        conn.execute(PINNED_SEARCH_PATH)
+        missing = [t for t in PLATFORM_TABLES if conn.execute("SELECT to_regclass(%s) IS NULL", (t,)).fetchone()[0]]
+        if missing:
+            raise RunnerError(
+                f"install --platform: the platform's tables are missing: {', '.join(missing)}. They are the "
+                "platform's, created by the crawler (platform/schema.sql); create them first, or install without "
+                "--platform"
+            )
+        before = format_audit(fk_policy_report(dsn, "mlops"))
+        changes: list[str] = []
+        for table, fk, action in PLATFORM_FK_ON_DELETE:
+            (current,) = conn.execute(
+                "SELECT mlops.fk_action_name(c.confdeltype) FROM pg_catalog.pg_constraint AS c"
+                " WHERE c.conrelid = %s::regclass AND c.conname = %s",
+                (table, fk),
+            ).fetchone() or (None,)
+            conn.execute("CALL mlops.alter_fk_on_delete(%s::regclass, %s, %s)", (table, fk, action))
+            if current != action:
+                changes.append(f"{table}.{fk}: ON DELETE {current} -> {action}")
+        for table in PLATFORM_SOFT_DELETE_TABLES:
+            (added,) = conn.execute("SELECT mlops.add_soft_delete_columns(%s::regclass)", (table,)).fetchone()
+            if added:
+                changes.append(f"{table}: added {', '.join(added)} (soft delete)")
+        for rule in PLATFORM_RULES:
+            inserted = conn.execute(
+                "INSERT INTO mlops.dedup_rules (target, exact_key, similar_text, threshold, review_threshold,"
+                " soft_delete, fill_nulls) VALUES (%(target)s::regclass, %(exact_key)s, %(similar_text)s,"
+                " %(threshold)s, %(review_threshold)s, true, true) ON CONFLICT (target) DO NOTHING",
+                rule,
+            ).rowcount
+            if inserted:
+                changes.append(f"{rule['target']}: dedup rule declared")
+    return PlatformReport(before, format_audit(fk_policy_report(dsn, "mlops")), changes)
 
 
 # ---------------------------------------------------------------- audit
@@ -365,26 +680,59 @@ def table_counts(conn: psycopg.Connection) -> dict[str, int]:
     }
 
 
-def run_demo(dsn: str | None, postings: int = 2000, letters: int = 3000) -> None:
-    """The whole job on generated platform data: audit, dry run, merge, before/after, why, stats."""
+def user_objects(conn: psycopg.Connection, limit: int = 5) -> list[str]:
+    """Some relations of the database outside the system schemas: empty means the database holds nothing yet."""
+    rows = conn.execute(
+        "SELECT c.oid::regclass::text FROM pg_catalog.pg_class AS c"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%%'"
+        " AND n.nspname NOT LIKE 'pg_toast_temp%%' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+        " ORDER BY 1 LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def run_demo(
+    dsn: str | None = None, postings: int = 2000, letters: int = 3000, keep: bool = False, yes: bool = False
+) -> None:
+    """The whole job on generated platform data: the platform's tables, install --platform, dry run, merge,
+    before/after, why, stats. Without a DSN on an embedded throwaway server (kept running with keep=True); a given
+    database must be empty unless yes=True, since the demo writes ~18k generated rows into it.
+    """
     if dsn is None:
         print("starting an embedded throwaway PostgreSQL …")
-        with EmbeddedPostgresql() as server:
-            run_demo(server.url(), postings, letters)
+        server = EmbeddedPostgresql()
+        try:
+            run_demo(server.url(), postings, letters, yes=True)
+        finally:
+            if keep:
+                print("\n" + server.keep_running())
+            else:
+                server.stop()
         return
     import datagen  # the demo's data generator; not needed by the other commands
 
+    with connect(dsn) as conn:
+        held = user_objects(conn)
+        if held and not yes:
+            raise RunnerError(
+                f"the demo writes ~18k generated rows and merges them, and this database is not empty (it holds "
+                f"{', '.join(held)}, …): pass --yes to use it anyway, or run `make demo` (embedded throwaway server)"
+            )
+        if conn.execute("SELECT to_regclass('mlops.job_postings') IS NULL").fetchone()[0]:
+            create_platform_schema(conn)
+            print("created the platform's tables as the crawler does (platform/schema.sql: serial ids, NO ACTION FKs)")
     print(install(dsn).summary())
+    print("\ninstall --platform (the incident's fix and the platform's rules, through the generic routines):")
+    print("\n".join("  " + line for line in adopt_platform(dsn).summary().splitlines()))
     with connect(dsn) as conn:
         generated = datagen.generate(conn, postings=postings, letters=letters, dup_fraction=0.1)
         print(
-            f"generated platform data with {generated.pop('planted_pairs')} planted duplicates: "
+            f"\ngenerated platform data with {generated.pop('planted_pairs')} planted duplicates: "
             + ", ".join(f"{n} {t}" for t, n in generated.items())
         )
         before = table_counts(conn)
-    print("\nFK audit (schema mlops):")
-    for line in format_audit(fk_policy_report(dsn, "mlops")):
-        print("  " + line)
     print("\ndry run (nothing changes):")
     print("\n".join("  " + line for line in format_table(merge(dsn, dry_run=True), RUN_COLUMNS[:5])))
     print("\nmerge:")
@@ -411,7 +759,7 @@ def run_demo(dsn: str | None, postings: int = 2000, letters: int = 3000) -> None
     for view, rows in stats(dsn).items():
         print(f"  mlops.{view}")
         print("\n".join("    " + line for line in format_table(rows, list(rows[0]) if rows else [])))
-    print("\nundo any merge with: python runner.py undo MERGE_ID --dsn ...")
+    print(f"\nundo any merge with: python runner.py undo MERGE_ID --dsn {dsn}")
 
 
 # ---------------------------------------------------------------- command line
@@ -425,7 +773,10 @@ def require_dsn(args: argparse.Namespace) -> str:
 
 
 def cmd_install(args: argparse.Namespace) -> None:
-    print(install(require_dsn(args), up_to=args.to).summary())
+    dsn = require_dsn(args)
+    print(install(dsn, up_to=args.to, extension_schema=args.extension_schema).summary())
+    if args.platform:
+        print(adopt_platform(dsn).summary())
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -437,7 +788,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    run_demo(dsn_from_environment(args.dsn))
+    # Only an explicit --dsn: DATABASE_URL and PG* name the user's database, which the demo must not write into.
+    run_demo(args.dsn, keep=args.keep, yes=args.yes)
 
 
 def cmd_merge(args: argparse.Namespace) -> None:
@@ -479,6 +831,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("install", parents=[common], help="apply pending migrations and re-apply every routine")
     p.add_argument("--to", type=int, metavar="VERSION", help="apply migrations only up to this version")
+    p.add_argument(
+        "--platform",
+        action="store_true",
+        help="also adopt the crawling platform's tables: CASCADE FKs, soft-delete columns, its dedup rules",
+    )
+    p.add_argument(
+        "--extension-schema",
+        metavar="SCHEMA",
+        help="where to create pg_trgm if it is missing (default: the connection's default schema)",
+    )
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("audit", parents=[common], help="FK policy report: delete actions and unindexed FKs")
@@ -505,7 +867,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("merge_id", type=int)
     p.set_defaults(func=cmd_undo)
 
-    p = sub.add_parser("demo", parents=[common], help="embedded server, generated data, audit, dry run, merge, stats")
+    p = sub.add_parser("demo", help="embedded server, generated data, audit, dry run, merge, stats")
+    p.add_argument("--dsn", help="run in this database instead of an embedded throwaway server (must be empty)")
+    p.add_argument("--yes", action="store_true", help="with --dsn: use the database even if it is not empty")
+    p.add_argument("--keep", action="store_true", help="keep the embedded server running afterwards (prints how)")
     p.set_defaults(func=cmd_demo)
     return parser
 

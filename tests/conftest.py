@@ -31,11 +31,16 @@ def admin_dsn(server: runner.EmbeddedPostgresql) -> str:
 
 @pytest.fixture(scope="session")
 def template_dsn(server: runner.EmbeddedPostgresql, admin_dsn: str) -> str:
-    """A database with the whole package installed, cloned by each test."""
+    """The platform's database as it is in production, cloned by each test: the platform's own tables (created
+    by the platform, platform/schema.sql), then the package installed and the platform adopted (install --platform).
+    """
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {TEMPLATE}")
     dsn = server.url(database=TEMPLATE)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        runner.create_platform_schema(conn)
     runner.install(dsn)
+    runner.adopt_platform(dsn)
     return dsn
 
 
@@ -58,6 +63,14 @@ def dsn(server: runner.EmbeddedPostgresql, admin_dsn: str, template_dsn: str) ->
 def empty_dsn(server: runner.EmbeddedPostgresql, admin_dsn: str) -> Iterator[str]:
     """A fresh database with nothing installed."""
     yield from _new_database(server, admin_dsn, "template0")
+
+
+@pytest.fixture
+def platform_dsn(empty_dsn: str) -> str:
+    """A fresh database holding only the platform's own tables (platform/schema.sql), as before any install."""
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        runner.create_platform_schema(conn)
+    return empty_dsn
 
 
 @pytest.fixture

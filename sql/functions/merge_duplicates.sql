@@ -36,16 +36,11 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, score real)';
     -- A procedure that COMMITs cannot carry a SET clause: pin the search path for this transaction here.
     PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
-    -- PostgreSQL does not tell a procedure whether its CALL may commit. Signs of a transaction block: it has
-    -- written already, or it began well before this CALL. Past them, the COMMIT right below fails (PostgreSQL:
-    -- "invalid transaction termination") before any work is done.
-    IF pg_current_xact_id_if_assigned() IS NOT NULL
-        OR statement_timestamp() - transaction_timestamp() > interval '2 milliseconds' THEN
-        RAISE EXCEPTION 'mlops.merge_duplicates commits after every batch and cannot run inside a transaction block'
-            USING ERRCODE = 'invalid_transaction_state',
-            HINT = 'CALL it in autocommit mode (outside BEGIN ... COMMIT; psycopg: autocommit=True), '
-                'or use mlops.merge_rows() inside your transaction.';
-    END IF;
+    PERFORM mlops.assert_not_in_transaction_block(
+        'mlops.merge_duplicates',
+        'CALL it in autocommit mode (outside BEGIN ... COMMIT; psycopg: autocommit=True), '
+        'or use mlops.merge_rows() inside your transaction.'
+    );
     IF p_batch_size IS NULL OR p_batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be a positive number of clusters, got %', p_batch_size
             USING ERRCODE = 'invalid_parameter_value';

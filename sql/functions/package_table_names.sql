@@ -1,0 +1,22 @@
+-- mlops.package_table_names: the tables the package creates and owns in schema mlops, next to the user's tables.
+-- The one list of them: the installer's clash check, the refusal to merge them and the grants read it.
+
+CREATE OR REPLACE FUNCTION mlops.package_table_names()
+RETURNS text[]
+LANGUAGE plpgsql
+IMMUTABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN ARRAY[
+        'schema_migrations', 'merges', 'merge_archive', 'merge_moves', 'dedup_rules', 'dedup_runs',
+        'duplicate_candidates'
+    ];
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.package_table_names() IS
+'Names (text[]) of the tables of the mlops-dedup package in schema mlops; every other table there is the user''s.';
+
+REVOKE EXECUTE ON FUNCTION mlops.package_table_names() FROM PUBLIC;
