@@ -413,6 +413,7 @@ def install(
                         + ". Nothing was changed. Rename or move them (e.g. ALTER TABLE mlops.x SET SCHEMA other), "
                         "or install into a database without them"
                     )
+                report.extension = ensure_pg_trgm(conn, extension_schema, default_schema)
                 conn.execute("SET LOCAL client_min_messages = warning")  # not "schema mlops already exists"
                 conn.execute(BOOTSTRAP_SQL)
                 if report.rebased:
@@ -422,7 +423,6 @@ def install(
                             "INSERT INTO mlops.schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
                             (version, name, sha256),
                         )
-            report.extension = ensure_pg_trgm(conn, extension_schema, default_schema)
             report.already_applied = len(ledger)
             for migration in pending:
                 with conn.transaction():
@@ -506,6 +506,22 @@ class PlatformReport:
 def create_platform_schema(conn: psycopg.Connection) -> None:
     """The platform's tables, as the platform creates them (platform/schema.sql): for the demo, tests, benchmarks."""
     conn.execute(PLATFORM_SCHEMA_FILE.read_text())
+
+
+def missing_platform_tables(conn: psycopg.Connection) -> list[str]:
+    """The platform's tables this database lacks (none: it is the platform's database)."""
+    return [t for t in PLATFORM_TABLES if conn.execute("SELECT to_regclass(%s) IS NULL", (t,)).fetchone()[0]]
+
+
+def require_platform_tables(conn: psycopg.Connection) -> None:
+    """install --platform needs the platform's own tables; the package never creates them."""
+    missing = missing_platform_tables(conn)
+    if missing:
+        raise RunnerError(
+            f"install --platform: the platform's tables are missing: {', '.join(missing)}. They are the "
+            "platform's, created by the crawler (platform/schema.sql); create them first, or install without "
+            "--platform. Nothing was changed"
+        )
 
 
 def adopt_platform(dsn: str) -> PlatformReport:
@@ -774,6 +790,9 @@ def require_dsn(args: argparse.Namespace) -> str:
 
 def cmd_install(args: argparse.Namespace) -> None:
     dsn = require_dsn(args)
+    if args.platform:
+        with connect(dsn) as conn:
+            require_platform_tables(conn)  # before anything changes
     print(install(dsn, up_to=args.to, extension_schema=args.extension_schema).summary())
     if args.platform:
         print(adopt_platform(dsn).summary())

@@ -18,15 +18,23 @@ def test_audit_prints_one_line_per_fk(dsn: str, capsys: pytest.CaptureFixture[st
         "⚠️ merges_parent_merge_id_fkey: parent_merge_id -> mlops.merges (DELETE NO ACTION)",
         "✅ user_interactions_job_id_fkey: job_id -> mlops.job_postings (DELETE CASCADE)",
         "⚠️ user_interactions_recommendation_id_fkey: recommendation_id -> mlops.job_recommendations (DELETE NO ACTION)",
+        # the platform's schema indexes none of its FK columns but resume_id (leading column of its unique key)
+        "⚠️ unindexed: mlops.job_recommendations (job_id) for job_recommendations_job_id_fkey: every delete or merge"
+        " on mlops.job_postings scans mlops.job_recommendations",
+        "⚠️ unindexed: mlops.user_interactions (job_id) for user_interactions_job_id_fkey: every delete or merge"
+        " on mlops.job_postings scans mlops.user_interactions",
+        "⚠️ unindexed: mlops.user_interactions (recommendation_id) for user_interactions_recommendation_id_fkey:"
+        " every delete or merge on mlops.job_recommendations scans mlops.user_interactions",
     ]
 
 
 def test_audit_json(conn: psycopg.Connection, dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
-    conn.execute("DROP INDEX mlops.job_recommendations_job_id_idx")
+    conn.execute("CREATE INDEX user_interactions_job_id_idx ON mlops.user_interactions (job_id)")
     assert runner.main(["audit", "--dsn", dsn, "--json"]) == 0
     rows = {r["fk_name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["job_recommendations_job_id_fkey"]["indexed"] is False
     assert rows["job_recommendations_job_id_fkey"]["referencing_columns"] == ["job_id"]
+    assert rows["user_interactions_job_id_fkey"]["indexed"] is True
     assert rows["user_interactions_recommendation_id_fkey"]["risk"] == "blocks_delete"
 
 

@@ -13,9 +13,9 @@ def report(dsn: str, schema: str | None = "mlops") -> dict[str, dict]:
     return {r["fk_name"]: r for r in runner.fk_policy_report(dsn, schema)}
 
 
-def test_report_before_fix_shows_incident_no_action(empty_dsn: str) -> None:
-    runner.install(empty_dsn, up_to=1)
-    rows = report(empty_dsn)
+def test_report_before_fix_shows_incident_no_action(platform_dsn: str) -> None:
+    runner.install(platform_dsn)  # without --platform: the platform's FKs stay as the platform made them
+    rows = report(platform_dsn)
     assert {name: (rows[name]["on_delete"], rows[name]["risk"]) for name in INCIDENT_FKS} == {
         name: ("NO ACTION", "blocks_delete") for name in INCIDENT_FKS
     }
@@ -23,10 +23,10 @@ def test_report_before_fix_shows_incident_no_action(empty_dsn: str) -> None:
     assert "⚠️ job_recommendations_resume_id_fkey: resume_id -> mlops.cover_letter_samples (DELETE NO ACTION)" in lines
 
 
-def test_report_after_fix_shows_cascade_under_original_names(empty_dsn: str) -> None:
-    runner.install(empty_dsn, up_to=1)
-    runner.install(empty_dsn)
-    rows = report(empty_dsn)
+def test_report_after_fix_shows_cascade_under_original_names(platform_dsn: str) -> None:
+    runner.install(platform_dsn)
+    runner.adopt_platform(platform_dsn)
+    rows = report(platform_dsn)
     assert {name: (rows[name]["on_delete"], rows[name]["risk"]) for name in INCIDENT_FKS} == {
         name: ("CASCADE", "cascades") for name in INCIDENT_FKS
     }
@@ -46,7 +46,8 @@ def test_fix_validates_constraints(dsn: str) -> None:
 
 
 def test_report_flags_unindexed_fk(conn: psycopg.Connection, dsn: str) -> None:
-    conn.execute("DROP INDEX mlops.user_interactions_recommendation_id_idx")
+    conn.execute("CREATE INDEX job_recommendations_job_id_idx ON mlops.job_recommendations (job_id)")
+    conn.execute("CREATE INDEX user_interactions_job_id_idx ON mlops.user_interactions (job_id)")
     rows = report(dsn)
     assert rows["user_interactions_recommendation_id_fkey"]["indexed"] is False
     assert rows["job_recommendations_resume_id_fkey"]["indexed"] is True  # leading column of the unique key

@@ -52,12 +52,9 @@ def test_second_install_changes_nothing(empty_dsn: str) -> None:
 
 
 def test_install_up_to_version_then_rest(empty_dsn: str) -> None:
-    assert runner.install(empty_dsn, up_to=2).applied == [
-        "0001_platform_schema.sql",
-        "0002_fix_foreign_key_cascade.sql",
-    ]
-    assert [row[0] for row in ledger(empty_dsn)] == [1, 2]
-    assert runner.install(empty_dsn).applied[0] == "0003_validate_foreign_key_cascade.sql"
+    assert runner.install(empty_dsn, up_to=1).applied == ["0001_package_tables.sql"]
+    assert [row[0] for row in ledger(empty_dsn)] == [1]
+    assert runner.install(empty_dsn).applied[0] == "0002_rule_owners_and_archive_privacy.sql"
 
 
 def test_install_refuses_edited_applied_migration(empty_dsn: str, tmp_path: Path) -> None:
@@ -65,10 +62,10 @@ def test_install_refuses_edited_applied_migration(empty_dsn: str, tmp_path: Path
     shutil.copytree(runner.SQL_DIR, sql_dir)
     runner.install(empty_dsn, sql_dir=sql_dir)
     before = catalog_snapshot(empty_dsn)
-    edited = sql_dir / "migrations" / "0002_fix_foreign_key_cascade.sql"
+    edited = sql_dir / "migrations" / "0001_package_tables.sql"
     edited.write_text(edited.read_text() + "\n-- a later edit\n")
     with pytest.raises(
-        runner.MigrationError, match=re.escape("0002_fix_foreign_key_cascade.sql was changed after it was applied")
+        runner.MigrationError, match=re.escape("0001_package_tables.sql was changed after it was applied")
     ):
         runner.install(empty_dsn, sql_dir=sql_dir)
     assert catalog_snapshot(empty_dsn) == before
@@ -78,8 +75,10 @@ def test_install_refuses_when_applied_migration_file_is_missing(empty_dsn: str, 
     sql_dir = tmp_path / "sql"
     shutil.copytree(runner.SQL_DIR, sql_dir)
     runner.install(empty_dsn, sql_dir=sql_dir)
-    (sql_dir / "migrations" / "0004_soft_delete_columns.sql").unlink()
-    with pytest.raises(runner.MigrationError, match=r"migration 0004 \(0004_soft_delete_columns\) is applied"):
+    (sql_dir / "migrations" / "0002_rule_owners_and_archive_privacy.sql").unlink()
+    with pytest.raises(
+        runner.MigrationError, match=r"migration 0002 \(0002_rule_owners_and_archive_privacy\) is applied"
+    ):
         runner.install(empty_dsn, sql_dir=sql_dir)
 
 
