@@ -322,7 +322,8 @@ def find_clashes(conn: psycopg.Connection, names: dict[str, set[str]], first_ins
         UNION ALL
         SELECT format('type %%s (owner %%s)', t.oid::regtype, t.typowner::regrole)
         FROM pg_catalog.pg_type AS t
-        WHERE t.typnamespace = to_regnamespace('mlops') AND t.typname = ANY (%(types)s) AND t.typrelid = 0
+        WHERE t.typnamespace = to_regnamespace('mlops') AND t.typname = ANY (%(types)s)
+          AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = t.typrelid) = 'c')
         UNION ALL
         SELECT format('schema %%s (owner %%s)', n.nspname, n.nspowner::regrole)
         FROM pg_catalog.pg_namespace AS n WHERE n.nspname = ANY (%(schemas)s)

@@ -49,3 +49,76 @@ def load_incident(conn: psycopg.Connection) -> None:
     )
     for table in PLATFORM_TABLES:
         conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+
+
+# The package's own objects as an upgrade or a re-install must leave them: routines and their definitions, the
+# package's tables with columns, constraints, indexes, triggers, policies, comments and grants, views, types, the
+# evaluators' schema, the rules and the ledger. The user's tables (the platform's) and extension members are not
+# the package's and stay out; so do OIDs and the evaluators' generated names.
+PACKAGE_CATALOG_SQL = """
+WITH package_tables AS (
+    SELECT c.oid, c.relname FROM pg_class c
+    WHERE c.relnamespace = 'mlops'::regnamespace AND c.relname = ANY (mlops.package_table_names())
+),
+ext AS (SELECT objid FROM pg_depend WHERE deptype = 'e')
+SELECT 'routine', p.oid::regprocedure::text,
+       pg_get_functiondef(p.oid) || coalesce(p.proacl::text, '') || coalesce(obj_description(p.oid, 'pg_proc'), '')
+FROM pg_proc p WHERE p.pronamespace = 'mlops'::regnamespace AND p.oid NOT IN (SELECT objid FROM ext)
+UNION ALL
+SELECT 'column', t.relname || '.' || a.attname,
+       format_type(a.atttypid, a.atttypmod) || a.attnotnull::text || a.attidentity::text
+       || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || coalesce(col_description(t.oid, a.attnum), '')
+       || coalesce(a.attacl::text, '')
+FROM package_tables t JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef d ON d.adrelid = t.oid AND d.adnum = a.attnum
+UNION ALL
+SELECT 'table', t.relname, c.relrowsecurity::text || c.relforcerowsecurity::text || coalesce(c.relacl::text, '')
+       || coalesce(obj_description(t.oid, 'pg_class'), '')
+FROM package_tables t JOIN pg_class c ON c.oid = t.oid
+UNION ALL
+SELECT 'constraint', conname, pg_get_constraintdef(k.oid)
+FROM pg_constraint k JOIN package_tables t ON k.conrelid = t.oid
+UNION ALL
+SELECT 'index', i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i JOIN package_tables t ON i.indrelid = t.oid
+UNION ALL
+SELECT 'trigger', tg.tgname, pg_get_triggerdef(tg.oid)
+FROM pg_trigger tg JOIN package_tables t ON tg.tgrelid = t.oid WHERE NOT tg.tgisinternal
+UNION ALL
+SELECT 'policy', pol.polname, pol.polcmd::text || coalesce(pg_get_expr(pol.polqual, pol.polrelid), '')
+       || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '') || pol.polroles::text
+FROM pg_policy pol JOIN package_tables t ON pol.polrelid = t.oid
+UNION ALL
+SELECT 'view', c.relname, pg_get_viewdef(c.oid) || coalesce(c.relacl::text, '')
+       || coalesce(obj_description(c.oid, 'pg_class'), '')
+FROM pg_class c WHERE c.relnamespace = 'mlops'::regnamespace AND c.relkind = 'v'
+    AND c.oid NOT IN (SELECT objid FROM ext)
+UNION ALL
+SELECT 'type', ty.typname, coalesce((
+    SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+    FROM pg_attribute a WHERE a.attrelid = ty.typrelid), '') || coalesce(obj_description(ty.oid, 'pg_type'), '')
+FROM pg_type ty WHERE ty.typnamespace = 'mlops'::regnamespace AND ty.typtype IN ('c', 'd', 'e')
+    AND (ty.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = ty.typrelid) = 'c')
+    AND ty.oid NOT IN (SELECT objid FROM ext)
+UNION ALL
+SELECT 'schema', n.nspname, n.nspowner::regrole::text || coalesce(n.nspacl::text, '')
+       || coalesce(obj_description(n.oid, 'pg_namespace'), '')
+FROM pg_namespace n WHERE n.nspname = 'mlops_rules'
+UNION ALL
+SELECT 'evaluator', r.target::text, p.proowner::regrole::text || p.prosecdef::text || coalesce(p.proacl::text, '')
+       || regexp_replace(pg_get_functiondef(p.oid), 'mlops_rules\\.\\S+\\(', 'mlops_rules.EVALUATOR(')
+FROM mlops.dedup_rules r LEFT JOIN pg_proc p ON p.oid = r.evaluator
+UNION ALL
+SELECT 'evaluators', 'count', count(*)::text FROM pg_proc p WHERE p.pronamespace = to_regnamespace('mlops_rules')
+UNION ALL
+SELECT 'rule', r.target::text, (to_jsonb(r) - 'evaluator')::text FROM mlops.dedup_rules r
+UNION ALL
+SELECT 'ledger', version::text, name || ' ' || sha256 FROM mlops.schema_migrations
+ORDER BY 1, 2, 3
+"""
+
+
+def package_catalog(dsn: str) -> list[tuple[str, str, str]]:
+    """The package's objects in a database (PACKAGE_CATALOG_SQL): equal lists mean equal installs."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(PACKAGE_CATALOG_SQL).fetchall()
