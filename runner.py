@@ -531,37 +531,36 @@ def adopt_platform(dsn: str) -> PlatformReport:
     """
     with connect(dsn) as conn:
         conn.execute(PINNED_SEARCH_PATH)
-        missing = [t for t in PLATFORM_TABLES if conn.execute("SELECT to_regclass(%s) IS NULL", (t,)).fetchone()[0]]
-        if missing:
-            raise RunnerError(
-                f"install --platform: the platform's tables are missing: {', '.join(missing)}. They are the "
-                "platform's, created by the crawler (platform/schema.sql); create them first, or install without "
-                "--platform"
-            )
-        before = format_audit(fk_policy_report(dsn, "mlops"))
-        changes: list[str] = []
-        for table, fk, action in PLATFORM_FK_ON_DELETE:
-            (current,) = conn.execute(
-                "SELECT mlops.fk_action_name(c.confdeltype) FROM pg_catalog.pg_constraint AS c"
-                " WHERE c.conrelid = %s::regclass AND c.conname = %s",
-                (table, fk),
-            ).fetchone() or (None,)
-            conn.execute("CALL mlops.alter_fk_on_delete(%s::regclass, %s, %s)", (table, fk, action))
-            if current != action:
-                changes.append(f"{table}.{fk}: ON DELETE {current} -> {action}")
-        for table in PLATFORM_SOFT_DELETE_TABLES:
-            (added,) = conn.execute("SELECT mlops.add_soft_delete_columns(%s::regclass)", (table,)).fetchone()
-            if added:
-                changes.append(f"{table}: added {', '.join(added)} (soft delete)")
-        for rule in PLATFORM_RULES:
-            inserted = conn.execute(
-                "INSERT INTO mlops.dedup_rules (target, exact_key, similar_text, threshold, review_threshold,"
-                " soft_delete, fill_nulls) VALUES (%(target)s::regclass, %(exact_key)s, %(similar_text)s,"
-                " %(threshold)s, %(review_threshold)s, true, true) ON CONFLICT (target) DO NOTHING",
-                rule,
-            ).rowcount
-            if inserted:
-                changes.append(f"{rule['target']}: dedup rule declared")
+        require_platform_tables(conn)
+        # One installer or adopter at a time: two would both try to add the same pending constraints.
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
+        try:
+            before = format_audit(fk_policy_report(dsn, "mlops"))
+            changes: list[str] = []
+            for table, fk, action in PLATFORM_FK_ON_DELETE:
+                (current,) = conn.execute(
+                    "SELECT mlops.fk_action_name(c.confdeltype) FROM pg_catalog.pg_constraint AS c"
+                    " WHERE c.conrelid = %s::regclass AND c.conname = %s",
+                    (table, fk),
+                ).fetchone() or (None,)
+                conn.execute("CALL mlops.alter_fk_on_delete(%s::regclass, %s, %s)", (table, fk, action))
+                if current != action:
+                    changes.append(f"{table}.{fk}: ON DELETE {current} -> {action}")
+            for table in PLATFORM_SOFT_DELETE_TABLES:
+                (added,) = conn.execute("SELECT mlops.add_soft_delete_columns(%s::regclass)", (table,)).fetchone()
+                if added:
+                    changes.append(f"{table}: added {', '.join(added)} (soft delete)")
+            for rule in PLATFORM_RULES:
+                inserted = conn.execute(
+                    "INSERT INTO mlops.dedup_rules (target, exact_key, similar_text, threshold, review_threshold,"
+                    " soft_delete, fill_nulls) VALUES (%(target)s::regclass, %(exact_key)s, %(similar_text)s,"
+                    " %(threshold)s, %(review_threshold)s, true, true) ON CONFLICT (target) DO NOTHING",
+                    rule,
+                ).rowcount
+                if inserted:
+                    changes.append(f"{rule['target']}: dedup rule declared")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
     return PlatformReport(before, format_audit(fk_policy_report(dsn, "mlops")), changes)
 
 

@@ -5,6 +5,7 @@ places pg_trgm where a DBA expects it; install --platform adopts the platform id
 from __future__ import annotations
 
 import re
+import threading
 
 import psycopg
 import pytest
@@ -255,3 +256,28 @@ def test_platform_adoption_names_a_missing_foreign_key(platform_dsn: str) -> Non
     with pytest.raises(psycopg.errors.UndefinedObject) as exc:
         runner.adopt_platform(platform_dsn)
     assert "table mlops.job_recommendations has no foreign key named job_recommendations_job_id_fkey" in str(exc.value)
+
+
+def test_concurrent_platform_installs_adopt_once(platform_dsn: str) -> None:
+    errors: list[BaseException] = []
+    reports: list[runner.PlatformReport] = []
+
+    def install_platform() -> None:
+        try:
+            runner.install(platform_dsn)
+            reports.append(runner.adopt_platform(platform_dsn))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=install_platform) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(len(r.changes) for r in reports) == [0, 0, 6]  # 2 FKs, 2 tables' columns, 2 rules: once
+    with psycopg.connect(platform_dsn) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'mlops.job_recommendations'::regclass"
+            " AND contype = 'f'"
+        ).fetchone() == (2,)
