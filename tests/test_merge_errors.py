@@ -150,3 +150,20 @@ def test_unmerge_of_unknown_merge(conn: psycopg.Connection, merge_id: str, sqlst
         conn.execute(f"SELECT mlops.unmerge({merge_id})")
     assert exc.value.sqlstate == sqlstate
     assert message in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "table", ["mlops.merges", "mlops.dedup_rules", "mlops.merge_archive", "mlops.duplicate_candidates"]
+)
+def test_merging_rows_of_the_packages_own_tables_is_refused(incident: psycopg.Connection, table: str) -> None:
+    incident.execute("SELECT mlops.merge_rows('mlops.cover_letter_samples', 1, ARRAY[2]::bigint[])")
+    incident.execute("SELECT mlops.merge_rows('mlops.job_postings', 1, ARRAY[2]::bigint[])")
+    package = ("mlops.merges", "mlops.merge_archive", "mlops.merge_moves", "mlops.dedup_rules")
+    before = snapshot(incident), snapshot(incident, package)
+
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as exc:
+        incident.execute(f"SELECT mlops.merge_rows('{table}', 1, ARRAY[2]::bigint[])")
+
+    assert exc.value.sqlstate == "22023"
+    assert f"{table} is a table of the mlops-dedup package; its rows are never merged" in str(exc.value)
+    assert (snapshot(incident), snapshot(incident, package)) == before

@@ -29,6 +29,7 @@ DECLARE
     v_left bigint;
 BEGIN
     PERFORM mlops.assert_table(p_target);
+    PERFORM mlops.assert_not_package_relation(p_target);
     v_key := mlops.integer_key_column(p_target);
     IF v_key IS NULL THEN
         v_pk := mlops.primary_key_columns(p_target);

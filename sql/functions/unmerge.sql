@@ -1,5 +1,6 @@
 -- mlops.unmerge: undoes one merge exactly, conflict merges inside it included; refuses while another merge
--- depends on it (its survivor was merged away since), naming the merge to undo first.
+-- depends on it (its survivor was merged away since), naming the merge to undo first, and a caller that may not read
+-- and write back every table of the merge (42501) before anything changes.
 
 CREATE OR REPLACE FUNCTION mlops.unmerge(p_merge_id bigint)
 RETURNS void
@@ -12,6 +13,7 @@ DECLARE
     v_merge record;
     v_later record;
     v_root bigint;
+    v_lacking text;
 BEGIN
     IF p_merge_id IS NULL THEN
         RAISE EXCEPTION 'merge id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -28,6 +30,55 @@ BEGIN
         RAISE EXCEPTION 'merge % is a conflict merge inside merge %', p_merge_id, v_merge.parent_merge_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('Undo merge %s; it undoes this one too.', v_merge.parent_merge_id);
+    END IF;
+
+    -- The caller must read and write back every table of the merge's tree: row-level security on the archive hides
+    -- the rows of tables it may not read, and an undo that cannot see them would silently restore only part.
+    WITH RECURSIVE tree AS (
+        SELECT m.merge_id, m.target, m.soft_deleted FROM mlops.merges AS m WHERE m.merge_id = p_merge_id
+        UNION ALL
+        SELECT c.merge_id, c.target, c.soft_deleted
+        FROM mlops.merges AS c INNER JOIN tree AS t ON c.parent_merge_id = t.merge_id
+    ),
+    needs (tbl, priv) AS (
+        -- merged tables: losers re-inserted (or revived), survivor locked and its filled fields cleared
+        SELECT t.target, n.priv
+        FROM tree AS t
+        CROSS JOIN unnest(CASE WHEN t.soft_deleted THEN ARRAY['SELECT', 'UPDATE']
+            ELSE ARRAY['SELECT', 'INSERT', 'UPDATE'] END) AS n (priv)
+        UNION
+        -- tables whose references the merges moved: pointed back
+        SELECT mv.referencing_table, n.priv
+        FROM mlops.merge_moves AS mv
+        INNER JOIN tree AS t ON mv.merge_id = t.merge_id
+        CROSS JOIN unnest(ARRAY['SELECT', 'UPDATE']) AS n (priv)
+        UNION
+        -- referencing tables without an integer key, whose colliding rows a merge archived: read back ...
+        SELECT f.referencing_table, 'SELECT'
+        FROM (SELECT DISTINCT t.target FROM tree AS t) AS t
+        CROSS JOIN LATERAL mlops.referencing_fks(t.target) AS f
+        WHERE mlops.integer_key_column(f.referencing_table) IS NULL
+        UNION
+        -- ... and re-inserted
+        SELECT a.target, 'INSERT'
+        FROM mlops.merge_archive AS a
+        INNER JOIN tree AS t ON a.merge_id = t.merge_id
+    ),
+    lacking AS (
+        SELECT n.tbl, string_agg(n.priv, ', ' ORDER BY array_position(ARRAY['SELECT', 'INSERT', 'UPDATE'], n.priv))
+            AS privs
+        FROM needs AS n
+        WHERE NOT has_table_privilege(n.tbl, n.priv)
+        GROUP BY n.tbl
+    )
+    SELECT string_agg(format('%s on %s', l.privs, l.tbl), '; ' ORDER BY l.tbl::text) INTO v_lacking FROM lacking AS l;
+    IF v_lacking IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot undo merge %: role % lacks %', p_merge_id, current_user, v_lacking
+            USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'Undo reads and writes back every table of the merge: its table, those of its conflict merges '
+                'and those whose references it moved. mlops.merge_archive shows a role only rows of tables it may '
+                'read, so without these privileges the undo would be incomplete. Nothing was changed.',
+            HINT = 'Undo it as a role that holds them (e.g. the table owner), or have them granted.';
     END IF;
 
     -- Other merges (outside this one's tree, not undone) that merged away a survivor of this tree: the references
@@ -73,6 +124,7 @@ $$;
 COMMENT ON FUNCTION mlops.unmerge(bigint) IS
 'Undoes a merge: losers restored with their ids (or revived from soft delete), filled survivor fields cleared, '
 'moved references pointed back, conflict merges inside it undone. Refuses conflict merges (undo their parent) and '
-'merges a later merge depends on.';
+'merges a later merge depends on (55000), and a caller lacking SELECT, INSERT or UPDATE on a table of the merge''s '
+'tree (42501: the archive hides rows of tables a role may not read), before anything changes.';
 
 REVOKE EXECUTE ON FUNCTION mlops.unmerge(bigint) FROM PUBLIC;

@@ -1,0 +1,109 @@
+-- mlops.usage_privileges: the one list of what a role needs on the package's own objects to merge, undo, review,
+-- detect and read the reports (and, for a rule writer, to write rules); grant_usage and revoke_usage read it.
+
+CREATE OR REPLACE FUNCTION mlops.usage_privileges(p_rule_writer boolean DEFAULT FALSE)
+RETURNS TABLE (object_type text, object_name text, privilege text)
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- The routines the roles call, and every internal helper they call (all run SECURITY INVOKER, so the caller
+    -- needs EXECUTE on each); a name not installed is skipped (tests/test_privileges.py compares the list with the
+    -- call graph). Not here: the installer's routines (add_soft_delete_columns, alter_fk_on_delete), the rules'
+    -- trigger functions (a trigger fires without EXECUTE), grant_usage and revoke_usage themselves.
+    v_routines CONSTANT text[] := ARRAY[
+        -- public: merge, undo, review, detect, reports
+        'merge_rows', 'merge_clusters', 'unmerge', 'resolve_id', 'find_duplicates', 'merge_duplicates',
+        'review_candidate', 'data_quality_report', 'fk_policy_report', 'referencing_fks', 'normalize_url',
+        -- internal helpers on those paths
+        'assert_table', 'assert_not_package_relation', 'package_table_names', 'assert_not_in_transaction_block',
+        'integer_key_column', 'primary_key_columns', 'has_soft_delete_columns', 'merge_assert_allowed',
+        'merge_lock_rows', 'merge_resolve_collisions', 'merge_repoint', 'merge_fill_nulls', 'merge_mapping_sql',
+        'merge_self_exclusion_sql', 'sql_pairs', 'sql_column_pairs', 'row_key_sql', 'foreign_key_catalog',
+        'fk_action_name', 'restore_archived_rows', 'unmerge_apply', 'unmerge_archived_moves', 'dedup_detect',
+        'dedup_default_keep_order', 'merge_repoint_stale', 'dedup_rule_keep_order_sql',
+        'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state'
+    ];
+    -- what the rules' trigger calls as the writer: it compiles the evaluator
+    v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
+BEGIN
+    IF p_rule_writer IS NULL THEN
+        RAISE EXCEPTION 'p_rule_writer must be true or false, not NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    RETURN QUERY
+    WITH wanted (ord, kind, name, priv, cols) AS (
+        VALUES
+        -- mlops: where the routines, the merge log and (for the platform) the user's tables live;
+        -- mlops_rules: where detection finds the rules' evaluators.
+        (1, 'schema', 'mlops', 'USAGE', NULL::text[]),
+        (2, 'schema', 'mlops_rules', 'USAGE', NULL),
+        -- merge log: merges read it (already merged?) and append; undo reads it and marks undone; fill_nulls
+        -- records what it filled. merge_id, merged_at and merged_by come from their defaults, never the caller.
+        (3, 'table', 'mlops.merges', 'SELECT', NULL),
+        (3, 'table', 'mlops.merges', 'INSERT',
+            ARRAY['parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted']),
+        (3, 'table', 'mlops.merges', 'UPDATE', ARRAY['filled', 'undone_at', 'undone_by']),
+        -- archive: merges append deleted rows; undo reads them back and corrects the copy of a row another
+        -- merge archived since (row_data). Row-level security shows a role only rows of tables it may read.
+        (4, 'table', 'mlops.merge_archive', 'SELECT', NULL),
+        (4, 'table', 'mlops.merge_archive', 'INSERT', ARRAY['merge_id', 'target', 'row_id', 'row_data']),
+        (4, 'table', 'mlops.merge_archive', 'UPDATE', ARRAY['row_data']),
+        -- moved references: merges append, undo reads.
+        (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
+        (5, 'table', 'mlops.merge_moves', 'INSERT', NULL),
+        -- rules: detection, review and the reports read them.
+        (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
+        -- runs: merge_duplicates records each run and its progress; dedup_stats reads them (as its owner).
+        (7, 'table', 'mlops.dedup_runs', 'SELECT', NULL),
+        (7, 'table', 'mlops.dedup_runs', 'INSERT', ARRAY['target', 'dry_run']),
+        (7, 'table', 'mlops.dedup_runs', 'UPDATE',
+            ARRAY['status', 'finished_at', 'clusters', 'rows_merged', 'references_moved', 'conflicts_merged',
+                'candidates_queued', 'batches', 'batches_failed', 'detect_ms', 'merge_ms', 'error']),
+        -- review queue: merge_duplicates queues pairs, detection skips decided ones, review_candidate decides.
+        (8, 'table', 'mlops.duplicate_candidates', 'SELECT', NULL),
+        (8, 'table', 'mlops.duplicate_candidates', 'INSERT', ARRAY['target', 'left_id', 'right_id', 'score']),
+        (8, 'table', 'mlops.duplicate_candidates', 'UPDATE', ARRAY['status', 'decided_at']),
+        -- reports
+        (9, 'view', 'mlops.dedup_stats', 'SELECT', NULL),
+        (9, 'view', 'mlops.data_quality', 'SELECT', NULL)
+    ),
+    writer (ord, kind, name, priv, cols) AS (
+        -- A rule writer writes the rule's settings; rule_owner and evaluator are set by the rule trigger, which
+        -- creates the evaluator in mlops_rules, owned by the writer.
+        SELECT 10, 'table', 'mlops.dedup_rules', w.priv,
+            CASE WHEN w.priv = 'DELETE' THEN NULL ELSE ARRAY(
+                SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+                WHERE a.attrelid = 'mlops.dedup_rules'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                    AND a.attname NOT IN ('rule_owner', 'evaluator')
+                ORDER BY a.attnum
+            ) END
+        FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
+        WHERE p_rule_writer
+        UNION ALL
+        SELECT 11, 'schema', 'mlops_rules', 'CREATE', NULL
+        WHERE p_rule_writer
+    ),
+    routines (ord, kind, name, priv, cols) AS (
+        SELECT 12, CASE WHEN p.prokind = 'p' THEN 'procedure' ELSE 'function' END, p.oid::regprocedure::text,
+            'EXECUTE', NULL::text[]
+        FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace = 'mlops'::regnamespace
+            AND (p.proname = ANY (v_routines) OR (p_rule_writer AND p.proname = ANY (v_writer_routines)))
+    )
+    SELECT x.kind, x.name,
+        x.priv || coalesce(' (' || (SELECT string_agg(quote_ident(c.col), ', ') FROM unnest(x.cols) AS c (col)) || ')', '')
+    FROM (SELECT * FROM wanted UNION ALL SELECT * FROM writer UNION ALL SELECT * FROM routines) AS x
+    ORDER BY x.ord, x.name, array_position(ARRAY['USAGE', 'CREATE', 'SELECT', 'INSERT', 'UPDATE', 'DELETE'], x.priv);
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.usage_privileges(boolean) IS
+'Internal, read by mlops.grant_usage and mlops.revoke_usage: (object_type, object_name, privilege) rows, the '
+'privileges on the package''s own schemas, tables, views and routines that running merges, undo, review, detection '
+'and the reports needs (with p_rule_writer also writing rules); privilege may name columns, e.g. ''UPDATE (filled)''. '
+'NULL p_rule_writer: 22004.';
+
+REVOKE EXECUTE ON FUNCTION mlops.usage_privileges(boolean) FROM PUBLIC;
