@@ -133,7 +133,8 @@ $$;
 COMMENT ON FUNCTION mlops.merge_clusters(regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean) IS
 'Set-based merge core: merges each loser into the survivor at the same position of the arrays, for many clusters '
 'of one table at once, inside the caller''s transaction. Returns the merge ids (one per survivor), rows merged, '
-'references moved and colliding referencing rows merged or archived (recursively).';
+'references moved and colliding referencing rows merged or archived (recursively). Refuses the package''s own '
+'tables (22023).';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_clusters(
     regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean
