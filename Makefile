@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 
-.PHONY: setup demo test lint install audit merge review stats bench clean
+.PHONY: setup demo test lint install audit merge review stats grant bench clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,10 @@ review: setup
 stats: setup
 	@test -n "$(DSN)" || { echo "usage: make stats DSN=postgresql://..." >&2; exit 2; }
 	$(PY) runner.py stats --dsn "$(DSN)"
+
+grant: setup
+	@test -n "$(DSN)" -a -n "$(ROLE)" || { echo "usage: make grant DSN=postgresql://... ROLE=name [RULE_WRITER=1] [REVOKE=1]" >&2; exit 2; }
+	$(PY) runner.py grant --dsn "$(DSN)" "$(ROLE)" $(if $(RULE_WRITER),--rule-writer) $(if $(REVOKE),--revoke)
 
 bench: setup
 	$(PY) bench/merge.py

@@ -167,7 +167,12 @@ def dsn_from_environment(explicit: str | None) -> str | None:
 def connect(dsn: str, autocommit: bool = True) -> psycopg.Connection:
     """A connection whose NOTICE lines go to stderr, as psql shows them."""
     conn = psycopg.connect(dsn, autocommit=autocommit)
-    conn.add_notice_handler(lambda diag: print(f"{diag.severity}: {diag.message_primary}", file=sys.stderr))
+    conn.add_notice_handler(
+        lambda diag: print(
+            f"{diag.severity}: {diag.message_primary}" + (f"\nHINT: {diag.message_hint}" if diag.message_hint else ""),
+            file=sys.stderr,
+        )
+    )
     return conn
 
 
@@ -682,6 +687,17 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
     return decided
 
 
+def grant(dsn: str, role: str, rule_writer: bool = False, revoke: bool = False) -> list[dict[str, Any]]:
+    """mlops.grant_usage (or revoke_usage) for a role: rows (object_type, object_name, privilege) it now holds (or
+    lost). NOTICEs naming the user's tables the role still lacks rights on, each with its GRANT, go to stderr."""
+    with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        if revoke:
+            cur.execute("SELECT * FROM mlops.revoke_usage(quote_ident(%s)::regrole)", (role,))
+        else:
+            cur.execute("SELECT * FROM mlops.grant_usage(quote_ident(%s)::regrole, %s)", (role, rule_writer))
+        return cur.fetchall()
+
+
 # ---------------------------------------------------------------- demo
 
 
@@ -842,6 +858,13 @@ def cmd_undo(args: argparse.Namespace) -> None:
     print(f"merge {args.merge_id} undone")
 
 
+def cmd_grant(args: argparse.Namespace) -> None:
+    rows = grant(require_dsn(args), args.role, args.rule_writer, args.revoke)
+    what = "revoked from" if args.revoke else "granted to"
+    print("\n".join(format_table(rows, ["object_type", "object_name", "privilege"])))
+    print(f"{len(rows)} privilege(s) on the package's objects {what} {args.role}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runner.py", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -885,6 +908,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("undo", parents=[common], help="mlops.unmerge(MERGE_ID)")
     p.add_argument("merge_id", type=int)
     p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("grant", parents=[common], help="mlops.grant_usage: what ROLE needs to merge, undo, review")
+    p.add_argument("role", help="an existing role (case as written)")
+    p.add_argument("--rule-writer", action="store_true", help="also let it write mlops.dedup_rules")
+    p.add_argument("--revoke", action="store_true", help="take it all back (mlops.revoke_usage)")
+    p.set_defaults(func=cmd_grant)
 
     p = sub.add_parser("demo", help="embedded server, generated data, audit, dry run, merge, stats")
     p.add_argument("--dsn", help="run in this database instead of an embedded throwaway server (must be empty)")

@@ -81,3 +81,31 @@ def test_stats_and_undo_commands(duplicated: psycopg.Connection, dsn: str, capsy
     assert duplicated.execute("SELECT merged_into FROM mlops.cover_letter_samples WHERE id = 2").fetchone() == (None,)
     assert runner.main(["undo", str(merge_id), "--dsn", dsn]) == 1
     assert f"merge {merge_id} was already undone" in capsys.readouterr().err
+
+
+def test_cli_grant_and_revoke_a_role_with_a_mixed_case_name(conn: psycopg.Connection, dsn: str, capsys) -> None:
+    conn.execute('CREATE ROLE "Ops Team"')
+    try:
+        assert runner.main(["grant", "--dsn", dsn, "Ops Team"]) == 0
+        captured = capsys.readouterr()
+        assert "privilege(s) on the package's objects granted to Ops Team" in captured.out
+        # the user's tables are not the package's to grant: the role is told what it lacks, with the GRANT to run
+        assert "HINT: GRANT" in captured.err and "mlops.cover_letter_samples" in captured.err
+        assert conn.execute(
+            "SELECT has_function_privilege('Ops Team', 'mlops.merge_rows(regclass, bigint, bigint[], text,"
+            " boolean, boolean, real)', 'EXECUTE')"
+        ).fetchone() == (True,)
+        assert runner.main(["grant", "--dsn", dsn, "Ops Team", "--revoke"]) == 0
+        assert "revoked from Ops Team" in capsys.readouterr().out
+        assert conn.execute("SELECT has_schema_privilege('Ops Team', 'mlops_rules', 'USAGE')").fetchone() == (
+            False,
+        )
+    finally:
+        conn.execute('DROP OWNED BY "Ops Team"')
+        conn.execute('DROP ROLE "Ops Team"')
+
+
+def test_cli_grant_to_an_unknown_role_is_one_line(dsn: str, capsys) -> None:
+    assert runner.main(["grant", "--dsn", dsn, "nobody_here"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: role "nobody_here" does not exist') and "Traceback" not in err
