@@ -7,6 +7,10 @@
 Reports rows/s, recall of planted duplicate pairs at the rule threshold, backend peak memory, the 10k -> 100k
 scaling ratio, the exact pass on URLs, and the GIN self-join (a.txt % b.txt) on the same rows at a size where it
 finishes, with its time, our time and our recall of its pairs.
+
+Each database is made as in production (merge.platform_database): the platform's tables (platform/schema.sql), the
+package installed, the platform adopted (its rules, soft-delete columns). pg_trgm is wherever install found or put
+it (usually public), looked up in pg_extension for the recall check and the self-join.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import time
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from merge import backend_peak_kib
+from merge import backend_peak_kib, platform_database
 
 import datagen
 import runner
@@ -30,12 +35,14 @@ LETTERS = "mlops.cover_letter_samples"
 POSTINGS = "mlops.job_postings"
 
 
-def fresh_db(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, name: str) -> str:
-    admin.execute(f"DROP DATABASE IF EXISTS {name}")
-    admin.execute(f"CREATE DATABASE {name}")
-    dsn = server.url(database=name)
-    runner.install(dsn)
-    return dsn
+def trgm_schema(conn: psycopg.Connection) -> str:
+    """The schema pg_trgm lives in, quoted for SQL text (install uses it where it is, or creates it in the
+    connection's default schema)."""
+    (schema,) = conn.execute(
+        "SELECT n.nspname FROM pg_catalog.pg_extension AS e"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+    ).fetchone()
+    return psycopg.sql.Identifier(schema).as_string(conn)
 
 
 def detect(conn: psycopg.Connection, target: str) -> dict:
@@ -61,6 +68,7 @@ def planted_recall(conn: psycopg.Connection, target: str, text_sql: str) -> dict
     (threshold,) = conn.execute(
         "SELECT threshold FROM mlops.dedup_rules WHERE target = %s::regclass", (target,)
     ).fetchone()
+    trgm = trgm_schema(conn)
     found, total = conn.execute(
         f"""
         SELECT count(*) FILTER (WHERE EXISTS (
@@ -70,7 +78,7 @@ def planted_recall(conn: psycopg.Connection, target: str, text_sql: str) -> dict
         FROM planted_pairs AS p
         JOIN {target} AS o ON o.id = p.original JOIN {target} AS c ON c.id = p.copy
         WHERE p.target = %(target)s
-          AND (mlops.similarity({text_sql.replace("t.", "o.")}, {text_sql.replace("t.", "c.")}) >= %(t)s
+          AND ({trgm}.similarity({text_sql.replace("t.", "o.")}, {text_sql.replace("t.", "c.")}) >= %(t)s
                OR mlops.normalize_url(o.url) = mlops.normalize_url(c.url))
         """,
         {"t": threshold, "target": target},
@@ -86,13 +94,14 @@ def self_join(conn: psycopg.Connection, target: str, text_sql: str) -> dict:
     conn.execute(
         f"CREATE TEMP TABLE sj AS SELECT t.id, {text_sql} AS txt FROM {target} AS t WHERE t.merged_into IS NULL"
     )
-    conn.execute("CREATE INDEX ON sj USING gin (txt mlops.gin_trgm_ops)")
+    trgm = trgm_schema(conn)
+    conn.execute(f"CREATE INDEX ON sj USING gin (txt {trgm}.gin_trgm_ops)")
     conn.execute("ANALYZE sj")
     conn.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, false)", (str(threshold),))
     started = time.perf_counter()
     pairs = set(
         conn.execute(
-            "SELECT a.id, b.id FROM sj AS a JOIN sj AS b ON a.txt OPERATOR(mlops.%) b.txt AND a.id < b.id"
+            f"SELECT a.id, b.id FROM sj AS a JOIN sj AS b ON a.txt OPERATOR({trgm}.%) b.txt AND a.id < b.id"
         ).fetchall()
     )
     seconds = time.perf_counter() - started
@@ -139,7 +148,7 @@ def main() -> None:
 
         if args.only in (None, "letters"):
             for n in (args.scaling_small, args.letters):
-                with psycopg.connect(fresh_db(admin, server, "bench_detect"), autocommit=True) as conn:
+                with psycopg.connect(platform_database(admin, server, "bench_detect"), autocommit=True) as conn:
                     datagen.generate(conn, postings=1000, letters=n, dup_fraction=0.1)
                     value = detect(conn, LETTERS)
                     value.update(planted_recall(conn, LETTERS, "t.content"))
@@ -153,13 +162,13 @@ def main() -> None:
                 },
             )
         if args.only in (None, "postings"):
-            with psycopg.connect(fresh_db(admin, server, "bench_detect"), autocommit=True) as conn:
+            with psycopg.connect(platform_database(admin, server, "bench_detect"), autocommit=True) as conn:
                 datagen.generate(conn, postings=args.postings, letters=100, dup_fraction=0.1)
                 value = detect(conn, POSTINGS)
                 value.update(planted_recall(conn, POSTINGS, POSTING_TEXT))
                 step(f"postings_{args.postings}", value)
         if args.only in (None, "urls"):
-            with psycopg.connect(fresh_db(admin, server, "bench_detect"), autocommit=True) as conn:
+            with psycopg.connect(platform_database(admin, server, "bench_detect"), autocommit=True) as conn:
                 # an exact-key-only rule: 1M URLs, one in ten a tracking or www./slash variant of another
                 conn.execute(
                     "CREATE TABLE public.crawled_urls (id bigint PRIMARY KEY, url text NOT NULL);"
@@ -175,7 +184,7 @@ def main() -> None:
                 value["expected_members"] = args.urls // 10
                 step(f"urls_{args.urls}", value)
         if args.only in (None, "selfjoin"):
-            with psycopg.connect(fresh_db(admin, server, "bench_detect"), autocommit=True) as conn:
+            with psycopg.connect(platform_database(admin, server, "bench_detect"), autocommit=True) as conn:
                 datagen.generate(conn, postings=args.selfjoin_postings, letters=args.selfjoin_letters, dup_fraction=0.1)
                 step(f"selfjoin_letters_{args.selfjoin_letters}", self_join(conn, LETTERS, "t.content"))
                 step(f"selfjoin_postings_{args.selfjoin_postings}", self_join(conn, POSTINGS, POSTING_TEXT))

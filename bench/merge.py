@@ -2,7 +2,11 @@
 """Merge benchmark: the incident's Python script vs hand-written set-based SQL vs mlops.merge_clusters.
 
 On identical copies of generated platform data (cover letters in duplicate pairs, recommendations, interactions),
-on an embedded PostgreSQL with default durability (fsync on), over TCP:
+on an embedded PostgreSQL with default durability (fsync on), over TCP. Every database is made as in production
+(platform_database): the platform's own tables (platform/schema.sql: serial integer ids, no index on
+job_recommendations.job_id, user_interactions.job_id or user_interactions.recommendation_id), then the package
+installed, then the platform adopted (install --platform: ON DELETE CASCADE on the job_recommendations FKs,
+soft-delete columns, the platform's rules); all three methods run on that same schema:
   (a) incident: per duplicate, UPDATE job_recommendations SET resume_id = keep WHERE resume_id = dup, then
       DELETE the duplicate; one round trip each, each statement committed (autocommit), as the script ran;
   (b) floor: one UPDATE and one DELETE for the whole mapping, nothing else;
@@ -10,6 +14,10 @@ on an embedded PostgreSQL with default durability (fsync on), over TCP:
       move log for undo).
 (a) stops at the first unique violation, as it did in production, so (a)/(b)/(c) run on data without
 collisions; (c) is also timed on data where recommendations collide.
+
+On the platform's schema user_interactions.recommendation_id has no index, so every colliding recommendation that
+(c) deletes is checked against user_interactions by a sequential scan: the collision column grows with
+(collisions x interactions), i.e. quadratically (5k losers x 10 refs: 26-32 s, 2.5 s with that index).
 
     python bench/merge.py                      # 10k and 100k losers, 1 and 10 references each
     python bench/merge.py --losers 10000 --refs 1
@@ -31,14 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import runner
 
+# Ids are given explicitly (the serial columns take them as they are; the sequences are moved past them below).
 # Letter 2g-1 survives, letter 2g is its duplicate. Each letter is recommended for `refs` jobs; a loser's jobs
 # are disjoint from its survivor's, or, with collisions, overlap them (half of them for refs > 1, one in ten
 # losers for refs = 1), so re-pointing would hit UNIQUE (resume_id, job_id).
 GENERATE = """
-INSERT INTO mlops.job_postings (id, url, title) OVERRIDING SYSTEM VALUE
+INSERT INTO mlops.job_postings (id, url, title)
 SELECT j, 'https://jobs.example.com/' || j, 'job ' || j FROM generate_series(1, %(jobs)s) AS j;
 
-INSERT INTO mlops.cover_letter_samples (id, url, title, content) OVERRIDING SYSTEM VALUE
+INSERT INTO mlops.cover_letter_samples (id, url, title, content)
 SELECT i, 'https://letters.example.com/' || ((i + 1) / 2), 'letter ' || ((i + 1) / 2),
        repeat('I have built machine learning pipelines. ', 10) || ((i + 1) / 2)
 FROM generate_series(1, 2 * %(losers)s) AS i;
@@ -63,11 +72,21 @@ ANALYZE;
 """
 
 
-def make_template(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, name: str, **params: object) -> None:
+def platform_database(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, name: str) -> str:
+    """A new database as the platform's is in production: the platform's own tables (created by the platform, not
+    the package), then the package installed, then the platform adopted (install --platform). Returns its DSN."""
     admin.execute(f"DROP DATABASE IF EXISTS {name}")
     admin.execute(f"CREATE DATABASE {name}")
     dsn = server.url(database=name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        runner.create_platform_schema(conn)
     runner.install(dsn)
+    runner.adopt_platform(dsn)
+    return dsn
+
+
+def make_template(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, name: str, **params: object) -> None:
+    dsn = platform_database(admin, server, name)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(GENERATE % params)  # integers and booleans of ours only
 
@@ -88,17 +107,19 @@ def incident_script(conn: psycopg.Connection, pairs: list[tuple[int, int]]) -> N
 
 
 def set_based_floor(conn: psycopg.Connection, pairs: list[tuple[int, int]]) -> None:
+    # the platform's ids are integer (serial): arrays of the columns' own type
     keep, dup = [p[0] for p in pairs], [p[1] for p in pairs]
     with conn.transaction():
         conn.execute(
             "UPDATE mlops.job_recommendations AS r SET resume_id = m.keep"
-            " FROM unnest(%s::bigint[], %s::bigint[]) AS m (keep, dup) WHERE r.resume_id = m.dup",
+            " FROM unnest(%s::integer[], %s::integer[]) AS m (keep, dup) WHERE r.resume_id = m.dup",
             (keep, dup),
         )
-        conn.execute("DELETE FROM mlops.cover_letter_samples WHERE id = ANY(%s::bigint[])", (dup,))
+        conn.execute("DELETE FROM mlops.cover_letter_samples WHERE id = ANY(%s::integer[])", (dup,))
 
 
 def merge_core(conn: psycopg.Connection, pairs: list[tuple[int, int]]) -> None:
+    # merge_clusters takes bigint[] whatever the key's type
     keep, dup = [p[0] for p in pairs], [p[1] for p in pairs]
     with conn.transaction():
         conn.execute(

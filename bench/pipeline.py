@@ -10,6 +10,11 @@ Python, then per duplicate UPDATE job_recommendations and DELETE, one round trip
 mlops.merge_duplicates with an exact-URL-only rule (hard delete with archive, as the script deletes). The data has
 no colliding recommendations, since (a) stops at the first. Then the platform's full rule (URL and text, soft
 delete, fill) end to end on generated data with near-duplicates and collisions, reported on its own.
+
+Each database is made as in production (merge.platform_database): the platform's tables (platform/schema.sql:
+serial ids, no index on user_interactions.recommendation_id or the job_id FKs), the package installed, the platform
+adopted (CASCADE on the job_recommendations FKs, soft-delete columns, the platform's two rules); (a) and (b) run on
+copies of the same database.
 """
 
 from __future__ import annotations
@@ -24,19 +29,20 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from merge import fresh_copy
+from merge import fresh_copy, platform_database
 
 import datagen
 import runner
 
 LETTERS = "mlops.cover_letter_samples"
 
+# Ids are given explicitly (serial columns; the sequences are moved past them below).
 # Letter i (i > 0.9 N) is a URL variant of letter i - 0.9 N; every letter is recommended for one job, a
 # duplicate for another job than its original's, so re-pointing never collides.
 URL_DUPLICATES = """
-INSERT INTO mlops.job_postings (id, url) OVERRIDING SYSTEM VALUE
+INSERT INTO mlops.job_postings (id, url)
 SELECT j, 'https://jobs.example.com/' || j FROM generate_series(1, 1997) AS j;
-INSERT INTO mlops.cover_letter_samples (id, url, content) OVERRIDING SYSTEM VALUE
+INSERT INTO mlops.cover_letter_samples (id, url, content)
 SELECT i,
        CASE WHEN i > %(originals)s
             THEN 'https://www.letters.example.com/samples/' || (i - %(originals)s) || '/?utm_source=crawler'
@@ -46,6 +52,7 @@ FROM generate_series(1, %(letters)s) AS i;
 INSERT INTO mlops.job_recommendations (resume_id, job_id, score)
 SELECT i, 1 + (CASE WHEN i > %(originals)s THEN i + 1000 ELSE i END) %% 1997, 0.5
 FROM generate_series(1, %(letters)s) AS i;
+SELECT setval(pg_get_serial_sequence('mlops.job_postings', 'id'), 1997);
 SELECT setval(pg_get_serial_sequence('mlops.cover_letter_samples', 'id'), %(letters)s);
 ANALYZE;
 """
@@ -57,6 +64,8 @@ def incident_script(dsn: str) -> float:
         keep: dict[str, int] = {}
         duplicates: list[tuple[int, int]] = []
         for row_id, url in conn.execute(f"SELECT id, mlops.normalize_url(url) FROM {LETTERS} ORDER BY id").fetchall():
+            if url is None:  # url is nullable: no URL is no duplicate (the data here has none)
+                continue
             if url in keep:
                 duplicates.append((keep[url], row_id))
             else:
@@ -95,9 +104,7 @@ def main() -> None:
     results: dict = {}
     server = runner.EmbeddedPostgresql(durable=True)
     with server, psycopg.connect(server.url(database="postgres"), autocommit=True) as admin:
-        admin.execute("CREATE DATABASE pipeline_urls")
-        dsn = server.url(database="pipeline_urls")
-        runner.install(dsn)
+        dsn = platform_database(admin, server, "pipeline_urls")
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(URL_DUPLICATES % {"letters": args.letters, "originals": originals})
         a = incident_script(fresh_copy(admin, server, "pipeline_urls", "pipeline_run"))
@@ -116,9 +123,7 @@ def main() -> None:
         }
         print(json.dumps(results["url_duplicates"]), flush=True)
 
-        admin.execute("CREATE DATABASE pipeline_full")
-        dsn = server.url(database="pipeline_full")
-        runner.install(dsn)
+        dsn = platform_database(admin, server, "pipeline_full")
         with psycopg.connect(dsn, autocommit=True) as conn:
             generated = datagen.generate(conn, postings=5000, letters=args.letters, dup_fraction=0.1)
         seconds, run = merge_duplicates(dsn)
