@@ -97,9 +97,7 @@ def test_cli_grant_and_revoke_a_role_with_a_mixed_case_name(conn: psycopg.Connec
         ).fetchone() == (True,)
         assert runner.main(["grant", "--dsn", dsn, "Ops Team", "--revoke"]) == 0
         assert "revoked from Ops Team" in capsys.readouterr().out
-        assert conn.execute("SELECT has_schema_privilege('Ops Team', 'mlops_rules', 'USAGE')").fetchone() == (
-            False,
-        )
+        assert conn.execute("SELECT has_schema_privilege('Ops Team', 'mlops_rules', 'USAGE')").fetchone() == (False,)
     finally:
         conn.execute('DROP OWNED BY "Ops Team"')
         conn.execute('DROP ROLE "Ops Team"')
