@@ -53,7 +53,7 @@ def test_star_clustering_never_chains(conn: psycopg.Connection) -> None:
     b = "alpha bravo charlie delta echo foxtrot golf hotel kilo lima"
     c = "alpha bravo charlie delta echo foxtrot mike november kilo lima"
     ab, bc, ac = conn.execute(
-        "SELECT mlops.similarity(%s, %s), mlops.similarity(%s, %s), mlops.similarity(%s, %s)", (a, b, b, c, a, c)
+        "SELECT similarity(%s, %s), similarity(%s, %s), similarity(%s, %s)", (a, b, b, c, a, c)
     ).fetchone()
     threshold = round((max(ac, 0) + min(ab, bc)) / 2, 3)
     assert ac < threshold <= min(ab, bc)  # the premise
@@ -131,7 +131,7 @@ def test_references_to_merged_rows_inserted_since_are_repointed(conn: psycopg.Co
 def test_review_band_pairs_are_queued_and_distinct_is_never_proposed_again(conn: psycopg.Connection) -> None:
     base = "one two three four five six seven eight nine ten eleven twelve"
     other = "one two three four five six seven eight zulu yankee xray whiskey"
-    (score,) = conn.execute("SELECT mlops.similarity(%s, %s)", (base, other)).fetchone()
+    (score,) = conn.execute("SELECT similarity(%s, %s)", (base, other)).fetchone()
     conn.execute(
         "UPDATE mlops.dedup_rules SET threshold = %s, review_threshold = %s WHERE target = %s::regclass",
         (min(score + 0.1, 1), score - 0.05, LETTERS),
@@ -194,11 +194,16 @@ def test_review_candidate_bad_input(conn: psycopg.Connection, call: str, sqlstat
         ),
         ("'mlops.job_postings', 't.url', NULL, 1.5, 0.9", "22023", "thresholds must satisfy"),
         ("'mlops.job_postings', 't.url', NULL, 0.9, 0", "22023", "thresholds must satisfy"),
-        ("'mlops.merge_moves', 't.fk_name', NULL, 0.9, 0.5", "0A000", "no single-column integer primary key"),
+        ("'public.no_key', 't.name', NULL, 0.9, 0.5", "0A000", "no single-column integer primary key"),
+        ("'mlops.merge_moves', 't.fk_name', NULL, 0.9, 0.5", "22023", "is a table of the mlops-dedup package"),
+        ("'mlops.job_postings', 'nope(t.url)', NULL, 0.9, 0.5", "22023", "function nope(text) does not exist"),
+        ("'mlops.job_postings', 'random()', NULL, 0.9, 0.5", "22023", "calls volatile function random()"),
+        ("'mlops.job_postings', 't.url; SELECT 1', NULL, 0.9, 0.5", "22023", 'exact_key contains ";"'),
     ],
 )
 def test_rule_validation(conn: psycopg.Connection, values: str, sqlstate: str, message: str) -> None:
     conn.execute("DELETE FROM mlops.dedup_rules WHERE target = 'mlops.job_postings'::regclass")
+    conn.execute("CREATE TABLE public.no_key (name text)")
     with pytest.raises(psycopg.Error) as exc:
         conn.execute(
             "INSERT INTO mlops.dedup_rules (target, exact_key, similar_text, threshold, review_threshold)"
@@ -208,10 +213,30 @@ def test_rule_validation(conn: psycopg.Connection, values: str, sqlstate: str, m
     assert message in str(exc.value)
 
 
-def test_rule_keep_order_is_compiled(conn: psycopg.Connection) -> None:
+@pytest.mark.parametrize(
+    ("keep_order", "message"),
+    [
+        ("t.nope DESC", "keep_order does not compile: column t.nope does not exist"),
+        ("t.id DESC, lower(t.url)", "keep_order does not compile: expected t.<column> [ASC|DESC] [NULLS FIRST|LAST]"),
+        ("t.id NULLS FIRST DESC", "keep_order does not compile: expected t.<column>"),
+        ("t.id,", "keep_order does not compile: expected t.<column>"),
+    ],
+)
+def test_rule_keep_order_is_a_strict_column_list(conn: psycopg.Connection, keep_order: str, message: str) -> None:
     with pytest.raises(psycopg.errors.InvalidParameterValue) as exc:
-        conn.execute("UPDATE mlops.dedup_rules SET keep_order = 't.nope DESC' WHERE target = %s::regclass", (LETTERS,))
-    assert "keep_order does not compile" in str(exc.value)
+        conn.execute("UPDATE mlops.dedup_rules SET keep_order = %s WHERE target = %s::regclass", (keep_order, LETTERS))
+    assert message in str(exc.value)
+
+
+def test_rule_keep_order_is_rebuilt_from_column_names(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "UPDATE mlops.dedup_rules SET keep_order = ' T.\"id\" desc nulls last , t.URL' WHERE target = %s::regclass",
+        (LETTERS,),
+    )
+    assert conn.execute(
+        "SELECT mlops.dedup_rule_keep_order_sql(%s, keep_order) FROM mlops.dedup_rules WHERE target = %s::regclass",
+        (LETTERS, LETTERS),
+    ).fetchone() == ("t.id DESC NULLS LAST, t.url ASC",)
 
 
 def test_merge_duplicates_inside_a_transaction_is_a_clear_error(dsn: str) -> None:
@@ -314,7 +339,7 @@ def test_detection_quality_against_brute_force(conn: psycopg.Connection) -> None
     truth = set(
         conn.execute(
             "SELECT a.id, b.id FROM mlops.cover_letter_samples AS a JOIN mlops.cover_letter_samples AS b"
-            " ON a.id < b.id WHERE mlops.similarity(a.content, b.content) >= %s",
+            " ON a.id < b.id WHERE similarity(a.content, b.content) >= %s",
             (threshold,),
         ).fetchall()
     )
@@ -334,7 +359,7 @@ def test_detection_quality_against_brute_force(conn: psycopg.Connection) -> None
     # and every merged member is similar enough to its own survivor (no chaining)
     for survivor, member, _ in found_members:
         (score,) = conn.execute(
-            "SELECT mlops.similarity(a.content, b.content) FROM mlops.cover_letter_samples AS a,"
+            "SELECT similarity(a.content, b.content) FROM mlops.cover_letter_samples AS a,"
             " mlops.cover_letter_samples AS b WHERE a.id = %s AND b.id = %s",
             (survivor, member),
         ).fetchone()

@@ -21,6 +21,8 @@ DECLARE
     v_soft boolean;
     v_fk record;
     v_count bigint;
+    v_evaluator text;
+    v_state text;
 BEGIN
     FOR v_rule IN SELECT r.* FROM mlops.dedup_rules AS r ORDER BY r.target::text LOOP
         target := v_rule.target;
@@ -30,12 +32,25 @@ BEGIN
             v_rule.target, CASE WHEN v_soft THEN 't.merged_into IS NULL' ELSE 'true' END
         ) INTO live_rows, soft_deleted_rows;
         exact_key_duplicate_groups := NULL;
-        IF v_rule.exact_key IS NOT NULL THEN
-            EXECUTE format(
-                'SELECT count(*) FROM (SELECT FROM %1$s AS t WHERE %2$s AND nullif((%3$s)::text, '''') IS NOT NULL'
-                ' GROUP BY (%3$s)::text HAVING count(*) > 1) AS g',
-                v_rule.target, CASE WHEN v_soft THEN 't.merged_into IS NULL' ELSE 'true' END, v_rule.exact_key
-            ) INTO exact_key_duplicate_groups;
+        IF nullif(btrim(v_rule.exact_key), '') IS NOT NULL THEN
+            -- the rule's exact key, from its evaluator (run as the rule's owner), never from the rule's text
+            BEGIN
+                v_evaluator := mlops.dedup_rule_runnable_evaluator(v_rule.target);
+            EXCEPTION WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
+                v_evaluator := NULL;
+                RAISE WARNING 'data quality of %: exact-key duplicate groups not counted: %', v_rule.target, SQLERRM;
+            END;
+            IF v_evaluator IS NOT NULL THEN
+                v_state := mlops.dedup_rule_session_state();
+                EXECUTE format(
+                    'SELECT count(*) FROM (SELECT FROM %1$s AS t CROSS JOIN LATERAL %2$s(t) AS v'
+                    ' WHERE %3$s AND nullif(v.ekey, '''') IS NOT NULL GROUP BY v.ekey HAVING count(*) > 1) AS g',
+                    v_rule.target, v_evaluator, CASE WHEN v_soft THEN 't.merged_into IS NULL' ELSE 'true' END
+                ) INTO exact_key_duplicate_groups;
+                PERFORM mlops.dedup_rule_assert_session_unchanged(
+                    v_rule.target, v_state, mlops.dedup_rule_session_state()
+                );
+            END IF;
         END IF;
         references_to_merged_rows := 0;
         IF v_soft THEN

@@ -18,6 +18,9 @@ AS $$
 DECLARE
     v_rule record;
     v_key text;
+    v_evaluator text;
+    v_order text;
+    v_state text;
     v_live text := 'true';
     v_trgm text;
     v_changed bigint;
@@ -63,17 +66,21 @@ BEGIN
         EXECUTE format('DROP TABLE pg_temp.%I', v_scratch);
     END LOOP;
 
-    -- 1. Live rows with their rank in keep_order and the rule's expressions, evaluated once.
+    -- 1. Live rows with their rank in keep_order and the rule's values. No rule text reaches this SQL: the values
+    --    come from the rule's evaluator, which runs as the rule's owner (checked just before), and keep_order is
+    --    rebuilt from column names. Whatever the evaluator's owner leaves in this session is an error.
+    v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
+    v_order := mlops.dedup_rule_keep_order_sql(p_target, v_rule.keep_order);
+    v_state := mlops.dedup_rule_session_state();
     EXECUTE format(
         'CREATE TEMP TABLE mlops_dedup_rows AS'
         ' SELECT t.%1$I::bigint AS id, row_number() OVER (ORDER BY %2$s) AS rnk,'
-        ' nullif((%3$s)::text, '''') AS ekey, nullif((%4$s)::text, '''') AS txt, (%5$s)::text AS blk'
-        ' FROM %6$s AS t WHERE %7$s',
-        v_key, coalesce(v_rule.keep_order, mlops.dedup_default_keep_order(p_target)),
-        coalesce(v_rule.exact_key, 'NULL'), coalesce(v_rule.similar_text, 'NULL'),
-        coalesce(v_rule.block_key, 'NULL'), p_target, v_live
+        ' nullif(v.ekey, '''') AS ekey, nullif(v.txt, '''') AS txt, v.blk'
+        ' FROM %3$s AS t CROSS JOIN LATERAL %4$s(t) AS v WHERE %5$s',
+        v_key, v_order, p_target, v_evaluator, v_live
     );
     GET DIAGNOSTICS live_rows = ROW_COUNT;
+    PERFORM mlops.dedup_rule_assert_session_unchanged(p_target, v_state, mlops.dedup_rule_session_state());
     EXECUTE 'ALTER TABLE pg_temp.mlops_dedup_rows ADD PRIMARY KEY (id)';
     EXECUTE 'ANALYZE pg_temp.mlops_dedup_rows';
 
@@ -111,7 +118,7 @@ BEGIN
     -- 3. Text candidates: rows sharing a sentence (or, in one-sentence texts, a word) that at most v_df_cap
     --    rows have (two such, for rows with four or more), within one block when the rule sets a block key;
     --    verified with similarity().
-    IF v_rule.similar_text IS NOT NULL THEN
+    IF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
         EXECUTE $q$
             CREATE TEMP TABLE mlops_dedup_tokens AS
             -- plain string splits (string_to_table, translate), not regular expressions: this runs over every text

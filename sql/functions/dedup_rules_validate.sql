@@ -1,5 +1,6 @@
--- mlops.dedup_rules_validate: trigger on mlops.dedup_rules; a rule is compiled against its table when it is
--- written, so a typo is an error then, not during the nightly run.
+-- mlops.dedup_rules_validate: trigger on mlops.dedup_rules, run as the role writing the rule: checks the rule and
+-- compiles its expressions into an evaluator owned by that role (rule_owner), so a typo is an error now and the
+-- expressions only ever run with the writer's rights. The writer cannot choose rule_owner or evaluator.
 
 CREATE OR REPLACE FUNCTION mlops.dedup_rules_validate()
 RETURNS trigger
@@ -8,11 +9,9 @@ VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_part text;
-    v_sql text;
 BEGIN
     PERFORM mlops.assert_table(NEW.target);
+    PERFORM mlops.assert_not_package_relation(NEW.target);
     IF mlops.integer_key_column(NEW.target) IS NULL THEN
         RAISE EXCEPTION 'dedup rule for %: the table has no single-column integer primary key to merge by', NEW.target
             USING ERRCODE = 'feature_not_supported';
@@ -33,37 +32,55 @@ BEGIN
             USING ERRCODE = 'undefined_column';
     END IF;
 
-    -- Compile each expression against the table (LIMIT 0 reads no row).
-    FOR v_part, v_sql IN
-        SELECT x.part, x.sql FROM (VALUES
-            ('exact_key', NEW.exact_key, format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.exact_key, NEW.target)),
-            (
-                'similar_text', NEW.similar_text,
-                format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.similar_text, NEW.target)
-            ),
-            ('block_key', NEW.block_key, format('SELECT (%s)::text FROM %s AS t LIMIT 0', NEW.block_key, NEW.target)),
-            (
-                'keep_order', NEW.keep_order,
-                format('SELECT FROM %s AS t ORDER BY %s LIMIT 0', NEW.target, NEW.keep_order)
-            )
-        ) AS x (part, expr, sql)
-        WHERE x.expr IS NOT NULL
-    LOOP
-        BEGIN
-            EXECUTE v_sql;
-        EXCEPTION WHEN syntax_error_or_access_rule_violation THEN
-            RAISE EXCEPTION 'dedup rule for %: % does not compile: %', NEW.target, v_part, SQLERRM
-                USING ERRCODE = 'invalid_parameter_value',
-                HINT = 'Expressions are SQL over the table''s row, alias t, e.g. lower(t.title).';
-        END;
-    END LOOP;
+    -- An update of enabled, thresholds, soft_delete or fill_nulls only keeps the owner and evaluator. Anything else
+    -- is compiled afresh, as the role writing now, which becomes the owner: an insert, a changed expression, a rule
+    -- without an evaluator, any attempt to set rule_owner or evaluator, and an UPDATE naming an expression column
+    -- even with its old value (dedup_rules_recompile_trg, which fires first, has then cleared NEW.evaluator).
+    IF TG_OP = 'UPDATE' AND OLD.evaluator IS NOT NULL AND NEW.evaluator IS NOT NULL
+        AND NEW.evaluator IS NOT DISTINCT FROM OLD.evaluator AND NEW.rule_owner IS NOT DISTINCT FROM OLD.rule_owner
+        AND NEW.target = OLD.target
+        AND NEW.exact_key IS NOT DISTINCT FROM OLD.exact_key AND NEW.similar_text IS NOT DISTINCT FROM OLD.similar_text
+        AND NEW.block_key IS NOT DISTINCT FROM OLD.block_key AND NEW.keep_order IS NOT DISTINCT FROM OLD.keep_order
+    THEN
+        RETURN NEW;
+    END IF;
+
+    IF NOT has_table_privilege(NEW.target, 'SELECT') THEN
+        RAISE EXCEPTION 'dedup rule for %: role % may not SELECT from it', NEW.target, current_user
+            USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'A rule''s expressions run with the rights of the role that writes it.',
+            HINT = format('GRANT SELECT ON %s TO %I, or let a role that may read it write the rule.', NEW.target,
+                current_user);
+    END IF;
+    IF row_security_active(NEW.target) THEN
+        RAISE EXCEPTION 'dedup rule for %: row-level security on it applies to role %', NEW.target, current_user
+            USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'The rule''s expressions would see every row, including those the policies hide from you.',
+            HINT = 'Write the rule as the table''s owner (without FORCE ROW LEVEL SECURITY) or a role with BYPASSRLS.';
+    END IF;
+    -- keep_order is a column list, never run as written: parse it, then order by the rebuilt list once (it runs
+    -- nothing but the column types' sort operators) so a column without an ordering fails now.
+    BEGIN
+        EXECUTE format('SELECT FROM %s AS t ORDER BY %s LIMIT 0', NEW.target,
+            mlops.dedup_rule_keep_order_sql(NEW.target, NEW.keep_order));
+    EXCEPTION WHEN undefined_function THEN
+        RAISE EXCEPTION 'dedup rule for %: keep_order does not compile: %', NEW.target, SQLERRM
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Order by columns whose type can be sorted, e.g. ''t.updated_at DESC NULLS LAST, t.id''.';
+    END;
+    NEW.evaluator := mlops.dedup_rule_compile(NEW.target, NEW.exact_key, NEW.similar_text, NEW.block_key);
+    NEW.rule_owner := current_user::regrole;
     RETURN NEW;
 END;
 $$;
 
 COMMENT ON FUNCTION mlops.dedup_rules_validate() IS
-'Trigger function of mlops.dedup_rules: checks the target (integer key), thresholds (0 < review <= threshold <= 1), '
-'that exact_key or similar_text is set, soft-delete columns, and compiles every expression against the table.';
+'BEFORE INSERT OR UPDATE trigger of mlops.dedup_rules, run as the writing role: checks the target (a table of the '
+'user''s with a single-column integer key), thresholds (0 < review <= threshold <= 1), that exact_key or '
+'similar_text is set, soft-delete columns; unless only enabled, thresholds, soft_delete or fill_nulls change, it '
+'checks keep_order (mlops.dedup_rule_keep_order_sql), that the writer may SELECT the table without row-level '
+'security (42501), compiles the expressions (mlops.dedup_rule_compile) and sets evaluator and rule_owner = '
+'current_user, whatever the writer put there.';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rules_validate() FROM PUBLIC;
 

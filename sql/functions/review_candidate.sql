@@ -1,5 +1,6 @@
 -- mlops.review_candidate: a person's decision on a pair in the review queue: 'merge' merges it now (survivor by
--- the rule's keep_order), 'distinct' records that the two are different, so the pair is never proposed again.
+-- the rule's keep_order, rebuilt from column names), 'distinct' records that the two are different, so the pair is
+-- never proposed again.
 
 CREATE OR REPLACE FUNCTION mlops.review_candidate(p_candidate_id bigint, p_decision text)
 RETURNS bigint
@@ -46,7 +47,7 @@ BEGIN
             EXECUTE format(
                 'SELECT t.%I FROM %s AS t WHERE t.%I IN ($1, $2) ORDER BY %s LIMIT 1',
                 v_key, v_candidate.target, v_key,
-                coalesce(v_rule.keep_order, mlops.dedup_default_keep_order(v_candidate.target))
+                mlops.dedup_rule_keep_order_sql(v_candidate.target, v_rule.keep_order)
             ) INTO v_survivor USING v_left, v_right;
             v_merge_id := mlops.merge_rows(
                 v_candidate.target, v_survivor, ARRAY[CASE WHEN v_survivor = v_left THEN v_right ELSE v_left END],

@@ -17,6 +17,17 @@ COMMENT ON SCHEMA mlops_rules IS
 'Evaluators of mlops.dedup_rules, one per rule, each owned by the role that wrote the rule. Written only by the rule '
 'trigger; nothing resolves names here.';
 
+COMMENT ON TABLE mlops.dedup_rules IS
+'How duplicates of one table are found and merged. exact_key, similar_text and block_key are single scalar SQL '
+'expressions over the table''s row (alias t); the rule trigger compiles them, as the role writing the rule, into '
+'the rule''s evaluator, and they only ever run with that role''s rights.';
+COMMENT ON COLUMN mlops.dedup_rules.exact_key IS
+'Expression over t: rows with the same non-NULL, non-empty value are duplicates (score 1). No ";", subquery, '
+'aggregate, window, set-returning, volatile or temporary function; user functions schema-qualified.';
+COMMENT ON COLUMN mlops.dedup_rules.keep_order IS
+'Survivor order (first wins): a comma list of t.<column> [ASC|DESC] [NULLS FIRST|LAST], nothing else (it is rebuilt '
+'from the column names, never run as written); NULL: most complete row, latest updated_at, lowest id.';
+
 CREATE TYPE mlops.dedup_rule_values AS (
     ekey text,
     txt text,

@@ -1,0 +1,134 @@
+-- mlops.dedup_rule_compile: compiles a rule's expressions, as the role writing the rule, into its evaluator: one
+-- SQL-standard STABLE SECURITY DEFINER function in schema mlops_rules, owned by that role, so the expressions run
+-- with the writer's rights and never the caller's. Refuses anything but single scalar expressions over the row.
+
+CREATE OR REPLACE FUNCTION mlops.dedup_rule_compile(
+    p_target regclass,
+    p_exact_key text,
+    p_similar_text text,
+    p_block_key text
+)
+RETURNS regprocedure
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_parts CONSTANT text[] := ARRAY['exact_key', 'similar_text', 'block_key'];
+    v_exprs text[] := ARRAY[nullif(btrim(p_exact_key), ''), nullif(btrim(p_similar_text), ''),
+        nullif(btrim(p_block_key), '')];
+    v_owner CONSTANT regrole := current_user::regrole;
+    v_rowtype text;
+    v_base text;
+    v_name text;
+    v_n integer := 0;
+    v_evaluator regprocedure;
+    v_problem record;
+    v_what text;
+    v_state text;
+    v_message text;
+BEGIN
+    SELECT c.reltype::regtype::text INTO v_rowtype FROM pg_catalog.pg_class AS c WHERE c.oid = p_target;
+    -- Nothing in the string EXECUTEd below comes from the rule but the three expressions, and none of them may
+    -- contain a ';' character: outside the expressions the string is ours (quoted identifiers, fixed keywords, no
+    -- ';' outside quotes). So whatever the expressions' quoting, comments or dollar quotes do, the string holds no
+    -- statement separator and EXECUTE runs exactly one statement: this CREATE FUNCTION, whose header is fixed
+    -- before the first expression. What the parser made of the expressions is then checked on its result.
+    FOR v_i IN 1..3 LOOP
+        IF strpos(v_exprs[v_i], ';') > 0 THEN
+            RAISE EXCEPTION 'dedup rule for %: % contains ";"', p_target, v_parts[v_i]
+                USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = 'A rule''s expressions are single SQL expressions; the character ";" is refused anywhere '
+                    'in them, string constants and comments included.',
+                HINT = 'Write one scalar expression over the row, alias t, e.g. lower(t.email); for a literal '
+                    'semicolon use chr(59).';
+        END IF;
+    END LOOP;
+
+    IF NOT (has_schema_privilege(v_owner, 'mlops_rules', 'CREATE')
+        AND has_schema_privilege(v_owner, 'mlops_rules', 'USAGE')) THEN
+        RAISE EXCEPTION 'dedup rule for %: role % may not create the rule''s evaluator', p_target, v_owner
+            USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'A rule is compiled, as the role writing it, into a function in schema mlops_rules owned by '
+                'that role: it needs USAGE and CREATE on that schema.',
+            HINT = 'The package owner grants them: SELECT mlops.grant_usage(''<role>'', p_rule_writer => true).';
+    END IF;
+
+    -- Each expression alone first, so an error names its part; then all three together: the evaluator.
+    v_base := format('e%s_%s', p_target::oid, pg_current_xact_id());
+    FOR v_i IN 1..4 LOOP
+        CONTINUE WHEN v_i <= 3 AND v_exprs[v_i] IS NULL;
+        v_what := CASE WHEN v_i <= 3 THEN v_parts[v_i] ELSE 'the rule''s expressions together' END;
+        LOOP
+            v_n := v_n + 1;
+            v_name := format('%s_%s', v_base, v_n);
+            EXIT WHEN NOT EXISTS (
+                SELECT FROM pg_catalog.pg_proc AS p
+                WHERE p.pronamespace = 'mlops_rules'::regnamespace AND p.proname = v_name
+            );
+        END LOOP;
+        BEGIN
+            EXECUTE format(
+                -- a line break after each expression: a trailing "-- comment" in one ends there
+                E'CREATE FUNCTION mlops_rules.%I(t %s) RETURNS mlops.dedup_rule_values\n'
+                || E'LANGUAGE sql STABLE SECURITY DEFINER\n'
+                || E'RETURN ROW(\n(%s\n)::text,\n(%s\n)::text,\n(%s\n)::text\n)::mlops.dedup_rule_values',
+                v_name, v_rowtype,
+                coalesce(CASE WHEN v_i IN (1, 4) THEN v_exprs[1] END, 'NULL'),
+                coalesce(CASE WHEN v_i IN (2, 4) THEN v_exprs[2] END, 'NULL'),
+                coalesce(CASE WHEN v_i IN (3, 4) THEN v_exprs[3] END, 'NULL')
+            );
+        EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception THEN
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+            IF v_state = '42P01' AND v_message ~ 'FROM-clause entry for table "t"' THEN
+                -- t.<field> that the row type lacks reads as a table reference: name the column instead
+                v_message := coalesce((
+                    SELECT format('column t.%s does not exist', x.c[1])
+                    FROM regexp_matches(coalesce(v_exprs[v_i], array_to_string(v_exprs, ' ')),
+                        '\mt\s*\.\s*("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)', 'g') WITH ORDINALITY AS x (c, n)
+                    WHERE NOT EXISTS (
+                        SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = p_target AND a.attnum > 0 AND NOT a.attisdropped
+                            AND a.attname = CASE WHEN left(x.c[1], 1) = '"'
+                                THEN replace(substr(x.c[1], 2, length(x.c[1]) - 2), '""', '"')
+                                ELSE lower(x.c[1]) END
+                    )
+                    ORDER BY x.n LIMIT 1
+                ), v_message);
+            END IF;
+            RAISE EXCEPTION 'dedup rule for %: % does not compile: %', p_target, v_what, v_message
+                USING ERRCODE = 'invalid_parameter_value',
+                HINT = CASE WHEN v_state = '42883' THEN
+                    'Names resolve with search_path = pg_catalog, pg_temp, and pg_temp is never searched for '
+                    'functions: qualify your own functions with their schema, e.g. myschema.f(t.col).'
+                ELSE
+                    'An expression is one scalar SQL expression over the row, alias t, e.g. lower(t.title).'
+                END;
+        END;
+        SELECT p.oid::regprocedure INTO v_evaluator
+        FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace = 'mlops_rules'::regnamespace AND p.proname = v_name;
+
+        SELECT x.* INTO v_problem FROM mlops.dedup_rule_evaluator_problems(v_evaluator, p_target, v_owner) AS x
+        LIMIT 1;
+        IF v_i <= 3 OR v_problem.problem IS NOT NULL THEN
+            EXECUTE format('DROP FUNCTION %s', v_evaluator);
+        END IF;
+        IF v_problem.problem IS NOT NULL THEN
+            RAISE EXCEPTION 'dedup rule for %: % %', p_target, v_what, v_problem.problem
+                USING ERRCODE = v_problem.errcode, HINT = v_problem.hint;
+        END IF;
+    END LOOP;
+    RETURN v_evaluator;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.dedup_rule_compile(regclass, text, text, text) IS
+'Internal, called by the rule trigger as the role writing the rule: creates the rule''s evaluator mlops_rules.'
+'e<table oid>_<xid>_<n>(t <table row>) RETURNS mlops.dedup_rule_values (exact key, text, block key as text), '
+'LANGUAGE sql STABLE SECURITY DEFINER, owned by that role, and returns it. Errors: an expression containing ";", '
+'not compiling, or refused by mlops.dedup_rule_evaluator_problems 22023 (naming the part); a function or domain of a '
+'role without the writer''s rights, or no CREATE on schema mlops_rules 42501. Nothing is left behind on error.';
+
+REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_compile(regclass, text, text, text) FROM PUBLIC;
