@@ -107,9 +107,12 @@ BEGIN
             -- An interrupted change to another action, then this one: the original is what was asked for.
             PERFORM set_config('lock_timeout', v_lock_timeout, true);
             EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', p_table, v_pending_name);
+            v_done := format(
+                '%s.%s is ON DELETE %s already; dropped the leftover constraint %s of an interrupted change',
+                p_table, quote_ident(p_constraint), v_action, quote_ident(v_pending_name)
+            );
             COMMIT;
-            RAISE NOTICE '%.% is ON DELETE % already; dropped the leftover constraint % of an interrupted change',
-                p_table, quote_ident(p_constraint), v_action, quote_ident(v_pending_name);
+            RAISE NOTICE '%', v_done;
             RETURN;
         END IF;
         RAISE NOTICE '%.% is ON DELETE % already; nothing changed', p_table, quote_ident(p_constraint), v_action;
@@ -122,7 +125,8 @@ BEGIN
             AND (v_code = 'n' OR NOT a.atthasdef);
         IF v_not_null IS NOT NULL THEN
             RAISE WARNING 'ON DELETE % on %.%: % NOT NULL%, so deleting a referenced row will fail', v_action,
-                p_table, quote_ident(p_constraint), v_not_null, CASE WHEN v_code = 'd' THEN ' without a default' END;
+                p_table, quote_ident(p_constraint), v_not_null,
+                CASE WHEN v_code = 'd' THEN ' without a default' ELSE '' END;
         END IF;
     END IF;
     SELECT c.relkind INTO v_relkind FROM pg_catalog.pg_class AS c WHERE c.oid = p_table;
