@@ -421,14 +421,16 @@ def test_self_referencing_fk_cascades_down_the_tree_after_the_change(conn: psyco
 
 
 def partitioned_child(conn: psycopg.Connection) -> None:
-    """public.parent and public.events, partitioned by range of id into events_1 and events_2, FK to parent."""
+    """public.parent and public.events (FK to parent), partitioned into events_1 and events_2, itself partitioned."""
     conn.execute(
         """
         CREATE TABLE public.parent (id int PRIMARY KEY);
         CREATE TABLE public.events (id int, parent_id int CONSTRAINT events_parent_id_fkey REFERENCES public.parent)
             PARTITION BY RANGE (id);
         CREATE TABLE public.events_1 PARTITION OF public.events FOR VALUES FROM (0) TO (100);
-        CREATE TABLE public.events_2 PARTITION OF public.events FOR VALUES FROM (100) TO (200);
+        CREATE TABLE public.events_2 PARTITION OF public.events FOR VALUES FROM (100) TO (200)
+            PARTITION BY RANGE (id);
+        CREATE TABLE public.events_2a PARTITION OF public.events_2 FOR VALUES FROM (100) TO (200);
         INSERT INTO public.parent VALUES (1), (2);
         INSERT INTO public.events VALUES (1, 1), (101, 1), (102, 2);
         """
@@ -443,12 +445,14 @@ def test_partitioned_table_fk_is_changed_on_every_partition_under_its_name(conn:
     rows = conn.execute(
         "SELECT conrelid::regclass::text, conname::text, confdeltype::text, convalidated, conparentid <> 0"
         " FROM pg_constraint WHERE contype = 'f' AND conrelid IN"
-        " ('public.events'::regclass, 'public.events_1'::regclass, 'public.events_2'::regclass) ORDER BY 1"
+        " ('public.events'::regclass, 'public.events_1'::regclass, 'public.events_2'::regclass,"
+        " 'public.events_2a'::regclass) ORDER BY 1"
     ).fetchall()
     assert rows == [
         ("events", "events_parent_id_fkey", "c", True, False),
         ("events_1", "events_parent_id_fkey", "c", True, True),
         ("events_2", "events_parent_id_fkey", "c", True, True),
+        ("events_2a", "events_parent_id_fkey", "c", True, True),
     ]
 
 
@@ -457,15 +461,31 @@ def test_partition_rejects_orphan_and_cascades_after_the_change(conn: psycopg.Co
     alter_fk(conn, "public.events", "events_parent_id_fkey", "CASCADE")
 
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        conn.execute("INSERT INTO public.events_2 VALUES (150, 99)")
+        conn.execute("INSERT INTO public.events_2a VALUES (150, 99)")
     conn.execute("DELETE FROM public.parent WHERE id = 1")
 
     assert conn.execute("SELECT array_agg(id ORDER BY id) FROM public.events").fetchone()[0] == [102]
 
 
+def test_interrupted_change_on_a_partitioned_table_is_finished_on_every_partition(conn: psycopg.Connection) -> None:
+    partitioned_child(conn)
+    conn.execute(
+        "ALTER TABLE public.events ADD CONSTRAINT events_parent_id_fkey_pending FOREIGN KEY (parent_id)"
+        " REFERENCES public.parent ON DELETE SET NULL"
+    )
+
+    alter_fk(conn, "public.events", "events_parent_id_fkey", "SET NULL")
+
+    assert conn.execute(
+        "SELECT array_agg(DISTINCT conname::text), array_agg(DISTINCT confdeltype::text), count(*) FROM pg_constraint"
+        " WHERE contype = 'f' AND conrelid IN ('public.events'::regclass, 'public.events_1'::regclass,"
+        " 'public.events_2'::regclass, 'public.events_2a'::regclass)"
+    ).fetchone() == (["events_parent_id_fkey"], ["n"], 4)
+
+
 def test_fk_inherited_by_a_partition_is_refused(conn: psycopg.Connection) -> None:
     partitioned_child(conn)
-    before = catalog(conn, "public.events", "public.events_1", "public.events_2")
+    before = catalog(conn, "public.events", "public.events_1", "public.events_2", "public.events_2a")
 
     with pytest.raises(psycopg.Error) as exc:
         alter_fk(conn, "public.events_1", "events_parent_id_fkey", "CASCADE")
@@ -476,7 +496,7 @@ def test_fk_inherited_by_a_partition_is_refused(conn: psycopg.Connection) -> Non
         "foreign key events_parent_id_fkey of public.events_1 is inherited from its partitioned table public.events",
     )
     assert exc.value.diag.message_hint == "Change it on the partitioned table; its partitions follow."
-    assert catalog(conn, "public.events", "public.events_1", "public.events_2") == before
+    assert catalog(conn, "public.events", "public.events_1", "public.events_2", "public.events_2a") == before
 
 
 def referenced_partitioned(conn: psycopg.Connection) -> None:
