@@ -47,7 +47,7 @@ BEGIN
                     ' WHERE %3$s AND nullif(v.ekey, '''') IS NOT NULL GROUP BY v.ekey HAVING count(*) > 1) AS g',
                     v_rule.target, v_evaluator, CASE WHEN v_soft THEN 't.merged_into IS NULL' ELSE 'true' END
                 ) INTO exact_key_duplicate_groups;
-                PERFORM mlops.dedup_rule_assert_session_unchanged(
+                PERFORM mlops.dedup_rule_session_state(
                     v_rule.target, v_state, mlops.dedup_rule_session_state()
                 );
             END IF;

@@ -80,7 +80,7 @@ BEGIN
         v_key, v_order, p_target, v_evaluator, v_live
     );
     GET DIAGNOSTICS live_rows = ROW_COUNT;
-    PERFORM mlops.dedup_rule_assert_session_unchanged(p_target, v_state, mlops.dedup_rule_session_state());
+    PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());
     EXECUTE 'ALTER TABLE pg_temp.mlops_dedup_rows ADD PRIMARY KEY (id)';
     EXECUTE 'ANALYZE pg_temp.mlops_dedup_rows';
 
