@@ -536,6 +536,8 @@ def adopt_platform(dsn: str) -> PlatformReport:
     """
     with connect(dsn) as conn:
         conn.execute(PINNED_SEARCH_PATH)
+        # ADD COLUMN waits for an exclusive lock, and every query on the table would queue behind that wait.
+        conn.execute("SET lock_timeout = '10s'")
         require_platform_tables(conn)
         # One installer or adopter at a time: two would both try to add the same pending constraints.
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))

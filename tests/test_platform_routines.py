@@ -646,11 +646,6 @@ def test_call_first_in_a_transaction_block_changes_nothing(
     assert catalog(conn, "public.child") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mlops.assert_not_in_transaction_block reads an autocommit CALL whose Execute reaches the server more "
-    "than 2 ms after its Parse (a slow client, a loaded server, a cold backend) as a transaction block: 25000",
-)
 def test_autocommit_call_from_a_slow_client_is_not_refused(
     conn: psycopg.Connection, connect: Callable[..., psycopg.Connection]
 ) -> None:

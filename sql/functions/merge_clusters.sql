@@ -51,7 +51,8 @@ BEGIN
     IF p_soft_delete AND NOT mlops.has_soft_delete_columns(p_target) THEN
         RAISE EXCEPTION 'cannot soft-delete merged rows of %: it has no deleted_at and merged_into columns', p_target
             USING ERRCODE = 'undefined_column',
-            HINT = 'Add deleted_at timestamptz and merged_into bigint, or merge with soft delete off (rows archived).';
+            HINT = format('SELECT mlops.add_soft_delete_columns(%L) adds them; or merge with soft delete off (rows '
+                'archived).', p_target::text);
     END IF;
 
     PERFORM mlops.merge_lock_rows(p_target, v_key, p_survivor_ids, p_loser_ids);
