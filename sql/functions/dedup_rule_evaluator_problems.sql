@@ -119,6 +119,10 @@ BEGIN
             'Temporary functions are refused: create the function in a schema of yours and qualify it.' AS hint
         FROM functions AS f WHERE f.is_temp
         UNION ALL
+        SELECT 1, f.fn::text, '22023', format('calls %s, the evaluator of a rule', f.fn),
+            'Rules do not call each other''s evaluators: write the expression itself.'
+        FROM functions AS f WHERE f.nspname = 'mlops_rules'
+        UNION ALL
         SELECT 2, f.fn::text, '22023', format('calls volatile function %s', f.fn),
             'Expressions may call only IMMUTABLE or STABLE functions: they run once per row, in any order.'
         FROM functions AS f WHERE f.provolatile = 'v'
@@ -194,8 +198,8 @@ COMMENT ON FUNCTION mlops.dedup_rule_evaluator_problems(regprocedure, regclass, 
 'Internal: what disqualifies a rule evaluator, as (errcode, problem, hint) rows, none when it is fine. Read from '
 'pg_proc, its parsed body (prosqlbody) and pg_depend: 55000 when it is not the SQL-standard STABLE SECURITY DEFINER '
 'function of schema mlops_rules, owned by p_owner, taking a row of p_target and returning mlops.dedup_rule_values; '
-'22023 for a subquery, aggregate, window or set-returning function, a volatile or temporary function, a function '
-'reading whole relations, a temporary object, a relation other than p_target; 42501 for a function or domain whose '
+'22023 for a subquery, aggregate, window or set-returning function, a volatile or temporary function, another '
+'rule''s evaluator, a function reading whole relations, a temporary object, a relation other than p_target; 42501 for a function or domain whose '
 'owner lacks p_owner''s rights, or a function p_owner may not execute. Used when a rule is written and before each '
 'run.';
 
