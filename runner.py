@@ -194,7 +194,8 @@ class InstallReport:
     routines: int = 0
     rebased: str | None = None
     extension: str = ""
-    rules_compiled: int = 0
+    rules_compiled: list[str] = field(default_factory=list)
+    rules_not_compiled: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         if self.applied:
@@ -207,7 +208,11 @@ class InstallReport:
         if self.extension:
             lines.append(self.extension)
         if self.rules_compiled:
-            lines.append(f"compiled {self.rules_compiled} dedup rule(s) that had no evaluator")
+            lines.append(f"compiled the dedup rule(s) that had no evaluator: {', '.join(self.rules_compiled)}")
+        lines += [
+            f"WARNING: rule not compiled, detection refuses it until it is re-written: {problem}"
+            for problem in self.rules_not_compiled
+        ]
         return "\n".join(lines)
 
 
@@ -438,20 +443,31 @@ def install(
                         (migration.version, migration.name, migration.sha256),
                     )
                 report.applied.append(migration.path.name)
-            with conn.transaction():
-                for path in sorted((sql_dir / "functions").glob("*.sql")):
-                    conn.execute(path.read_text())
-                    report.routines += 1
-                # Views read the routines, so they come after them; a view whose tables a partial install
-                # (--to) has not created yet is left for the next install.
-                if applies_fully(migrations, up_to):
+            # Routines and views are written for the last migration's schema: a partial install (--to) leaves them
+            # for the install that reaches it.
+            if applies_fully(migrations, up_to):
+                with conn.transaction():
+                    for path in sorted((sql_dir / "functions").glob("*.sql")):
+                        conn.execute(path.read_text())
+                        report.routines += 1
+                    # Views read the routines, so they come after them.
                     for path in sorted((sql_dir / "views").glob("*.sql")):
                         conn.execute(path.read_text())
-                    # Rules written before rules had evaluators (or whose evaluator was dropped) are compiled now,
-                    # by their trigger, as the installing role.
-                    report.rules_compiled = conn.execute(
-                        "UPDATE mlops.dedup_rules SET target = target WHERE evaluator IS NULL"
-                    ).rowcount
+                    # Rules without an evaluator (written before rules had them, or whose evaluator was dropped) are
+                    # compiled by their trigger, as the installing role; one that does not compile stays as it is
+                    # (detection refuses it, 55000) and is reported.
+                    for (target,) in conn.execute(
+                        "SELECT target::text FROM mlops.dedup_rules WHERE evaluator IS NULL ORDER BY 1"
+                    ).fetchall():
+                        try:
+                            with conn.transaction():
+                                conn.execute(
+                                    "UPDATE mlops.dedup_rules SET target = target WHERE target = %s::regclass",
+                                    (target,),
+                                )
+                            report.rules_compiled.append(target)
+                        except psycopg.Error as exc:
+                            report.rules_not_compiled.append(f"{target}: {exc.diag.message_primary}")
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
     return report
@@ -558,10 +574,13 @@ def adopt_platform(dsn: str) -> PlatformReport:
                 if added:
                     changes.append(f"{table}: added {', '.join(added)} (soft delete)")
             for rule in PLATFORM_RULES:
+                # Not ON CONFLICT DO NOTHING: the rule's BEFORE INSERT trigger would compile an evaluator first,
+                # left unused when the rule exists.
                 inserted = conn.execute(
                     "INSERT INTO mlops.dedup_rules (target, exact_key, similar_text, threshold, review_threshold,"
-                    " soft_delete, fill_nulls) VALUES (%(target)s::regclass, %(exact_key)s, %(similar_text)s,"
-                    " %(threshold)s, %(review_threshold)s, true, true) ON CONFLICT (target) DO NOTHING",
+                    " soft_delete, fill_nulls) SELECT %(target)s::regclass, %(exact_key)s, %(similar_text)s,"
+                    " %(threshold)s, %(review_threshold)s, true, true"
+                    " WHERE NOT EXISTS (SELECT FROM mlops.dedup_rules WHERE target = %(target)s::regclass)",
                     rule,
                 ).rowcount
                 if inserted:

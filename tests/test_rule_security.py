@@ -28,6 +28,10 @@ WRITER_ROUTINES = (
     "mlops.dedup_rule_compile(regclass, text, text, text)",
     "mlops.dedup_rule_evaluator_problems(regprocedure, regclass, regrole)",
     "mlops.normalize_url(text)",
+    "mlops.dedup_rule_missing_rights(regrole, regclass)",
+    "mlops.referencing_fks(regclass)",
+    "mlops.foreign_key_catalog()",
+    'mlops.fk_action_name("char")',
 )
 
 LETTER = (
@@ -35,10 +39,11 @@ LETTER = (
     "I mentored two junior engineers and wrote our on-call runbook. I want to join a team that ships every week."
 )
 
-# The writer's own code: grab() tries to become superuser and to empty job_postings, and logs who it ran as;
+# The writer's own code: grab() tries to become superuser and to empty user_interactions (which the writer may read
+# and update, not delete from), and logs who it ran as;
 # key() is declared IMMUTABLE (so a rule may call it) and calls grab() for every row.
 WRITER_CODE = """
-CREATE TABLE ws.calls (who name, became_superuser boolean, postings_deleted bigint);
+CREATE TABLE ws.calls (who name, became_superuser boolean, rows_deleted bigint);
 CREATE FUNCTION ws.grab() RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_super boolean := false;
@@ -50,7 +55,7 @@ BEGIN
     EXCEPTION WHEN insufficient_privilege THEN NULL;
     END;
     BEGIN
-        DELETE FROM mlops.job_postings;
+        DELETE FROM mlops.user_interactions;
         GET DIAGNOSTICS v_deleted = ROW_COUNT;
     EXCEPTION WHEN insufficient_privilege THEN NULL;
     END;
@@ -103,7 +108,8 @@ def writer(dsn: str, conn: psycopg.Connection) -> Iterator[str]:
         GRANT USAGE ON SCHEMA mlops TO {role};
         GRANT USAGE, CREATE ON SCHEMA mlops_rules TO {role};
         GRANT SELECT, INSERT, UPDATE, DELETE ON mlops.dedup_rules TO {role};
-        GRANT SELECT ON {LETTERS}, {POSTINGS} TO {role};
+        GRANT SELECT, UPDATE, DELETE ON {LETTERS}, {POSTINGS} TO {role};
+        GRANT SELECT, UPDATE ON mlops.job_recommendations, mlops.user_interactions TO {role};
         GRANT EXECUTE ON FUNCTION {", ".join(WRITER_ROUTINES)} TO {role};
         CREATE SCHEMA ws AUTHORIZATION {role};
         """
@@ -157,7 +163,7 @@ def rule(conn: psycopg.Connection, target: str) -> tuple:
 
 
 def calls(conn: psycopg.Connection) -> list[tuple]:
-    return conn.execute("SELECT who, became_superuser, postings_deleted FROM ws.calls").fetchall()
+    return conn.execute("SELECT who, became_superuser, rows_deleted FROM ws.calls").fetchall()
 
 
 # ------------------------------------------------------------------ the writer's function runs as the writer
@@ -168,7 +174,7 @@ def test_writers_function_runs_as_the_writer_when_a_superuser_detects_merges_and
 ) -> None:
     load_data(conn)
     before = rights(conn, writer)
-    postings = snapshot(conn, (POSTINGS,))
+    interactions = snapshot(conn, ("mlops.user_interactions",))
     wconn.execute(
         "UPDATE mlops.dedup_rules SET exact_key = 'ws.key(t.url)', similar_text = NULL WHERE target = %s::regclass",
         (LETTERS,),
@@ -192,7 +198,7 @@ def test_writers_function_runs_as_the_writer_when_a_superuser_detects_merges_and
     assert set(ran) == {(writer, False, None)}  # as the writer, the ALTER ROLE and the DELETE failed inside
     assert rights(conn, writer) == before
     assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (writer,)).fetchone() == (False,)
-    assert snapshot(conn, (POSTINGS,)) == postings
+    assert snapshot(conn, ("mlops.user_interactions",)) == interactions
 
 
 def test_writers_volatile_function_is_refused(wconn: psycopg.Connection, conn: psycopg.Connection) -> None:
@@ -448,7 +454,7 @@ def test_writers_rule_on_its_own_table_detects_and_merges(
         f"""
         CREATE TABLE public.people (id serial PRIMARY KEY, email text, name text);
         INSERT INTO public.people (email, name) VALUES ('A@x.org', 'Ann'), ('a@X.org', 'Ann B'), ('b@x.org', 'Bob');
-        GRANT SELECT ON public.people TO {writer};
+        GRANT SELECT, UPDATE, DELETE ON public.people TO {writer};
         """
     )
     wconn.execute(
@@ -496,3 +502,49 @@ def test_deleting_a_rule_drops_its_evaluator(conn: psycopg.Connection, wconn: ps
     evaluator = rule(conn, POSTINGS)[5]
     wconn.execute("DELETE FROM mlops.dedup_rules WHERE target = %s::regclass", (POSTINGS,))
     assert evaluator not in dict(evaluators(conn))
+
+
+# ------------------------------------------------------------------ a rule lends no rights to delete or re-point
+
+
+def test_writer_without_the_rights_a_merge_uses_is_refused(
+    conn: psycopg.Connection, wconn: psycopg.Connection, writer: str
+) -> None:
+    """A rule makes the runner delete the table's rows and re-point their references: a writer that may only read
+    them must not be able to have them merged by someone who may."""
+    conn.execute(
+        f"""
+        CREATE TABLE public.accounts (id serial PRIMARY KEY, email text);
+        CREATE TABLE public.orders (id serial PRIMARY KEY, account_id int REFERENCES public.accounts);
+        INSERT INTO public.accounts (email) VALUES ('a@x.org'), ('A@x.org');
+        GRANT SELECT ON public.accounts, public.orders TO {writer};
+        GRANT UPDATE ON public.accounts TO {writer};
+        """
+    )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
+        wconn.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.accounts', 'lower(t.email)')")
+    assert (
+        f"dedup rule for public.accounts: role {writer} lacks rights a merge of it uses: "
+        "DELETE ON public.accounts, UPDATE ON public.orders" in str(exc.value)
+    )
+    assert conn.execute(
+        "SELECT count(*) FROM mlops.dedup_rules WHERE target = 'public.accounts'::regclass"
+    ).fetchone() == (0,)
+
+
+def test_rule_whose_owner_lost_a_right_a_merge_uses_does_not_run(
+    conn: psycopg.Connection, wconn: psycopg.Connection, writer: str
+) -> None:
+    conn.execute(
+        f"""
+        CREATE TABLE public.accounts (id serial PRIMARY KEY, email text);
+        INSERT INTO public.accounts (email) VALUES ('a@x.org'), ('A@x.org');
+        GRANT SELECT, UPDATE, DELETE ON public.accounts TO {writer};
+        """
+    )
+    wconn.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.accounts', 'lower(t.email)')")
+    conn.execute(f"REVOKE DELETE ON public.accounts FROM {writer}")
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as exc:
+        conn.execute("CALL mlops.merge_duplicates('public.accounts')")
+    assert f"its owner {writer} lacks rights a merge of it uses: DELETE ON public.accounts" in str(exc.value)
+    assert conn.execute("SELECT count(*) FROM public.accounts").fetchone() == (2,)

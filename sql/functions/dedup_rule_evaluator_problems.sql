@@ -199,8 +199,8 @@ COMMENT ON FUNCTION mlops.dedup_rule_evaluator_problems(regprocedure, regclass, 
 'pg_proc, its parsed body (prosqlbody) and pg_depend: 55000 when it is not the SQL-standard STABLE SECURITY DEFINER '
 'function of schema mlops_rules, owned by p_owner, taking a row of p_target and returning mlops.dedup_rule_values; '
 '22023 for a subquery, aggregate, window or set-returning function, a volatile or temporary function, another '
-'rule''s evaluator, a function reading whole relations, a temporary object, a relation other than p_target; 42501 for a function or domain whose '
-'owner lacks p_owner''s rights, or a function p_owner may not execute. Used when a rule is written and before each '
-'run.';
+'rule''s evaluator, a function reading whole relations, a temporary object, a relation other than p_target; 42501 '
+'for a function or domain whose owner lacks p_owner''s rights, or a function p_owner may not execute. Used when a '
+'rule is written and before each run.';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_evaluator_problems(regprocedure, regclass, regrole) FROM PUBLIC;

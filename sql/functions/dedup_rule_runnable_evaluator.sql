@@ -14,6 +14,7 @@ DECLARE
     v_owner record;
     v_problem record;
     v_hint text;
+    v_missing text[];
 BEGIN
     SELECT r.target, r.rule_owner, r.evaluator INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = p_target;
     IF v_rule.target IS NULL THEN
@@ -56,6 +57,14 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
             DETAIL = 'A rule''s expressions run with the rights of the role that wrote them.',
             HINT = v_hint;
+    END IF;
+    v_missing := mlops.dedup_rule_missing_rights(v_rule.rule_owner, p_target);
+    IF cardinality(v_missing) > 0 THEN
+        RAISE EXCEPTION 'dedup rule for % cannot run: its owner % lacks rights a merge of it uses: %', p_target,
+            v_rule.rule_owner, array_to_string(v_missing, ', ')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'A rule would otherwise lend its writer the rights of whoever runs it.',
+            HINT = 'GRANT them to the rule''s owner, or have a role that holds them re-write the rule.';
     END IF;
     -- Row-level security that would hide rows from the owner: its expressions would still see them.
     IF EXISTS (

@@ -9,6 +9,8 @@ VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_missing text[];
 BEGIN
     PERFORM mlops.assert_table(NEW.target);
     PERFORM mlops.assert_not_package_relation(NEW.target);
@@ -51,6 +53,15 @@ BEGIN
             DETAIL = 'A rule''s expressions run with the rights of the role that writes it.',
             HINT = format('GRANT SELECT ON %s TO %I, or let a role that may read it write the rule.', NEW.target,
                 current_user);
+    END IF;
+    v_missing := mlops.dedup_rule_missing_rights(current_user::regrole, NEW.target);
+    IF cardinality(v_missing) > 0 THEN
+        RAISE EXCEPTION 'dedup rule for %: role % lacks rights a merge of it uses: %', NEW.target, current_user,
+            array_to_string(v_missing, ', ')
+            USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'A rule makes whoever runs detection update and delete the table''s rows and re-point the rows '
+                'referencing them; its writer must hold those rights itself.',
+            HINT = 'GRANT them to the writer, or let a role that holds them write the rule.';
     END IF;
     IF row_security_active(NEW.target) THEN
         RAISE EXCEPTION 'dedup rule for %: row-level security on it applies to role %', NEW.target, current_user

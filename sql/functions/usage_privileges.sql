@@ -24,7 +24,8 @@ DECLARE
         'merge_self_exclusion_sql', 'sql_pairs', 'sql_column_pairs', 'row_key_sql', 'foreign_key_catalog',
         'fk_action_name', 'restore_archived_rows', 'unmerge_apply', 'unmerge_archived_moves', 'dedup_detect',
         'dedup_default_keep_order', 'merge_repoint_stale', 'dedup_rule_keep_order_sql',
-        'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state'
+        'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state',
+        'dedup_rule_missing_rights'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
