@@ -127,3 +127,22 @@ def package_catalog_rows(dsn: str) -> list[tuple]:
             " WHERE p.pronamespace = 'mlops'::regnamespace AND p.prokind IN ('f', 'p')"
             " UNION ALL SELECT version::text || name, sha256 FROM mlops.schema_migrations ORDER BY 1, 2"
         ).fetchall()
+
+
+def test_first_release_rule_that_no_longer_compiles_is_reported_not_fatal(empty_dsn: str) -> None:
+    """The first release ran rule text as the caller; today's checks refuse some of it (here a volatile function).
+    Such a rule stays uncompiled and is named; the install itself goes through and detection refuses that rule."""
+    load_release(empty_dsn)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE mlops.dedup_rules SET exact_key = 'random()::text' WHERE target = 'mlops.job_postings'::regclass"
+        )
+    report = runner.install(empty_dsn)
+    assert report.rules_compiled == ["mlops.cover_letter_samples"]
+    assert len(report.rules_not_compiled) == 1
+    assert report.rules_not_compiled[0].startswith("mlops.job_postings: dedup rule for mlops.job_postings: exact_key")
+    assert "WARNING: rule not compiled, detection refuses it until it is re-written: mlops.job_postings" in (
+        report.summary()
+    )
+    with psycopg.connect(empty_dsn) as conn, pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+        conn.execute("SELECT * FROM mlops.find_duplicates('mlops.job_postings')")
