@@ -89,9 +89,9 @@ COMMENT ON FUNCTION mlops.dedup_rules_validate() IS
 'BEFORE INSERT OR UPDATE trigger of mlops.dedup_rules, run as the writing role: checks the target (a table of the '
 'user''s with a single-column integer key), thresholds (0 < review <= threshold <= 1), that exact_key or '
 'similar_text is set, soft-delete columns; unless only enabled, thresholds, soft_delete or fill_nulls change, it '
-'checks keep_order (mlops.dedup_rule_keep_order_sql), that the writer may SELECT the table without row-level '
-'security (42501), compiles the expressions (mlops.dedup_rule_compile) and sets evaluator and rule_owner = '
-'current_user, whatever the writer put there.';
+'checks keep_order (mlops.dedup_rule_keep_order_sql), that the writer holds the rights a merge of the table uses '
+'(mlops.dedup_rule_missing_rights) without row-level security (42501), compiles the expressions '
+'(mlops.dedup_rule_compile) and sets evaluator and rule_owner = current_user, whatever the writer put there.';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rules_validate() FROM PUBLIC;
 
