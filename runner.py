@@ -763,6 +763,7 @@ def run_demo(
                 print("\n" + server.keep_running())
             else:
                 server.stop()
+                print("the embedded server is stopped and removed; `make demo KEEP=1` keeps it running for a look")
         return
     import datagen  # the demo's data generator; not needed by the other commands
 
