@@ -66,7 +66,11 @@ LEGACY_HISTORY = {
 LEGACY_PACKAGE_TABLES = (5, 6)
 REBASED_VERSION = 1
 
-# Names the package creates in a database; an object of the user's with one of them is a clash.
+# Names the package creates in a database; an object of the user's with one of them is a clash. A primary key,
+# unique or exclusion constraint creates an index of its own name, in the same namespace as tables and sequences.
+CONSTRAINT_INDEX = re.compile(
+    r'\bCONSTRAINT\s+"?([a-z_][a-z0-9_]*)"?\s+(?:PRIMARY\s+KEY|UNIQUE|EXCLUDE)\b', re.IGNORECASE
+)
 CREATED_OBJECT = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX|VIEW|TYPE|SEQUENCE|SCHEMA)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     r'(?:mlops\.)?"?([a-z_][a-z0-9_]*)"?',
@@ -164,9 +168,15 @@ def dsn_from_environment(explicit: str | None) -> str | None:
     return None
 
 
-def connect(dsn: str, autocommit: bool = True) -> psycopg.Connection:
-    """A connection whose NOTICE lines go to stderr, as psql shows them."""
+def connect(dsn: str, autocommit: bool = True, pinned: bool = True) -> psycopg.Connection:
+    """A connection whose NOTICE lines go to stderr, as psql shows them. Pinned (the default): its search_path is
+    pg_catalog, pg_temp, so no function, operator or table planted in a schema of the user's path resolves in the
+    runner's own queries (every name of ours is schema-qualified)."""
     conn = psycopg.connect(dsn, autocommit=autocommit)
+    if pinned:
+        conn.execute(PINNED_SEARCH_PATH)
+        if not autocommit:
+            conn.commit()
     conn.add_notice_handler(
         lambda diag: print(
             f"{diag.severity}: {diag.message_primary}" + (f"\nHINT: {diag.message_hint}" if diag.message_hint else ""),
@@ -306,11 +316,13 @@ def package_object_names(pending: list[Migration], sql_dir: Path) -> dict[str, s
     """What the pending migrations and the routine and view files create, by kind: relation, type, schema, routine."""
     names: dict[str, set[str]] = {"relation": set(), "type": set(), "schema": set(), "view": set(), "routine": set()}
     for migration in pending:
-        for kind, name in CREATED_OBJECT.findall(migration.path.read_text()):
+        text = migration.path.read_text()
+        for kind, name in CREATED_OBJECT.findall(text):
             kind = kind.upper()
             names["schema" if kind == "SCHEMA" else "type" if kind == "TYPE" else "relation"].add(name.lower())
             if kind == "TABLE":
                 names["type"].add(name.lower())  # every table has a row type of its name
+        names["relation"] |= {name.lower() for name in CONSTRAINT_INDEX.findall(text)}
     names["view"] = {p.stem for p in (sql_dir / "views").glob("*.sql")}
     names["routine"] = {p.stem for p in (sql_dir / "functions").glob("*.sql")}
     return names
@@ -377,6 +389,12 @@ def ensure_pg_trgm(conn: psycopg.Connection, extension_schema: str | None, defau
             conn.execute(
                 psycopg.sql.SQL("CREATE EXTENSION pg_trgm WITH SCHEMA {}").format(psycopg.sql.Identifier(schema))
             )
+    except psycopg.errors.DuplicateFunction as exc:
+        raise RunnerError(
+            f"pg_trgm cannot be created in schema {schema}: it already holds a function of pg_trgm's "
+            f"({exc.diag.message_primary}); pass --extension-schema with another schema (CREATE SCHEMA extensions "
+            "first), or install pg_trgm yourself. Nothing was changed"
+        ) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise RunnerError(
             f"pg_trgm is not installed and this role may not create it ({exc.diag.message_primary}): "
@@ -397,7 +415,7 @@ def install(
     """
     migrations = read_migrations(sql_dir)
     report = InstallReport()
-    with connect(dsn) as conn:
+    with connect(dsn, pinned=False) as conn:  # pinned below, once the default schema is read
         # One installer at a time per database; a session lock, released below.
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
         try:
@@ -536,7 +554,8 @@ def missing_platform_tables(conn: psycopg.Connection) -> list[str]:
 
 
 def require_platform_tables(conn: psycopg.Connection) -> None:
-    """install --platform needs the platform's own tables; the package never creates them."""
+    """install --platform needs the platform's own tables, and the foreign keys it changes, before it changes
+    anything: the package never creates them, and a half-adopted platform would help nobody."""
     missing = missing_platform_tables(conn)
     if missing:
         raise RunnerError(
@@ -544,6 +563,18 @@ def require_platform_tables(conn: psycopg.Connection) -> None:
             "platform's, created by the crawler (platform/schema.sql); create them first, or install without "
             "--platform. Nothing was changed"
         )
+    for table, fk, _action in PLATFORM_FK_ON_DELETE:
+        (present, named) = conn.execute(
+            "SELECT bool_or(c.conname = %s), string_agg(c.conname::text, ', ' ORDER BY c.conname)"
+            " FROM pg_catalog.pg_constraint AS c WHERE c.conrelid = %s::regclass AND c.contype = 'f'",
+            (fk, table),
+        ).fetchone()
+        if not present:
+            raise RunnerError(
+                f"install --platform: {table} has no foreign key named {fk} (its foreign keys: {named or 'none'}). "
+                "The platform's schema differs from platform/schema.sql; adopt it by hand with "
+                "CALL mlops.alter_fk_on_delete(...) and mlops.add_soft_delete_columns(...). Nothing was changed"
+            )
 
 
 def adopt_platform(dsn: str) -> PlatformReport:
@@ -687,14 +718,18 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
         ).fetchall()
         print(f"{len(pending)} pair(s) to review", file=out)
         for c in pending:
-            left, right = (
-                cur.execute(f"SELECT to_jsonb(t) AS row FROM {c['target']} AS t WHERE t.id = %s", (i,)).fetchone()
-                for i in (c["left_id"], c["right_id"])
+            # The rows as the server prints their columns: no cast of the user's (to json, to text) runs here.
+            key = cur.execute("SELECT (mlops.primary_key_columns(%s::regclass))[1] AS k", (c["target"],)).fetchone()[
+                "k"
+            ]
+            fetch = psycopg.sql.SQL("SELECT t.* FROM {} AS t WHERE t.{} = %s").format(
+                psycopg.sql.SQL(c["target"]), psycopg.sql.Identifier(key)
             )
+            left, right = (cur.execute(fetch, (i,)).fetchone() or {} for i in (c["left_id"], c["right_id"]))
             print(f"\n#{c['candidate_id']} {c['target']}  similarity {c['score']:.2f}", file=out)
-            for key in (left or {}).get("row", {}):
-                lv, rv = (str((side or {}).get("row", {}).get(key))[:60] for side in (left, right))
-                print(f"  {key:14} {lv:60} | {rv}", file=out)
+            for column in left or right:
+                lv, rv = (str(side.get(column))[:60] for side in (left, right))
+                print(f"  {column:14} {lv:60} | {rv}", file=out)
             print("[m]erge / [d]istinct / [s]kip / [q]uit: ", end="", file=out, flush=True)
             answer = (answers.readline() or "q").strip().lower()[:1]
             if answer == "q":
@@ -787,10 +822,13 @@ def run_demo(
             + ", ".join(f"{n} {t}" for t, n in generated.items())
         )
         before = table_counts(conn)
+    # The platform's tables only: with --yes the database may hold rules of its own, which are not the demo's.
+    targets = [rule["target"] for rule in PLATFORM_RULES]
     print("\ndry run (nothing changes):")
-    print("\n".join("  " + line for line in format_table(merge(dsn, dry_run=True), RUN_COLUMNS[:5])))
+    dry = [run for t in targets for run in merge(dsn, t, dry_run=True)]
+    print("\n".join("  " + line for line in format_table(dry, RUN_COLUMNS[:5])))
     print("\nmerge:")
-    runs = merge(dsn)
+    runs = [run for t in targets for run in merge(dsn, t)]
     print("\n".join("  " + line for line in format_table(runs, RUN_COLUMNS)))
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         after = table_counts(conn)
@@ -949,8 +987,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (RunnerError, psycopg.Error) as exc:
+    except RunnerError as exc:
         print(f"error: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        diag = exc.diag
+        print(
+            f"error: {diag.message_primary or str(exc).strip()}" + (f" ({exc.sqlstate})" if exc.sqlstate else ""),
+            file=sys.stderr,
+        )
+        for label, text in (("DETAIL", diag.message_detail), ("HINT", diag.message_hint)):
+            if text:
+                print(f"{label}: {text}", file=sys.stderr)
         return 1
     return 0
 

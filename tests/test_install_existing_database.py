@@ -4,6 +4,7 @@ places pg_trgm where a DBA expects it; install --platform adopts the platform id
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 
@@ -82,6 +83,12 @@ def test_install_elsewhere_creates_no_platform_table(empty_dsn: str) -> None:
             "CREATE TABLE mlops.jobs (id int); CREATE INDEX merge_archive_merge_id_idx ON mlops.jobs (id)",
             "index mlops.merge_archive_merge_id_idx",
         ),
+        # a primary key or unique constraint creates an index of its own name, in the tables' namespace
+        (
+            "CREATE TABLE mlops.jobs (id int); CREATE INDEX merges_pkey ON mlops.jobs (id)",
+            "index mlops.merges_pkey",
+        ),
+        ("CREATE SEQUENCE mlops.dedup_rules_pkey", "sequence mlops.dedup_rules_pkey"),
         (
             "CREATE FUNCTION mlops.normalize_url(text) RETURNS text LANGUAGE sql AS 'SELECT $1'",
             "function mlops.normalize_url(text)",
@@ -249,13 +256,18 @@ def test_platform_flag_without_platform_tables_changes_nothing(empty_dsn: str, c
         assert conn.execute("SELECT to_regclass('mlops.schema_migrations')").fetchone() == (None,)
 
 
-def test_platform_adoption_names_a_missing_foreign_key(platform_dsn: str) -> None:
+def test_platform_adoption_names_a_missing_foreign_key_before_changing_anything(platform_dsn: str) -> None:
     runner.install(platform_dsn)
     with psycopg.connect(platform_dsn, autocommit=True) as conn:
-        conn.execute("ALTER TABLE mlops.job_recommendations DROP CONSTRAINT job_recommendations_job_id_fkey")
-    with pytest.raises(psycopg.errors.UndefinedObject) as exc:
+        conn.execute("ALTER TABLE mlops.job_recommendations RENAME CONSTRAINT job_recommendations_job_id_fkey TO jr_fk")
+    before = user_tables(platform_dsn)
+    with pytest.raises(runner.RunnerError) as exc:
         runner.adopt_platform(platform_dsn)
-    assert "table mlops.job_recommendations has no foreign key named job_recommendations_job_id_fkey" in str(exc.value)
+    assert (
+        "mlops.job_recommendations has no foreign key named job_recommendations_job_id_fkey (its foreign keys: "
+        "job_recommendations_resume_id_fkey, jr_fk)" in str(exc.value)
+    )
+    assert user_tables(platform_dsn) == before  # the other FK was not switched, no column added
 
 
 def test_concurrent_platform_installs_adopt_once(platform_dsn: str) -> None:
@@ -281,3 +293,46 @@ def test_concurrent_platform_installs_adopt_once(platform_dsn: str) -> None:
             "SELECT count(*) FROM pg_constraint WHERE conrelid = 'mlops.job_recommendations'::regclass"
             " AND contype = 'f'"
         ).fetchone() == (2,)
+
+
+def test_pg_trgm_blocked_by_a_function_of_its_name_is_a_clear_error(platform_dsn: str) -> None:
+    with psycopg.connect(platform_dsn, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION public.similarity(text, text) RETURNS real LANGUAGE sql AS 'SELECT 0::real'")
+    with pytest.raises(runner.RunnerError, match="pass --extension-schema with another schema") as exc:
+        runner.install(platform_dsn)
+    assert "Nothing was changed" in str(exc.value)
+    with psycopg.connect(platform_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('mlops.schema_migrations')").fetchone() == (None,)
+
+
+def test_cli_database_errors_carry_sqlstate_and_hint(dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert runner.main(["undo", "--dsn", dsn, "999"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == "error: merge 999 does not exist (P0002)"
+    assert runner.main(["merge", "--dsn", dsn, "--target", "mlops.merges"]) == 1
+    err = capsys.readouterr().err
+    assert "(42704)" in err and "HINT: INSERT INTO mlops.dedup_rules" in err
+
+
+def test_review_runs_no_code_planted_in_the_callers_search_path(dsn: str) -> None:
+    """runner.py pins search_path on its connections: an operator planted in public is not what review binds."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE TABLE public.planted_calls (who name);
+            CREATE FUNCTION public.planted_eq(text, text) RETURNS boolean LANGUAGE sql
+                AS 'INSERT INTO public.planted_calls VALUES (current_user) RETURNING $1 OPERATOR(pg_catalog.=) $2';
+            CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.planted_eq);
+            INSERT INTO mlops.cover_letter_samples (id, url, content) VALUES (1, 'https://a/1', 'one'),
+                (2, 'https://a/2', 'two');
+            INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score)
+                VALUES ('mlops.cover_letter_samples', 1, 2, 0.7);
+            """
+        )
+    out = io.StringIO()
+    attacked = make_conninfo(dsn, options="-c search_path=public,pg_catalog")
+    assert runner.review(attacked, None, answers=io.StringIO("s\n"), out=out) == {
+        "merged": 0, "distinct": 0, "skipped": 1
+    }  # fmt: skip
+    assert "https://a/1" in out.getvalue() and "https://a/2" in out.getvalue()
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM public.planted_calls").fetchone() == (0,)

@@ -275,7 +275,8 @@ def test_rule_writer_writes_rules_and_a_merger_cannot(dsn: str, shop: psycopg.Co
     with connect_as(dsn, writer) as role_conn:
         role_conn.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('shop.orders', 't.item')")
         role_conn.execute("UPDATE mlops.dedup_rules SET threshold = 0.9 WHERE target = 'shop.orders'::regclass")
-        role_conn.execute("DELETE FROM mlops.dedup_rules WHERE target = 'shop.products'::regclass")
+        # a rule of another owner (here the superuser's) is not the writer's to delete: row-level security
+        assert role_conn.execute("DELETE FROM mlops.dedup_rules WHERE target = 'shop.products'::regclass").rowcount == 0
     with connect_as(dsn, merger) as role_conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
         role_conn.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('shop.tags', 't.tag')")
 
@@ -283,7 +284,11 @@ def test_rule_writer_writes_rules_and_a_merger_cannot(dsn: str, shop: psycopg.Co
     rules = shop.execute(
         "SELECT target::text, threshold FROM mlops.dedup_rules WHERE target::text LIKE 'shop.%' ORDER BY 1"
     ).fetchall()
-    assert rules == [("shop.customers", pytest.approx(0.8)), ("shop.orders", pytest.approx(0.9))]
+    assert rules == [
+        ("shop.customers", pytest.approx(0.8)),
+        ("shop.orders", pytest.approx(0.9)),
+        ("shop.products", pytest.approx(0.95)),
+    ]
     assert shop.execute(
         "SELECT has_schema_privilege(%s, 'mlops_rules', 'CREATE'), has_schema_privilege(%s, 'mlops_rules', 'CREATE')",
         (writer, merger),
@@ -569,3 +574,63 @@ def test_only_a_role_that_can_grant_runs_grant_usage(dsn: str, shop: psycopg.Con
     assert f"role {helper} cannot grant or revoke the privileges of the mlops-dedup package" in str(helper_exc.value)
     assert shop.execute(PACKAGE_ACLS_SQL).fetchall() == acls
     assert shop.execute(ROLE_PRIVILEGES_SQL, {"role": grantee}).fetchall() == []
+
+
+# ---------------------------------------------------------------- a forged log is never acted on with more rights
+
+
+def test_undo_refuses_a_merge_a_less_privileged_role_recorded(
+    dsn: str, shop: psycopg.Connection, make_role: Callable[[], str]
+) -> None:
+    """An operator may write the log (the routines run as it) but not choose merged_by: a loser it invents for a
+    table it may only read is never re-inserted there by a superuser's undo."""
+    op = make_role()
+    shop.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (op,))
+    shop.execute(f"GRANT USAGE ON SCHEMA shop TO {op}; GRANT SELECT ON shop.products TO {op}")
+    with connect_as(dsn, op) as role_conn:
+        (merge_id,) = role_conn.execute(
+            "INSERT INTO mlops.merges (target, survivor_id, loser_ids, reason, soft_deleted)"
+            " VALUES ('shop.products', 1, '{99}', 'forged', false) RETURNING merge_id"
+        ).fetchone()
+        role_conn.execute(
+            "INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data)"
+            """ VALUES (%s, 'shop.products', 99, '{"id": 99, "name": "forged"}')""",
+            (merge_id,),
+        )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            role_conn.execute(
+                "INSERT INTO mlops.merges (target, survivor_id, loser_ids, reason, soft_deleted, merged_by)"
+                " VALUES ('shop.products', 1, '{98}', 'forged', false, 'postgres')"
+            )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
+        shop.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert f"cannot undo merge {merge_id} as postgres: its log was written by {op} without the rights of postgres" in (
+        str(exc.value)
+    )
+    assert shop.execute("SELECT count(*) FROM shop.products WHERE id = 99").fetchone() == (0,)
+
+
+def test_undo_refuses_a_move_a_less_privileged_role_added_to_a_real_merge(
+    dsn: str, shop: psycopg.Connection, make_role: Callable[[], str]
+) -> None:
+    (merge_id,) = shop.execute("SELECT mlops.merge_rows('shop.customers', 1, ARRAY[2]::bigint[])").fetchone()
+    before = shop.execute("SELECT id, customer_id FROM shop.orders ORDER BY id").fetchall()
+    op = make_role()
+    shop.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (op,))
+    shop.execute(f"GRANT USAGE ON SCHEMA shop TO {op}")  # and nothing on the shop's tables
+    with connect_as(dsn, op) as role_conn:
+        role_conn.execute(
+            "INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id)"
+            """ VALUES (%s, 'shop.orders', 'orders_customer_id_fkey', '{"id": 12}', 2)""",
+            (merge_id,),
+        )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            role_conn.execute(
+                "INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id, recorded_by)"
+                """ VALUES (%s, 'shop.orders', 'orders_customer_id_fkey', '{"id": 13}', 2, 'postgres')""",
+                (merge_id,),
+            )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
+        shop.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert f"its log was written by {op} without the rights of postgres" in str(exc.value)
+    assert shop.execute("SELECT id, customer_id FROM shop.orders ORDER BY id").fetchall() == before

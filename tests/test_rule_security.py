@@ -84,8 +84,9 @@ SELECT to_jsonb(r) - 'oid' - 'rolpassword' - 'rolvaliduntil' - 'rolconfig',
     ARRAY(
         SELECT c.oid::regclass::text || ':' || p.priv
         FROM pg_class AS c CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p (priv)
-        WHERE c.relkind IN ('r', 'p', 'v') AND c.relnamespace NOT IN ('pg_catalog'::regnamespace,
-            'information_schema'::regnamespace) AND has_table_privilege(r.oid, c.oid, p.priv)
+        WHERE c.relkind IN ('r', 'p', 'v') AND c.relpersistence <> 't'
+            AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+            AND has_table_privilege(r.oid, c.oid, p.priv)
         ORDER BY 1
     ),
     ARRAY(
@@ -114,9 +115,25 @@ def writer(dsn: str, conn: psycopg.Connection) -> Iterator[str]:
         CREATE SCHEMA ws AUTHORIZATION {role};
         """
     )
+    # The platform's rules, written by the installer, become the writer's: only a rule's owner may change it.
+    rules = conn.execute(
+        "SELECT target::text, exact_key, similar_text, threshold, review_threshold, soft_delete, fill_nulls"
+        " FROM mlops.dedup_rules"
+    ).fetchall()
+    conn.execute("DELETE FROM mlops.dedup_rules")
     with psycopg.connect(dsn, user=role, autocommit=True) as w:
         w.execute(WRITER_CODE.format(role=role))
+        for values in rules:
+            w.execute(
+                "INSERT INTO mlops.dedup_rules (target, exact_key, similar_text, threshold, review_threshold,"
+                " soft_delete, fill_nulls) VALUES (%s::regclass, %s, %s, %s, %s, %s, %s)",
+                values,
+            )
     yield role
+    # its sessions end first: a closing session drops its temporary tables (detection's) while REASSIGN reads them
+    conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+    while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (role,)).fetchone()[0]:
+        pass
     conn.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER; DROP OWNED BY {role}")
     conn.execute(f"DROP ROLE {role}")
 
@@ -173,6 +190,7 @@ def test_writers_function_runs_as_the_writer_when_a_superuser_detects_merges_and
     conn: psycopg.Connection, wconn: psycopg.Connection, writer: str
 ) -> None:
     load_data(conn)
+    conn.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (writer,))  # so that it may merge by its own rule
     before = rights(conn, writer)
     interactions = snapshot(conn, ("mlops.user_interactions",))
     wconn.execute(
@@ -181,15 +199,25 @@ def test_writers_function_runs_as_the_writer_when_a_superuser_detects_merges_and
     )
     assert rule(conn, LETTERS)[4] == writer
 
+    # The superuser: detection runs the writer's code as the writer; merging by the writer's rule is refused (it
+    # would run the code attached to the table with the superuser's rights), recorded as a failed run.
     found = conn.execute("SELECT survivor_id, member_id, reason FROM mlops.find_duplicates(%s)", (LETTERS,)).fetchall()
     conn.execute("CALL mlops.merge_duplicates(%s)", (LETTERS,))
+    status, error = conn.execute("SELECT status, error FROM mlops.dedup_runs ORDER BY run_id DESC LIMIT 1").fetchone()
     conn.execute(
         "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 3, 4, 0.7)", (LETTERS,)
     )
-    conn.execute("SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
+        conn.execute("SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates")
     conn.execute("SELECT * FROM mlops.data_quality")
-
     assert found == [(1, 2, "exact_key")]  # the writer's key (lower-cased URL) is what detection used
+    assert status == "failed" and f"its writer {writer} does not have the rights of postgres" in error
+    assert "refusing to merge by the rule for mlops.cover_letter_samples as postgres" in str(refused.value)
+    assert conn.execute("SELECT count(*) FROM mlops.merges").fetchone() == (0,)
+
+    # The writer merges by its own rule, as itself.
+    wconn.execute("CALL mlops.merge_duplicates(%s)", (LETTERS,))
+    wconn.execute("SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates")
     assert conn.execute(
         "SELECT survivor_id, loser_ids FROM mlops.merges WHERE reason LIKE 'dedup run%' ORDER BY merge_id"
     ).fetchall() == [(1, [2])]
@@ -371,7 +399,7 @@ def test_threshold_update_keeps_owner_and_evaluator(conn: psycopg.Connection, wc
     ],
 )
 def test_evaluator_changed_after_it_was_compiled_is_refused_at_run_time(
-    conn: psycopg.Connection, wconn: psycopg.Connection, tamper: str, message: str
+    conn: psycopg.Connection, wconn: psycopg.Connection, writer: str, tamper: str, message: str
 ) -> None:
     load_data(conn)
     wconn.execute("UPDATE mlops.dedup_rules SET exact_key = 'ws.key(t.url)' WHERE target = %s::regclass", (LETTERS,))
@@ -379,12 +407,13 @@ def test_evaluator_changed_after_it_was_compiled_is_refused_at_run_time(
         "SELECT replace(evaluator::text, '(', '(t ') FROM mlops.dedup_rules WHERE target = %s::regclass", (LETTERS,)
     ).fetchone()
     wconn.execute(tamper.format(fn=fn))
-    for call in (
-        f"SELECT * FROM mlops.find_duplicates('{LETTERS}')",
-        f"CALL mlops.merge_duplicates('{LETTERS}')",
+    conn.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (writer,))
+    for session, call in (
+        (conn, f"SELECT * FROM mlops.find_duplicates('{LETTERS}')"),
+        (wconn, f"CALL mlops.merge_duplicates('{LETTERS}')"),  # (a superuser's merge is refused before: see above)
     ):
         with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as exc:
-            conn.execute(call)
+            session.execute(call)
         assert f"dedup rule for {LETTERS} cannot run: " in str(exc.value)
         assert message in str(exc.value)
         assert "UPDATE mlops.dedup_rules SET exact_key = exact_key" in exc.value.diag.message_hint
@@ -464,7 +493,8 @@ def test_writers_rule_on_its_own_table_detects_and_merges(
     assert conn.execute("SELECT survivor_id, member_id FROM mlops.find_duplicates('public.people')").fetchall() == [
         (1, 2)
     ]
-    conn.execute("CALL mlops.merge_duplicates('public.people')")
+    conn.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (writer,))
+    wconn.execute("CALL mlops.merge_duplicates('public.people')")  # by the writer: its rule, its rights
     assert conn.execute("SELECT id FROM public.people ORDER BY id").fetchall() == [(1,), (3,)]
     assert conn.execute(
         "SELECT exact_key_duplicate_groups FROM mlops.data_quality_report() WHERE target = 'public.people'::regclass"
@@ -545,6 +575,31 @@ def test_rule_whose_owner_lost_a_right_a_merge_uses_does_not_run(
     wconn.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.accounts', 'lower(t.email)')")
     conn.execute(f"REVOKE DELETE ON public.accounts FROM {writer}")
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as exc:
-        conn.execute("CALL mlops.merge_duplicates('public.accounts')")
+        conn.execute("SELECT * FROM mlops.find_duplicates('public.accounts')")
     assert f"its owner {writer} lacks rights a merge of it uses: DELETE ON public.accounts" in str(exc.value)
     assert conn.execute("SELECT count(*) FROM public.accounts").fetchone() == (2,)
+
+
+def test_a_writer_cannot_change_or_delete_another_owners_rule(
+    conn: psycopg.Connection, wconn: psycopg.Connection, writer: str
+) -> None:
+    """Lowering another rule's thresholds (or turning its soft delete off) would have whoever runs it merge rows of
+    a table the writer has no rights on: a rule is changed or deleted by its owner only (row-level security)."""
+    conn.execute(
+        "CREATE TABLE public.victims (id serial PRIMARY KEY, name text);"
+        " INSERT INTO mlops.dedup_rules (target, similar_text, threshold, review_threshold)"
+        " VALUES ('public.victims', 't.name', 0.99, 0.9)"
+    )
+    before = rule(conn, "public.victims")
+    changed = wconn.execute(
+        "UPDATE mlops.dedup_rules SET threshold = 0.01, review_threshold = 0.01"
+        " WHERE target = 'public.victims'::regclass"
+    ).rowcount
+    deleted = wconn.execute("DELETE FROM mlops.dedup_rules WHERE target = 'public.victims'::regclass").rowcount
+    assert (changed, deleted) == (0, 0)
+    assert rule(conn, "public.victims") == before
+    # its own rules it changes as before
+    assert (
+        wconn.execute("UPDATE mlops.dedup_rules SET threshold = 0.9 WHERE target = %s::regclass", (LETTERS,)).rowcount
+        == 1
+    )

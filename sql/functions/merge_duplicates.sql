@@ -26,6 +26,7 @@ DECLARE
     v_error text;
     v_moved bigint;
     v_summary jsonb;
+    v_refusal text;
     -- lock waits per batch, and how often a batch is tried before it is left for the next run
     v_lock_timeout CONSTANT text := '5s';
     v_attempts CONSTANT integer := 3;
@@ -66,6 +67,18 @@ BEGIN
                 error = 'another merge_duplicates run holds this table'
             WHERE run_id = v_run_id;
             RAISE NOTICE 'run %: % is being merged by another session; skipped', v_run_id, v_target;
+            COMMIT;
+            PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+            CONTINUE;
+        END IF;
+
+        -- A rule's merges run only with rights its writer has (a dry run changes nothing, so it may go on).
+        v_refusal := CASE WHEN p_dry_run THEN NULL ELSE mlops.dedup_rule_merge_refusal(v_target) END;
+        IF v_refusal IS NOT NULL THEN
+            UPDATE mlops.dedup_runs SET status = 'failed', finished_at = clock_timestamp(), error = v_refusal
+            WHERE run_id = v_run_id;
+            RAISE WARNING 'run %: %', v_run_id, v_refusal;
+            PERFORM pg_advisory_unlock(hashtext('mlops.merge_duplicates'), v_target::oid::integer);
             COMMIT;
             PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
             CONTINUE;

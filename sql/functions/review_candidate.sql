@@ -10,6 +10,7 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_refusal text;
     v_candidate record;
     v_rule record;
     v_key text;
@@ -33,6 +34,10 @@ BEGIN
     END IF;
 
     IF p_decision = 'merge' THEN
+        v_refusal := mlops.dedup_rule_merge_refusal(v_candidate.target);
+        IF v_refusal IS NOT NULL THEN
+            RAISE EXCEPTION '%', v_refusal USING ERRCODE = 'insufficient_privilege';
+        END IF;
         -- Either row may have been merged since it was queued: merge where they live now.
         v_left := mlops.resolve_id(v_candidate.target, v_candidate.left_id);
         v_right := mlops.resolve_id(v_candidate.target, v_candidate.right_id);

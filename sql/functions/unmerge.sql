@@ -81,6 +81,34 @@ BEGIN
             HINT = 'Undo it as a role that holds them (e.g. the table owner), or have them granted.';
     END IF;
 
+    -- Undo acts with the caller's rights on what the log says: every log row of the tree must have been written by
+    -- a role that has those rights already (the log's writers cannot choose merged_by / recorded_by), so that a
+    -- less privileged role's forged loser, archived row or move is never acted on by a more privileged one.
+    WITH RECURSIVE tree AS (
+        SELECT m.merge_id, m.merged_by FROM mlops.merges AS m WHERE m.merge_id = p_merge_id
+        UNION ALL
+        SELECT c.merge_id, c.merged_by FROM mlops.merges AS c INNER JOIN tree AS t ON c.parent_merge_id = t.merge_id
+    ),
+    writers AS (
+        SELECT t.merged_by AS who FROM tree AS t
+        UNION
+        SELECT a.recorded_by FROM mlops.merge_archive AS a INNER JOIN tree AS t ON a.merge_id = t.merge_id
+        UNION
+        SELECT mv.recorded_by FROM mlops.merge_moves AS mv INNER JOIN tree AS t ON mv.merge_id = t.merge_id
+    )
+    SELECT string_agg(quote_ident(w.who), ', ' ORDER BY w.who) INTO v_lacking
+    FROM writers AS w
+    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = w.who)
+        OR NOT pg_catalog.pg_has_role(w.who, current_user, 'USAGE');
+    IF v_lacking IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot undo merge % as %: its log was written by % without the rights of %', p_merge_id,
+            current_user, v_lacking, current_user
+            USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'Undo re-inserts and re-points what the log records, with the undoing role''s rights; it acts '
+                'only on log rows written by roles that have those rights already. Nothing was changed.',
+            HINT = format('Undo it as %s (SET ROLE), who recorded it.', v_lacking);
+    END IF;
+
     -- Other merges (outside this one's tree, not undone) that merged away a survivor of this tree: the references
     -- to move back now point elsewhere. (A moved row merged away since is fine: its archived copy is corrected.)
     WITH RECURSIVE tree AS (

@@ -25,7 +25,7 @@ DECLARE
         'fk_action_name', 'restore_archived_rows', 'unmerge_apply', 'unmerge_archived_moves', 'dedup_detect',
         'dedup_default_keep_order', 'merge_repoint_stale', 'dedup_rule_keep_order_sql',
         'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state',
-        'dedup_rule_missing_rights'
+        'dedup_rule_missing_rights', 'dedup_rule_merge_refusal'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -54,7 +54,10 @@ BEGIN
         (4, 'table', 'mlops.merge_archive', 'UPDATE', ARRAY['row_data']),
         -- moved references: merges append, undo reads.
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
-        (5, 'table', 'mlops.merge_moves', 'INSERT', NULL),
+        (
+            5, 'table', 'mlops.merge_moves', 'INSERT',
+            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_id']
+        ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
         -- runs: merge_duplicates records each run and its progress; dedup_stats reads them (as its owner).

@@ -17,13 +17,18 @@ SELECT
         SELECT count(*) FROM mlops.duplicate_candidates AS d
         WHERE d.target = r.target AND d.status = 'pending'
     ) AS pending_reviews,
-    round(
-        (
-            coalesce(sum(u.rows_merged) FILTER (WHERE NOT u.dry_run), 0)
-            / greatest(coalesce(sum(u.rows_merged) FILTER (WHERE NOT u.dry_run), 0) + greatest(max(c.reltuples), 0), 1)
-        )::numeric,
-        4
-    )::float8 AS duplicate_rate
+    -- reltuples is -1 until the table is first analyzed: no estimate, no rate
+    CASE
+        WHEN max(c.reltuples) >= 0
+            THEN
+                round(
+                    (
+                        coalesce(sum(u.rows_merged) FILTER (WHERE NOT u.dry_run), 0)
+                        / greatest(coalesce(sum(u.rows_merged) FILTER (WHERE NOT u.dry_run), 0) + max(c.reltuples), 1)
+                    )::numeric,
+                    4
+                )::float8
+    END AS duplicate_rate
 FROM mlops.dedup_rules AS r
 INNER JOIN pg_catalog.pg_class AS c ON r.target = c.oid
 LEFT JOIN mlops.dedup_runs AS u ON r.target = u.target
@@ -31,4 +36,5 @@ GROUP BY r.target, r.enabled;
 
 COMMENT ON VIEW mlops.dedup_stats IS
 'Per dedup rule''s table: runs, last run and status, rows merged and references moved by runs, pending reviews, '
-'and duplicate rate (rows merged / (rows merged + current rows, estimated from pg_class.reltuples)).';
+'and duplicate rate (rows merged / (rows merged + current rows, estimated from pg_class.reltuples); NULL until the '
+'table is first analyzed).';
