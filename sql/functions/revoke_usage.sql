@@ -90,14 +90,17 @@ BEGIN
 
     IF v_keep_schema_usage THEN
         RAISE NOTICE 'role % keeps USAGE on schema mlops: it holds privileges on tables of yours there', p_role
-            USING DETAIL = 'Without EXECUTE and the package tables'' privileges, USAGE gives it nothing of the package.';
+            USING DETAIL = 'Without EXECUTE and the package tables'' privileges, USAGE gives it nothing of the '
+                'package.';
     END IF;
     SELECT count(*) INTO v_owned
     FROM pg_catalog.pg_proc AS p
     WHERE p.pronamespace = 'mlops_rules'::regnamespace AND p.proowner = p_role;
     IF v_owned > 0 THEN
-        RAISE NOTICE 'role % still owns % rule evaluator(s) in schema mlops_rules; its rules keep working', p_role, v_owned
-            USING HINT = 'Rewrite the rules as another writer, or REASSIGN OWNED / DROP OWNED before dropping the role.';
+        RAISE NOTICE 'role % still owns % rule evaluator(s) in schema mlops_rules; its rules keep working', p_role,
+            v_owned
+            USING HINT = 'Rewrite the rules as another writer, or REASSIGN OWNED / DROP OWNED before dropping the '
+                'role.';
     END IF;
 END;
 $$;

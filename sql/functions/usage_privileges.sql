@@ -98,7 +98,9 @@ BEGIN
             AND (p.proname = ANY (v_routines) OR (p_rule_writer AND p.proname = ANY (v_writer_routines)))
     )
     SELECT x.kind, x.name,
-        x.priv || coalesce(' (' || (SELECT string_agg(quote_ident(c.col), ', ') FROM unnest(x.cols) AS c (col)) || ')', '')
+        x.priv || coalesce(
+            ' (' || (SELECT string_agg(quote_ident(c.col), ', ') FROM unnest(x.cols) AS c (col)) || ')', ''
+        )
     FROM (SELECT * FROM wanted UNION ALL SELECT * FROM writer UNION ALL SELECT * FROM routines) AS x
     ORDER BY x.ord, x.name, array_position(ARRAY['USAGE', 'CREATE', 'SELECT', 'INSERT', 'UPDATE', 'DELETE'], x.priv);
 END;
