@@ -597,7 +597,7 @@ def adopt_platform(dsn: str) -> PlatformReport:
                     " WHERE c.conrelid = %s::regclass AND c.conname = %s",
                     (table, fk),
                 ).fetchone() or (None,)
-                conn.execute("CALL mlops.alter_fk_on_delete(%s::regclass, %s, %s)", (table, fk, action))
+                conn.execute("CALL mlops.alter_fk_on_delete(%s::regclass, %s::name, %s::text)", (table, fk, action))
                 if current != action:
                     changes.append(f"{table}.{fk}: ON DELETE {current} -> {action}")
             for table in PLATFORM_SOFT_DELETE_TABLES:
@@ -627,7 +627,7 @@ def adopt_platform(dsn: str) -> PlatformReport:
 def fk_policy_report(dsn: str, schema: str | None = None) -> list[dict[str, Any]]:
     """Rows of mlops.fk_policy_report(schema) as dicts."""
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT * FROM mlops.fk_policy_report(%s)", (schema,))
+        cur.execute("SELECT * FROM mlops.fk_policy_report(%s::text)", (schema,))
         return cur.fetchall()
 
 
@@ -657,7 +657,9 @@ def merge(dsn: str, target: str | None = None, dry_run: bool = False, batch_size
     """CALL mlops.merge_duplicates (progress NOTICEs go to stderr); returns the runs it recorded."""
     with connect(dsn) as conn:
         (last,) = conn.execute("SELECT coalesce(max(run_id), 0) FROM mlops.dedup_runs").fetchone()
-        conn.execute("CALL mlops.merge_duplicates(%s::regclass, %s, %s)", (target, dry_run, batch_size))
+        conn.execute(
+            "CALL mlops.merge_duplicates(%s::regclass, %s::boolean, %s::integer)", (target, dry_run, batch_size)
+        )
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 "SELECT run_id, target::text, dry_run, status, clusters, rows_merged, references_moved,"
@@ -703,17 +705,20 @@ def stats(dsn: str) -> dict[str, list[dict[str, Any]]]:
 def undo(dsn: str, merge_id: int) -> None:
     """mlops.unmerge(merge_id), committed."""
     with connect(dsn, autocommit=False) as conn:
-        conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+        conn.execute("SELECT mlops.unmerge(%s::bigint)", (merge_id,))
         conn.commit()
 
 
 def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sys.stdout) -> dict[str, int]:
     """Walk the pending review pairs: each side by side, then m(erge) / d(istinct) / s(kip) / q(uit)."""
-    decided = {"merged": 0, "distinct": 0, "skipped": 0}
+    decided = {"merged": 0, "distinct": 0, "skipped": 0, "failed": 0}
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         pending = cur.execute(
-            "SELECT candidate_id, target::text AS target, left_id, right_id, score FROM mlops.duplicate_candidates"
-            " WHERE status = 'pending' AND (%s::regclass IS NULL OR target = %s::regclass) ORDER BY score DESC",
+            # pairs of tables with a rule only: a pair queued by hand for another table is not the rules' to merge
+            "SELECT c.candidate_id, c.target::text AS target, c.left_id, c.right_id, c.score"
+            " FROM mlops.duplicate_candidates AS c JOIN mlops.dedup_rules AS r ON r.target = c.target"
+            " WHERE c.status = 'pending' AND (%s::regclass IS NULL OR c.target = %s::regclass)"
+            " ORDER BY c.score DESC, c.candidate_id",
             (target, target),
         ).fetchall()
         print(f"{len(pending)} pair(s) to review", file=out)
@@ -736,7 +741,12 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
                 break
             if answer in ("m", "d"):
                 decision = "merge" if answer == "m" else "distinct"
-                conn.execute("SELECT mlops.review_candidate(%s, %s)", (c["candidate_id"], decision))
+                try:
+                    conn.execute("SELECT mlops.review_candidate(%s::bigint, %s::text)", (c["candidate_id"], decision))
+                except psycopg.Error as exc:  # one pair that cannot be decided does not end the review
+                    print(f"  not done: {exc.diag.message_primary} ({exc.sqlstate})", file=out)
+                    decided["failed"] += 1
+                    continue
                 decided["merged" if answer == "m" else "distinct"] += 1
             else:
                 decided["skipped"] += 1

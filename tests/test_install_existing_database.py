@@ -331,7 +331,7 @@ def test_review_runs_no_code_planted_in_the_callers_search_path(dsn: str) -> Non
     out = io.StringIO()
     attacked = make_conninfo(dsn, options="-c search_path=public,pg_catalog")
     assert runner.review(attacked, None, answers=io.StringIO("s\n"), out=out) == {
-        "merged": 0, "distinct": 0, "skipped": 1
+        "merged": 0, "distinct": 0, "skipped": 1, "failed": 0
     }  # fmt: skip
     assert "https://a/1" in out.getvalue() and "https://a/2" in out.getvalue()
     with psycopg.connect(dsn) as conn:

@@ -634,3 +634,74 @@ def test_undo_refuses_a_move_a_less_privileged_role_added_to_a_real_merge(
         shop.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     assert f"its log was written by {op} without the rights of postgres" in str(exc.value)
     assert shop.execute("SELECT id, customer_id FROM shop.orders ORDER BY id").fetchall() == before
+
+
+def test_merge_refuses_when_a_table_it_would_write_belongs_to_a_less_privileged_role(
+    dsn: str, shop: psycopg.Connection, make_role: Callable[[], str]
+) -> None:
+    """A role allowed to reference shop.customers hangs its own table (with a trigger of its own) under it: a
+    superuser's merge of customers would re-point that table's rows and run the trigger as the superuser."""
+    rw = make_role()
+    shop.execute(f"CREATE SCHEMA {rw} AUTHORIZATION {rw}; GRANT USAGE ON SCHEMA shop TO {rw};")
+    shop.execute(f"GRANT SELECT, REFERENCES ON shop.customers TO {rw}")
+    with connect_as(dsn, rw) as role_conn:
+        role_conn.execute(
+            f"""
+            CREATE TABLE {rw}.bookmarks (id serial PRIMARY KEY, customer_id bigint REFERENCES shop.customers);
+            INSERT INTO {rw}.bookmarks (customer_id) VALUES (2);
+            CREATE FUNCTION {rw}.grab() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                    EXECUTE 'ALTER ROLE {rw} SUPERUSER';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER grab BEFORE UPDATE ON {rw}.bookmarks FOR EACH ROW EXECUTE FUNCTION {rw}.grab();
+            """
+        )
+    before = shop.execute("SELECT count(*) FROM shop.customers").fetchone()
+    shop.execute("CALL mlops.merge_duplicates('shop.customers')")
+    status, error = shop.execute("SELECT status, error FROM mlops.dedup_runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    assert status == "failed"
+    assert f"the merge would run code of roles without the rights of postgres: table {rw}.bookmarks (owner {rw})" in (
+        error
+    )
+    assert f"trigger grab on {rw}.bookmarks (function {rw}.grab(), owner {rw})" in error
+    assert shop.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (rw,)).fetchone() == (False,)
+    assert shop.execute("SELECT count(*) FROM shop.customers").fetchone() == before
+
+
+def test_undo_refuses_a_merge_whose_log_a_less_privileged_role_edited(
+    dsn: str, shop: psycopg.Connection, make_role: Callable[[], str]
+) -> None:
+    """An operator may update what undo reads (filled, archived rows: the routines run as it); editing a
+    superuser's merge makes it that merge's recorded writer, so a superuser's undo refuses instead of writing back
+    the operator's values. And an undone merge cannot be made live again."""
+    (merge_id,) = shop.execute(
+        "SELECT mlops.merge_rows('shop.customers', 1, ARRAY[2]::bigint[], p_fill_nulls => true)"
+    ).fetchone()
+    before = shop.execute("SELECT * FROM shop.customers ORDER BY id").fetchall()
+    op = make_role()
+    shop.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (op,))
+    shop.execute(f"GRANT USAGE ON SCHEMA shop TO {op}; GRANT SELECT ON shop.customers TO {op}")
+    with connect_as(dsn, op) as role_conn:
+        role_conn.execute(
+            """UPDATE mlops.merge_archive SET row_data = row_data || '{"name": "forged"}' WHERE merge_id = %s""",
+            (merge_id,),
+        )
+        role_conn.execute("""UPDATE mlops.merges SET filled = '{"note": null}' WHERE merge_id = %s""", (merge_id,))
+        assert role_conn.execute(
+            "SELECT merged_by, (SELECT recorded_by FROM mlops.merge_archive WHERE merge_id = %s)"
+            " FROM mlops.merges WHERE merge_id = %s",
+            (merge_id, merge_id),
+        ).fetchone() == (op, op)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
+        shop.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert f"its log was written by {op}" in str(exc.value)
+    assert shop.execute("SELECT * FROM shop.customers ORDER BY id").fetchall() == before
+
+    (second,) = shop.execute("SELECT mlops.merge_rows('shop.customers', 3, ARRAY[4]::bigint[])").fetchone()
+    shop.execute("SELECT mlops.unmerge(%s)", (second,))
+    with connect_as(dsn, op) as role_conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
+        role_conn.execute("UPDATE mlops.merges SET undone_at = NULL WHERE merge_id = %s", (second,))
+    assert "an undone merge stays undone" in str(exc.value)

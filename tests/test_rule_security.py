@@ -401,6 +401,9 @@ def test_threshold_update_keeps_owner_and_evaluator(conn: psycopg.Connection, wc
 def test_evaluator_changed_after_it_was_compiled_is_refused_at_run_time(
     conn: psycopg.Connection, wconn: psycopg.Connection, writer: str, tamper: str, message: str
 ) -> None:
+    """Where the event trigger that keeps evaluators from changing is missing (an install by a non-superuser), the
+    check before each run still refuses a changed evaluator."""
+    conn.execute("ALTER EVENT TRIGGER mlops_dedup_guard_evaluators DISABLE")
     load_data(conn)
     wconn.execute("UPDATE mlops.dedup_rules SET exact_key = 'ws.key(t.url)' WHERE target = %s::regclass", (LETTERS,))
     (fn,) = conn.execute(
@@ -421,6 +424,36 @@ def test_evaluator_changed_after_it_was_compiled_is_refused_at_run_time(
     assert conn.execute("SELECT count(*) FROM mlops.merges").fetchone() == (0,)
 
 
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "CREATE OR REPLACE FUNCTION {fn} RETURNS mlops.dedup_rule_values LANGUAGE plpgsql STABLE SECURITY INVOKER"
+        " AS $$ BEGIN PERFORM ws.grab(); RETURN ROW(t.url, NULL, NULL); END $$",
+        "ALTER FUNCTION {fn} SECURITY INVOKER",
+        "ALTER FUNCTION {fn} SET SCHEMA ws",
+        "ALTER ROUTINE {fn} RENAME TO e_other",
+    ],
+)
+def test_evaluator_in_use_cannot_be_changed_in_place(
+    conn: psycopg.Connection, wconn: psycopg.Connection, tamper: str
+) -> None:
+    """The race the run-time check alone leaves open: a writer changing its evaluator between detection's check and
+    its call. The event trigger refuses the change itself."""
+    wconn.execute("UPDATE mlops.dedup_rules SET exact_key = 'ws.key(t.url)' WHERE target = %s::regclass", (LETTERS,))
+    (fn, evaluator) = conn.execute(
+        "SELECT replace(evaluator::text, '(', '(t '), evaluator::oid FROM mlops.dedup_rules"
+        " WHERE target = %s::regclass",
+        (LETTERS,),
+    ).fetchone()
+    before = conn.execute("SELECT pg_get_functiondef(%s::oid), prosecdef FROM pg_proc WHERE oid = %s", (evaluator,) * 2)
+    before = before.fetchone()
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
+        wconn.execute(tamper.format(fn=fn))
+    assert f"is the evaluator of the dedup rule for {LETTERS}; it is never changed in place" in str(exc.value)
+    after = conn.execute("SELECT pg_get_functiondef(%s::oid), prosecdef FROM pg_proc WHERE oid = %s", (evaluator,) * 2)
+    assert after.fetchone() == before
+
+
 def test_rule_owner_that_lost_select_is_refused_at_run_time(
     conn: psycopg.Connection, wconn: psycopg.Connection, writer: str
 ) -> None:
@@ -434,6 +467,7 @@ def test_rule_owner_that_lost_select_is_refused_at_run_time(
 def test_rewriting_a_refused_rule_as_the_hint_says_compiles_it_again(
     conn: psycopg.Connection, wconn: psycopg.Connection, writer: str
 ) -> None:
+    conn.execute("ALTER EVENT TRIGGER mlops_dedup_guard_evaluators DISABLE")  # as in an install without a superuser
     load_data(conn)
     wconn.execute("UPDATE mlops.dedup_rules SET exact_key = 'lower(t.url)' WHERE target = %s::regclass", (LETTERS,))
     (tampered,) = conn.execute(

@@ -49,7 +49,7 @@ def test_review_reads_answers_from_a_pipe(duplicated: psycopg.Connection, dsn: s
     )
     out = io.StringIO()
     decided = runner.review(dsn, None, answers=io.StringIO("d\nm\n"), out=out)
-    assert decided == {"merged": 1, "distinct": 1, "skipped": 0}
+    assert decided == {"merged": 1, "distinct": 1, "skipped": 0, "failed": 0}
     assert "2 pair(s) to review" in out.getvalue() and "similarity 0.70" in out.getvalue()
     statuses = duplicated.execute(
         "SELECT left_id, right_id, status FROM mlops.duplicate_candidates ORDER BY 1"
@@ -65,6 +65,7 @@ def test_review_stops_at_quit_and_at_end_of_input(duplicated: psycopg.Connection
         "merged": 0,
         "distinct": 0,
         "skipped": 0,
+        "failed": 0,
     }
     assert duplicated.execute("SELECT status FROM mlops.duplicate_candidates").fetchone() == ("pending",)
 
@@ -107,3 +108,31 @@ def test_cli_grant_to_an_unknown_role_is_one_line(dsn: str, capsys) -> None:
     assert runner.main(["grant", "--dsn", dsn, "nobody_here"]) == 1
     err = capsys.readouterr().err
     assert err.startswith('error: role "nobody_here" does not exist') and "Traceback" not in err
+
+
+def test_review_shows_only_pairs_of_tables_with_a_rule_and_goes_on_after_a_pair_it_cannot_merge(
+    duplicated: psycopg.Connection, dsn: str
+) -> None:
+    """A pair queued by hand for a table without a rule is never shown (nor merged); a pair whose rows are gone is
+    reported on one line and the review goes on."""
+    duplicated.execute(
+        "CREATE TABLE public.things (id serial PRIMARY KEY, name text); INSERT INTO public.things (name)"
+        " VALUES ('x'), ('x')"
+    )
+    duplicated.execute(
+        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES"
+        " ('public.things', 1, 2, 0.9), (%s, 998, 999, 0.8), (%s, 3, 4, 0.7)",
+        (LETTERS, LETTERS),
+    )
+    out = io.StringIO()
+    decided = runner.review(dsn, None, answers=io.StringIO("m\nd\n"), out=out)
+    assert decided == {"merged": 0, "distinct": 1, "skipped": 0, "failed": 1}
+    assert "2 pair(s) to review" in out.getvalue()
+    assert "not done: review candidate" in out.getvalue() and "(P0002)" in out.getvalue()
+    assert duplicated.execute("SELECT count(*) FROM public.things").fetchone() == (2,)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
+        duplicated.execute(
+            "SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates"
+            " WHERE target = 'public.things'::regclass"
+        )
+    assert "the table has no dedup rule" in str(exc.value)
