@@ -206,6 +206,7 @@ class InstallReport:
     extension: str = ""
     rules_compiled: list[str] = field(default_factory=list)
     rules_not_compiled: list[str] = field(default_factory=list)
+    foreign_routines: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         if self.applied:
@@ -222,6 +223,11 @@ class InstallReport:
         lines += [
             f"WARNING: rule not compiled, detection refuses it until it is re-written: {problem}"
             for problem in self.rules_not_compiled
+        ]
+        lines += [
+            f"WARNING: {routine} is not the package's but has the name of one of its routines; a call whose "
+            "argument types fit it better runs it: drop it, and grant no one but the installer CREATE on schema mlops"
+            for routine in self.foreign_routines
         ]
         return "\n".join(lines)
 
@@ -471,6 +477,17 @@ def install(
                     # Views read the routines, so they come after them.
                     for path in sorted((sql_dir / "views").glob("*.sql")):
                         conn.execute(path.read_text())
+                    # A routine under a package routine's name that this install did not (re)write is someone's
+                    # overload: a call whose argument types fit it better would run it instead of ours.
+                    report.foreign_routines = [
+                        row[0]
+                        for row in conn.execute(
+                            "SELECT format('%%s (owner %%s)', p.oid::regprocedure, p.proowner::regrole)"
+                            " FROM pg_catalog.pg_proc AS p WHERE p.pronamespace = 'mlops'::regnamespace"
+                            " AND p.proname = ANY (%s) AND p.xmin <> pg_catalog.pg_current_xact_id()::xid ORDER BY 1",
+                            (sorted(p.stem for p in (sql_dir / "functions").glob("*.sql")),),
+                        )
+                    ]
                     # Rules without an evaluator (written before rules had them, or whose evaluator was dropped) are
                     # compiled by their trigger, as the installing role; one that does not compile stays as it is
                     # (detection refuses it, 55000) and is reported.

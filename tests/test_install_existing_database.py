@@ -336,3 +336,14 @@ def test_review_runs_no_code_planted_in_the_callers_search_path(dsn: str) -> Non
     assert "https://a/1" in out.getvalue() and "https://a/2" in out.getvalue()
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT count(*) FROM public.planted_calls").fetchone() == (0,)
+
+
+def test_install_names_an_overload_planted_under_a_package_routines_name(dsn: str) -> None:
+    """Whoever can CREATE in schema mlops (the platform's tables live there) could add mlops.unmerge(smallint): a call
+    with a small integer would run it. install re-applies the package and names such routines."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION mlops.unmerge(p_merge_id smallint) RETURNS void LANGUAGE sql AS 'SELECT'")
+    report = runner.install(dsn)
+    assert report.foreign_routines == ["mlops.unmerge(smallint) (owner postgres)"]
+    assert "WARNING: mlops.unmerge(smallint) (owner postgres) is not the package's" in report.summary()
+    assert runner.install(dsn).foreign_routines == report.foreign_routines  # named every time, never dropped
