@@ -705,3 +705,22 @@ def test_undo_refuses_a_merge_whose_log_a_less_privileged_role_edited(
     with connect_as(dsn, op) as role_conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
         role_conn.execute("UPDATE mlops.merges SET undone_at = NULL WHERE merge_id = %s", (second,))
     assert "an undone merge stays undone" in str(exc.value)
+
+
+def test_a_forged_merge_steers_neither_resolve_id_nor_re_pointing_of_a_more_privileged_role(
+    dsn: str, shop: psycopg.Connection, make_role: Callable[[], str]
+) -> None:
+    op = make_role()
+    shop.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (op,))
+    shop.execute(f"GRANT USAGE ON SCHEMA shop TO {op}; GRANT SELECT ON shop.products TO {op}")
+    shop.execute("SELECT mlops.merge_rows('shop.products', 1, ARRAY[2]::bigint[], p_soft_delete => true)")
+    with connect_as(dsn, op) as role_conn:  # op says product 2 went into 5
+        role_conn.execute(
+            "INSERT INTO mlops.merges (target, survivor_id, loser_ids, reason, soft_deleted)"
+            " VALUES ('shop.products', 5, '{2}', 'forged', true)"
+        )
+        assert role_conn.execute("SELECT mlops.resolve_id('shop.products', 2)").fetchone() == (5,)  # its own view
+    assert shop.execute("SELECT mlops.resolve_id('shop.products', 2)").fetchone() == (1,)
+    shop.execute("INSERT INTO shop.reviews VALUES (42, 2)")  # the application still uses the old id
+    shop.execute("CALL mlops.merge_duplicates('shop.products')")
+    assert shop.execute("SELECT product_id FROM shop.reviews WHERE id = 42").fetchone() == (1,)

@@ -26,6 +26,7 @@ BEGIN
         ' array_agg(m.merge_id ORDER BY t.%1$I)'
         ' FROM %2$s AS t CROSS JOIN LATERAL ('
         '   SELECT g.merge_id FROM mlops.merges AS g WHERE g.target = %2$L::regclass AND g.undone_at IS NULL'
+        '   AND mlops.merge_log_trusted(g.merged_by)'
         '   AND g.loser_ids @> ARRAY[t.%1$I::bigint] ORDER BY g.merge_id DESC LIMIT 1) AS m'
         ' WHERE t.merged_into IS NOT NULL',
         v_key, p_target

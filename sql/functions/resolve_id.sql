@@ -27,6 +27,7 @@ BEGIN
         SELECT m.survivor_id INTO v_next
         FROM mlops.merges AS m
         WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_ids @> ARRAY[v_id]
+            AND mlops.merge_log_trusted(m.merged_by)  -- a less privileged role's record does not steer this one
         ORDER BY m.merge_id DESC
         LIMIT 1;
         EXIT WHEN v_next IS NULL;
