@@ -167,3 +167,20 @@ def test_merging_rows_of_the_packages_own_tables_is_refused(incident: psycopg.Co
     assert exc.value.sqlstate == "22023"
     assert f"{table} is a table of the mlops-dedup package; its rows are never merged" in str(exc.value)
     assert (snapshot(incident), snapshot(incident, package)) == before
+
+
+def test_soft_delete_refuses_a_loser_the_application_deleted_already(conn: psycopg.Connection) -> None:
+    """Soft delete would overwrite its deleted_at, and undo would make it live: refused, nothing changed."""
+    conn.execute(
+        "INSERT INTO mlops.job_postings (id, url, title, deleted_at) VALUES"
+        " (20, 'https://e.example.com/1', 'E job', NULL), (21, 'https://e.example.com/1/', 'E job', '2026-01-01')"
+    )
+    before = snapshot(conn)
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as exc:
+        conn.execute("SELECT mlops.merge_rows('mlops.job_postings', 20, ARRAY[21], p_soft_delete => true)")
+    assert "cannot soft-delete rows {21} of mlops.job_postings: they are deleted already" in str(exc.value)
+    assert snapshot(conn) == before
+    # soft delete off: archived whole, and undo gives back its deleted_at
+    (merge_id,) = conn.execute("SELECT mlops.merge_rows('mlops.job_postings', 20, ARRAY[21])").fetchone()
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert snapshot(conn) == before

@@ -27,6 +27,7 @@ DECLARE
     v_fk record;
     v_pair_merge_ids bigint[];
     v_left bigint;
+    v_deleted bigint[];
 BEGIN
     PERFORM mlops.assert_table(p_target);
     PERFORM mlops.assert_not_package_relation(p_target);
@@ -56,6 +57,22 @@ BEGIN
     END IF;
 
     PERFORM mlops.merge_lock_rows(p_target, v_key, p_survivor_ids, p_loser_ids);
+    -- A loser the application deleted already (deleted_at set) would lose that date to a soft delete, and come back
+    -- live on undo. (With soft delete off it is archived whole, deleted_at included, and undo restores it so.)
+    IF p_soft_delete THEN
+        EXECUTE format(
+            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t'
+            ' WHERE t.%1$I = ANY ($1) AND t.deleted_at IS NOT NULL',
+            v_key, p_target
+        ) INTO v_deleted USING p_loser_ids;
+        IF v_deleted IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot soft-delete rows % of %: they are deleted already (deleted_at is set)', v_deleted,
+                p_target
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                DETAIL = 'Soft delete would overwrite their deleted_at, and undoing the merge would make them live.',
+                HINT = 'Merge them with soft delete off (archived whole, deleted_at kept), or leave them out.';
+        END IF;
+    END IF;
 
     -- One merge row per survivor; v_pair_merge_ids[i] is the merge of loser i.
     WITH inserted AS (
