@@ -184,3 +184,29 @@ def test_soft_delete_refuses_a_loser_the_application_deleted_already(conn: psyco
     (merge_id,) = conn.execute("SELECT mlops.merge_rows('mlops.job_postings', 20, ARRAY[21])").fetchone()
     conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     assert snapshot(conn) == before
+
+
+@pytest.mark.parametrize(("event", "soft_delete"), [("DELETE", False), ("UPDATE", True)])
+def test_merge_refuses_when_a_trigger_silently_keeps_a_loser(
+    conn: psycopg.Connection, event: str, soft_delete: bool
+) -> None:
+    """A BEFORE trigger returning NULL skips the row without an error (here: 'archive instead of delete'); the merge
+    must not log a loser as merged that is still there."""
+    conn.execute(
+        f"""
+        CREATE TABLE public.cust (id bigint PRIMARY KEY, name text, archived boolean NOT NULL DEFAULT false,
+            deleted_at timestamptz, merged_into bigint);
+        CREATE FUNCTION public.cust_keep() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN UPDATE public.cust SET archived = true WHERE id = OLD.id; RETURN NULL; END $$;
+        CREATE TRIGGER cust_keep BEFORE {event} ON public.cust FOR EACH ROW
+            WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION public.cust_keep();
+        INSERT INTO public.cust (id, name) VALUES (1, 'Lee'), (2, 'Lee'), (3, 'Lee');
+        """
+    )
+    before = snapshot(conn, ("public.cust",)), merge_log_counts(conn)
+    with pytest.raises(psycopg.errors.TriggeredActionException) as exc:
+        conn.execute("SELECT mlops.merge_rows('public.cust', 1, ARRAY[2, 3], p_soft_delete => %s)", (soft_delete,))
+    verb = "marked" if soft_delete else "deleted"
+    assert f"merge of public.cust {verb} only 0 of 2 losers: a trigger or rule on public.cust skipped" in str(exc.value)
+    assert "(ids 2, 3)" in str(exc.value)
+    assert (snapshot(conn, ("public.cust",)), merge_log_counts(conn)) == before

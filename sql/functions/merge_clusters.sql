@@ -28,6 +28,7 @@ DECLARE
     v_pair_merge_ids bigint[];
     v_left bigint;
     v_deleted bigint[];
+    v_count bigint;
 BEGIN
     PERFORM mlops.assert_table(p_target);
     PERFORM mlops.assert_not_package_relation(p_target);
@@ -135,6 +136,7 @@ BEGIN
             ' FROM unnest($1::bigint[], $2::bigint[]) AS m (loser_id, survivor_id) WHERE t.%2$I = m.loser_id',
             p_target, v_key
         ) USING p_loser_ids, p_survivor_ids;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
     ELSE
         -- Archive and delete in one statement: a row leaves the table only together with its archive copy.
         EXECUTE format(
@@ -144,6 +146,24 @@ BEGIN
             ' SELECT gone.merge_id, %3$L::regclass, gone.loser_id, gone.row_data FROM gone',
             p_target, v_key, p_target
         ) USING p_loser_ids, v_pair_merge_ids;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+    END IF;
+    -- A BEFORE trigger that returns NULL (or a rule) skips a row without an error: every loser the log names as
+    -- merged must really be gone (or marked), else the merge would report what did not happen.
+    IF v_count <> cardinality(p_loser_ids) THEN
+        EXECUTE format(
+            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t WHERE t.%1$I = ANY ($1)%3$s',
+            v_key, p_target, CASE WHEN p_soft_delete THEN ' AND t.merged_into IS NULL' ELSE '' END
+        ) INTO v_deleted USING p_loser_ids;
+        RAISE EXCEPTION 'merge of % % only % of % losers: a trigger or rule on % skipped the others (%)', p_target,
+            CASE WHEN p_soft_delete THEN 'marked' ELSE 'deleted' END, v_count, cardinality(p_loser_ids), p_target,
+            CASE WHEN cardinality(v_deleted) > 5
+                THEN format('ids %s … and %s more', array_to_string(v_deleted[1:5], ', '), cardinality(v_deleted) - 5)
+                ELSE format('ids %s', array_to_string(v_deleted, ', ')) END
+            USING ERRCODE = 'triggered_action_exception',
+            DETAIL = 'Nothing was merged; the whole merge is rolled back.',
+            HINT = 'Disable or adapt the BEFORE DELETE / BEFORE UPDATE trigger (or rule) for the merge, or merge '
+                'with the other delete mode (p_soft_delete).';
     END IF;
 END;
 $$;
