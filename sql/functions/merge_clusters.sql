@@ -172,7 +172,8 @@ COMMENT ON FUNCTION mlops.merge_clusters(regclass, bigint[], bigint[], text, rea
 'Set-based merge core: merges each loser into the survivor at the same position of the arrays, for many clusters '
 'of one table at once, inside the caller''s transaction. Returns the merge ids (one per survivor), rows merged, '
 'references moved and colliding referencing rows merged or archived (recursively). Refuses the package''s own '
-'tables (22023).';
+'tables (22023), soft-deleting losers deleted already (55000), and rolls back when a trigger or rule skipped a '
+'loser (09000).';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_clusters(
     regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean

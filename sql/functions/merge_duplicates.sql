@@ -204,6 +204,8 @@ COMMENT ON PROCEDURE mlops.merge_duplicates (regclass, boolean, integer) IS
 'Detects and merges duplicates of one table (or every enabled rule when NULL) in batches of clusters, committing '
 'after each; queues review-band pairs; re-points references to soft-deleted merged rows; records each run in '
 'mlops.dedup_runs and notifies channel mlops_dedup. dry_run records what would happen and changes nothing else. '
-'Needs autocommit (CALL outside a transaction block).';
+'A rule whose writer, or a table the merge may write (or its triggers'' functions, column types), belongs to a role '
+'without the caller''s rights is not merged: its run is recorded failed with the reason (mlops.dedup_rule_merge_'
+'refusal) and the other rules go on. Needs autocommit (CALL outside a transaction block).';
 
 REVOKE EXECUTE ON PROCEDURE mlops.merge_duplicates(regclass, boolean, integer) FROM PUBLIC;

@@ -50,6 +50,7 @@ $$;
 
 COMMENT ON FUNCTION mlops.merge_repoint_stale(regclass) IS
 'Re-points references to soft-deleted (merged) rows of the table to the rows they were merged into, logged under '
-'the merge that soft-deleted each; returns the number of references moved.';
+'the merge that soft-deleted each (only merges recorded by roles with the caller''s rights); returns the number of '
+'references moved.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_repoint_stale(regclass) FROM PUBLIC;

@@ -40,6 +40,7 @@ $$;
 
 COMMENT ON FUNCTION mlops.resolve_id(regclass, bigint) IS
 'The id a row of the table lives under now: follows merges (not undone) from loser to survivor, chains included. '
-'The id itself for a row never merged; NULL for an id that exists nowhere.';
+'The id itself for a row never merged; NULL for an id that exists nowhere. Follows only merges recorded by roles '
+'with the caller''s rights (mlops.merge_log_trusted).';
 
 REVOKE EXECUTE ON FUNCTION mlops.resolve_id(regclass, bigint) FROM PUBLIC;

@@ -69,6 +69,8 @@ $$;
 
 COMMENT ON FUNCTION mlops.review_candidate(bigint, text) IS
 'Decides a pending review pair: ''merge'' merges it (survivor by keep_order; returns the merge id), ''distinct'' '
-'keeps it from being proposed again (returns NULL).';
+'keeps it from being proposed again (returns NULL). ''merge'' is refused (42501) for a table without a dedup rule, '
+'or when the rule''s writer or a table the merge may write lacks the caller''s rights (mlops.dedup_rule_merge_'
+'refusal). Unknown id P0002, other words 22023, a decided pair 55000.';
 
 REVOKE EXECUTE ON FUNCTION mlops.review_candidate(bigint, text) FROM PUBLIC;

@@ -153,6 +153,7 @@ COMMENT ON FUNCTION mlops.unmerge(bigint) IS
 'Undoes a merge: losers restored with their ids (or revived from soft delete), filled survivor fields cleared, '
 'moved references pointed back, conflict merges inside it undone. Refuses conflict merges (undo their parent) and '
 'merges a later merge depends on (55000), and a caller lacking SELECT, INSERT or UPDATE on a table of the merge''s '
-'tree (42501: the archive hides rows of tables a role may not read), before anything changes.';
+'tree (42501: the archive hides rows of tables a role may not read), or a log row of the tree written or edited by '
+'a role without the caller''s rights (42501: merged_by, recorded_by), before anything changes.';
 
 REVOKE EXECUTE ON FUNCTION mlops.unmerge(bigint) FROM PUBLIC;
