@@ -19,9 +19,10 @@ CREATE OR REPLACE FUNCTION mlops.merge_clusters(
 LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
-SET search_path = pg_catalog, pg_temp
+-- No SET clause: mlops.pin_search_path must see the caller's search_path (see there).
 AS $$
 DECLARE
+    v_caller_search_path text := mlops.pin_search_path();
     v_key text;
     v_pk text[];
     v_fk record;
@@ -165,6 +166,7 @@ BEGIN
             HINT = 'Disable or adapt the BEFORE DELETE / BEFORE UPDATE trigger (or rule) for the merge, or merge '
                 'with the other delete mode (p_soft_delete).';
     END IF;
+    PERFORM pg_catalog.set_config('search_path', v_caller_search_path, true);
 END;
 $$;
 

@@ -22,6 +22,7 @@ DECLARE
     v_marked_losers bigint[];
     v_merged_into bigint;
     v_merge_id bigint;
+    v_lives_on bigint;
 BEGIN
     IF p_survivor_ids IS NULL OR array_position(p_survivor_ids, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'survivor id must not be NULL (merging into %)', p_target
@@ -33,7 +34,8 @@ BEGIN
             HINT = 'Pass the ids to merge away, e.g. ARRAY[2, 3]::bigint[].';
     END IF;
     IF array_position(p_loser_ids, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'loser ids for % must not contain NULL: %', p_target, p_loser_ids
+        RAISE EXCEPTION 'loser ids for % must not contain NULL (position % of %)', p_target,
+            array_position(p_loser_ids, NULL), cardinality(p_loser_ids)
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF cardinality(p_survivor_ids) <> cardinality(p_loser_ids) THEN
@@ -47,7 +49,7 @@ BEGIN
     IF (SELECT count(DISTINCT l.id) FROM unnest(p_loser_ids) AS l (id)) < cardinality(p_loser_ids) THEN
         SELECT array_agg(d.id ORDER BY d.id) INTO v_repeated
         FROM (SELECT l.id FROM unnest(p_loser_ids) AS l (id) GROUP BY l.id HAVING count(*) > 1) AS d;
-        RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, array_to_string(v_repeated, ', ')
+        RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, mlops.format_ids(v_repeated)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT array_agg(b.id ORDER BY b.id) INTO v_overlap
@@ -57,7 +59,7 @@ BEGIN
         SELECT l.id FROM unnest(p_loser_ids) AS l (id)
     ) AS b;
     IF v_overlap IS NOT NULL THEN
-        RAISE EXCEPTION 'survivor % of % is also among the losers', array_to_string(v_overlap, ', '), p_target
+        RAISE EXCEPTION 'survivor % of % is also among the losers', mlops.format_ids(v_overlap), p_target
             USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'A row cannot be merged into itself, and a survivor cannot be merged away in the same call.';
     END IF;
@@ -78,7 +80,10 @@ BEGIN
             ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE t.%I = s.id)',
             p_target, p_key_column
         ) INTO v_missing USING p_survivor_ids;
-        RAISE EXCEPTION 'survivor % does not exist in %', array_to_string(v_missing, ', '), p_target
+        RAISE EXCEPTION '%', CASE WHEN cardinality(v_missing) = 1
+                THEN format('survivor %s does not exist in %s', v_missing[1], p_target)
+                ELSE format('%s survivors do not exist in %s: %s', cardinality(v_missing), p_target,
+                    mlops.format_ids(v_missing)) END
             USING ERRCODE = 'no_data_found';
     END IF;
 
@@ -100,17 +105,27 @@ BEGIN
         ORDER BY m.merge_id DESC
         LIMIT 1;
         IF v_merge_id IS NOT NULL THEN
-            RAISE EXCEPTION 'loser % of % was already merged into % (merge %)',
-                array_to_string(v_missing, ', '), p_target, v_merged_into, v_merge_id
+            -- Name where the row lives now: the merge's survivor may have been merged on since.
+            v_lives_on := mlops.resolve_id(p_target, v_merged_into);
+            RAISE EXCEPTION 'loser % of % was already merged into % (merge %)%',
+                mlops.format_ids(v_missing), p_target, v_merged_into, v_merge_id,
+                CASE WHEN v_lives_on IS NOT NULL AND v_lives_on <> v_merged_into
+                    THEN format('; that row lives on as %s', v_lives_on)
+                    WHEN v_lives_on IS NULL THEN '; that row no longer exists' ELSE '' END
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                 HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
         END IF;
-        RAISE EXCEPTION 'loser % does not exist in %', array_to_string(v_missing, ', '), p_target
+        RAISE EXCEPTION '%', CASE WHEN cardinality(v_missing) = 1
+                THEN format('loser %s does not exist in %s', v_missing[1], p_target)
+                ELSE format('%s losers do not exist in %s: %s', cardinality(v_missing), p_target,
+                    mlops.format_ids(v_missing)) END
             USING ERRCODE = 'no_data_found';
     END IF;
     v_bad := v_bad || v_marked_losers;
     IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'row % of % was already merged (soft-deleted)', array_to_string(v_bad, ', '), p_target
+        RAISE EXCEPTION 'row % of % was already merged (soft-deleted)%', mlops.format_ids(v_bad), p_target,
+            CASE WHEN cardinality(v_bad) = 1 AND mlops.resolve_id(p_target, v_bad[1]) IS NOT NULL
+                THEN format('; it lives on as %s', mlops.resolve_id(p_target, v_bad[1])) ELSE '' END
             USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
     END IF;

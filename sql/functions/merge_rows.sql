@@ -14,9 +14,10 @@ RETURNS bigint
 LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
-SET search_path = pg_catalog, pg_temp
+-- No SET clause: mlops.pin_search_path must see the caller's search_path (see there).
 AS $$
 DECLARE
+    v_caller_search_path text := mlops.pin_search_path();
     v_merge_ids bigint[];
 BEGIN
     IF p_survivor_id IS NULL THEN
@@ -34,6 +35,7 @@ BEGIN
         p_soft_delete,
         p_fill_nulls
     ) AS r;
+    PERFORM pg_catalog.set_config('search_path', v_caller_search_path, true);
     RETURN v_merge_ids[1];
 END;
 $$;

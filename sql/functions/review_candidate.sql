@@ -7,9 +7,10 @@ RETURNS bigint
 LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
-SET search_path = pg_catalog, pg_temp
+-- No SET clause: mlops.pin_search_path must see the caller's search_path (see there).
 AS $$
 DECLARE
+    v_caller_search_path text := mlops.pin_search_path();
     v_refusal text;
     v_candidate record;
     v_rule record;
@@ -63,6 +64,7 @@ BEGIN
     UPDATE mlops.duplicate_candidates
     SET status = CASE WHEN p_decision = 'merge' THEN 'merged' ELSE 'distinct' END, decided_at = now()
     WHERE candidate_id = p_candidate_id;
+    PERFORM pg_catalog.set_config('search_path', v_caller_search_path, true);
     RETURN v_merge_id;
 END;
 $$;

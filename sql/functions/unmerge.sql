@@ -7,9 +7,10 @@ RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
-SET search_path = pg_catalog, pg_temp
+-- No SET clause: mlops.pin_search_path must see the caller's search_path (see there).
 AS $$
 DECLARE
+    v_caller_search_path text := mlops.pin_search_path();
     v_merge record;
     v_later record;
     v_root bigint;
@@ -146,6 +147,7 @@ BEGIN
     END IF;
 
     PERFORM mlops.unmerge_apply(p_merge_id);
+    PERFORM pg_catalog.set_config('search_path', v_caller_search_path, true);
 END;
 $$;
 

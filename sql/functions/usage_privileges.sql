@@ -25,7 +25,8 @@ DECLARE
         'fk_action_name', 'restore_archived_rows', 'unmerge_apply', 'unmerge_archived_moves', 'dedup_detect',
         'dedup_default_keep_order', 'merge_repoint_stale', 'dedup_rule_keep_order_sql',
         'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state',
-        'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted'
+        'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted',
+        'pin_search_path', 'caller_search_path_cte_sql', 'format_ids'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
