@@ -39,17 +39,27 @@ BEGIN
             DETAIL = 'A soft-deleted loser was changed since the merge.';
     END IF;
 
-    -- 2. Survivor columns filled by the merge go back to NULL, unless they were changed since.
-    IF v_merge.filled IS NOT NULL THEN
+    -- 2. Survivor columns filled by the merge go back to NULL, unless they were changed since: compared as the
+    -- exact text the merge recorded (json has no equality; its to_jsonb form forgets whitespace and key order).
+    IF v_merge.filled IS NOT NULL OR v_merge.filled_text IS NOT NULL THEN
         EXECUTE format(
             'UPDATE %s AS t SET %s WHERE t.%I = $2',
             v_merge.target,
-            mlops.sql_pairs(
-                ARRAY(SELECT jsonb_object_keys(v_merge.filled)),
-                '%1$I = CASE WHEN to_jsonb(t.%1$I) = $1 -> %1$L THEN NULL ELSE t.%1$I END', ', '
+            (
+                SELECT string_agg(
+                    CASE WHEN v_merge.filled_text ? k.col
+                        THEN format(
+                            '%1$I = CASE WHEN mlops.archive_text(t.%1$I) = $3 ->> %1$L THEN NULL ELSE t.%1$I END',
+                            k.col
+                        )
+                        ELSE format('%1$I = CASE WHEN to_jsonb(t.%1$I) = $1 -> %1$L THEN NULL ELSE t.%1$I END', k.col)
+                    END, ', ' ORDER BY k.col)
+                FROM (
+                    SELECT jsonb_object_keys(coalesce(v_merge.filled, '{}') || coalesce(v_merge.filled_text, '{}'))
+                ) AS k (col)
             ),
             v_key
-        ) USING v_merge.filled, v_merge.survivor_id;
+        ) USING v_merge.filled, v_merge.survivor_id, v_merge.filled_text;
     END IF;
 
     -- 3. Moved references point at their loser again, if they still point at the survivor.
