@@ -36,7 +36,8 @@ INSERT INTO public.w (j, jb, f, f4, n, ts, tz, iv, b, arr, tarr, c, d, e, r, bc,
 
 # The row's exact text (record output) and its JSON (json text verbatim) under fixed settings.
 EXACT_SQL = (
-    "SELECT (SELECT c.relname::text FROM pg_class AS c WHERE c.oid = t.tableoid), t::text, row_to_json(t)::text FROM {table} AS t WHERE t.id = ANY (%s)"
+    "SELECT (SELECT c.relname::text FROM pg_class AS c WHERE c.oid = t.tableoid), t::text, row_to_json(t)::text"
+    " FROM {table} AS t WHERE t.id = ANY (%s)"
     " ORDER BY t.id"
 )
 
