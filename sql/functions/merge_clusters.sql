@@ -74,7 +74,23 @@ BEGIN
                 DETAIL = 'Soft delete would overwrite their deleted_at, and undoing the merge would make them live.',
                 HINT = 'Merge them with soft delete off (archived whole, deleted_at kept), or leave them out.';
         END IF;
+        -- A survivor the application deleted already would take live losers' references into a deleted row.
+        EXECUTE format(
+            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t'
+            ' WHERE t.%1$I = ANY ($1) AND t.deleted_at IS NOT NULL',
+            v_key, p_target
+        ) INTO v_deleted USING p_survivor_ids;
+        IF v_deleted IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot merge into rows % of %: they are deleted already (deleted_at is set)',
+                v_deleted[1:5]::text || CASE WHEN cardinality(v_deleted) > 5
+                    THEN format(' and %s more', cardinality(v_deleted) - 5) ELSE '' END, p_target
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                DETAIL = 'Their losers would be marked deleted too and their references moved into a deleted row.',
+                HINT = 'Pick a live survivor, or restore the row (deleted_at NULL) first.';
+        END IF;
     END IF;
+    -- Case of an FK to a nullable unique key: references are never re-pointed to a NULL.
+    PERFORM mlops.merge_assert_referenced_keys(p_target, v_key, p_loser_ids, p_survivor_ids);
 
     -- One merge row per survivor; v_pair_merge_ids[i] is the merge of loser i.
     WITH inserted AS (
@@ -112,6 +128,10 @@ BEGIN
 
     IF p_fill_nulls THEN
         PERFORM mlops.merge_fill_nulls(p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids);
+        IF p_soft_delete THEN
+            -- the losers keep their unique values: those columns are skipped and reported
+            PERFORM mlops.merge_fill_unique(p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids, true);
+        END IF;
     END IF;
 
     -- Delete gate: nothing may reference a loser any more (a concurrent insert waits on the loser's row lock).
@@ -139,15 +159,9 @@ BEGIN
         ) USING p_loser_ids, p_survivor_ids;
         GET DIAGNOSTICS v_count = ROW_COUNT;
     ELSE
-        -- Archive and delete in one statement: a row leaves the table only together with its archive copy.
-        EXECUTE format(
-            'WITH gone AS (DELETE FROM %1$s AS t USING unnest($1::bigint[], $2::bigint[]) AS m (loser_id, merge_id)'
-            ' WHERE t.%2$I = m.loser_id RETURNING m.merge_id, m.loser_id, to_jsonb(t) AS row_data)'
-            ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data)'
-            ' SELECT gone.merge_id, %3$L::regclass, gone.loser_id, gone.row_data FROM gone',
-            p_target, v_key, p_target
-        ) USING p_loser_ids, v_pair_merge_ids;
-        GET DIAGNOSTICS v_count = ROW_COUNT;
+        -- Archive and delete in one statement per relation: a row leaves the table only together with its exact
+        -- archive copy (inheritance children: from the child, with its own columns).
+        v_count := mlops.merge_archive_losers(p_target, v_key, p_loser_ids, v_pair_merge_ids);
     END IF;
     -- A BEFORE trigger that returns NULL (or a rule) skips a row without an error: every loser the log names as
     -- merged must really be gone (or marked), else the merge would report what did not happen.
@@ -166,6 +180,10 @@ BEGIN
             HINT = 'Disable or adapt the BEFORE DELETE / BEFORE UPDATE trigger (or rule) for the merge, or merge '
                 'with the other delete mode (p_soft_delete).';
     END IF;
+    IF p_fill_nulls AND NOT p_soft_delete THEN
+        -- unique columns: the losers' values are free now; taken from their archive copies
+        PERFORM mlops.merge_fill_unique(p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids, false);
+    END IF;
     PERFORM pg_catalog.set_config('search_path', v_caller_search_path, true);
 END;
 $$;
@@ -174,8 +192,8 @@ COMMENT ON FUNCTION mlops.merge_clusters(regclass, bigint[], bigint[], text, rea
 'Set-based merge core: merges each loser into the survivor at the same position of the arrays, for many clusters '
 'of one table at once, inside the caller''s transaction. Returns the merge ids (one per survivor), rows merged, '
 'references moved and colliding referencing rows merged or archived (recursively). Refuses the package''s own '
-'tables (22023), soft-deleting losers deleted already (55000), and rolls back when a trigger or rule skipped a '
-'loser (09000).';
+'tables (22023), soft-deleting losers or merging into survivors deleted already (55000), references that would be '
+'set to NULL (55000: FK to a nullable unique key), and rolls back when a trigger or rule skipped a loser (09000).';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_clusters(
     regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean

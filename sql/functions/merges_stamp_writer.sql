@@ -1,7 +1,7 @@
 -- mlops.merges_stamp_writer: BEFORE UPDATE trigger on mlops.merges. A granted role may update what undo reads
--- (filled) and mark merges undone (the routines run as it): whoever changes filled becomes the merge's recorded
--- writer (merged_by), so a more privileged role's undo refuses to write back its values; undone_by is always the
--- role that set undone_at; an undone merge stays undone.
+-- (filled, filled_text) and mark merges undone (the routines run as it): whoever changes them becomes the merge's
+-- recorded writer (merged_by), so a more privileged role's undo refuses to write back its values; undone_by is
+-- always the role that set undone_at; an undone merge stays undone.
 
 CREATE OR REPLACE FUNCTION mlops.merges_stamp_writer()
 RETURNS trigger
@@ -20,7 +20,7 @@ BEGIN
     IF NEW.undone_at IS DISTINCT FROM OLD.undone_at THEN
         NEW.undone_by := current_user;
     END IF;
-    IF NEW.filled IS DISTINCT FROM OLD.filled THEN
+    IF NEW.filled IS DISTINCT FROM OLD.filled OR NEW.filled_text IS DISTINCT FROM OLD.filled_text THEN
         NEW.merged_by := current_user;
     END IF;
     RETURN NEW;
@@ -28,8 +28,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.merges_stamp_writer() IS
-'Internal: BEFORE UPDATE trigger of mlops.merges: merged_by becomes the updating role when filled changes, undone_by '
-'the role that sets undone_at; refuses (42501) to mark an undone merge not undone.';
+'Internal: BEFORE UPDATE trigger of mlops.merges: merged_by becomes the updating role when filled or filled_text '
+'changes, undone_by the role that sets undone_at; refuses (42501) to mark an undone merge not undone.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merges_stamp_writer() FROM PUBLIC;
 

@@ -60,8 +60,8 @@ BEGIN
         CROSS JOIN LATERAL mlops.referencing_fks(t.target) AS f
         WHERE mlops.integer_key_column(f.referencing_table) IS NULL
         UNION
-        -- ... and re-inserted
-        SELECT a.target, 'INSERT'
+        -- ... and re-inserted (into the inheritance child a row lived in)
+        SELECT coalesce(a.source_table, a.target), 'INSERT'
         FROM mlops.merge_archive AS a
         INNER JOIN tree AS t ON a.merge_id = t.merge_id
     ),

@@ -1,5 +1,5 @@
 -- mlops.unmerge_apply: the undo steps of one merge and, recursively, of its conflict merges, in the reverse order
--- of the merge: losers back, fill cleared, references back, archived conflict rows back, child merges undone.
+-- of the merge: fill cleared, losers back, references back, archived conflict rows back, child merges undone.
 
 CREATE OR REPLACE FUNCTION mlops.unmerge_apply(p_merge_id bigint)
 RETURNS void
@@ -22,7 +22,31 @@ BEGIN
     EXECUTE format('SELECT 1 FROM %s AS t WHERE t.%I = $1 FOR NO KEY UPDATE', v_merge.target, v_key)
     USING v_merge.survivor_id;
 
-    -- 1. The losers, with their original ids.
+    -- 1. Survivor columns filled by the merge go back to NULL, unless they were changed since: compared as the
+    -- exact text the merge recorded (json has no equality; its to_jsonb form forgets whitespace and key order).
+    -- First, so that a unique value the survivor took from a loser is free when the loser comes back.
+    IF v_merge.filled IS NOT NULL OR v_merge.filled_text IS NOT NULL THEN
+        EXECUTE format(
+            'UPDATE %s AS t SET %s WHERE t.%I = $2',
+            v_merge.target,
+            (
+                SELECT string_agg(
+                    CASE WHEN v_merge.filled_text ? k.col
+                        THEN format(
+                            '%1$I = CASE WHEN mlops.archive_text(t.%1$I) = $3 ->> %1$L THEN NULL ELSE t.%1$I END',
+                            k.col
+                        )
+                        ELSE format('%1$I = CASE WHEN to_jsonb(t.%1$I) = $1 -> %1$L THEN NULL ELSE t.%1$I END', k.col)
+                    END, ', ' ORDER BY k.col)
+                FROM (
+                    SELECT jsonb_object_keys(coalesce(v_merge.filled, '{}') || coalesce(v_merge.filled_text, '{}'))
+                ) AS k (col)
+            ),
+            v_key
+        ) USING v_merge.filled, v_merge.survivor_id, v_merge.filled_text;
+    END IF;
+
+    -- 2. The losers, with their original ids.
     IF v_merge.soft_deleted THEN
         EXECUTE format(
             'UPDATE %s AS t SET deleted_at = NULL, merged_into = NULL WHERE t.%I = ANY ($1) AND t.merged_into = $2',
@@ -37,19 +61,6 @@ BEGIN
             p_merge_id, v_count, cardinality(v_merge.loser_ids), v_merge.target
             USING ERRCODE = 'object_not_in_prerequisite_state',
             DETAIL = 'A soft-deleted loser was changed since the merge.';
-    END IF;
-
-    -- 2. Survivor columns filled by the merge go back to NULL, unless they were changed since.
-    IF v_merge.filled IS NOT NULL THEN
-        EXECUTE format(
-            'UPDATE %s AS t SET %s WHERE t.%I = $2',
-            v_merge.target,
-            mlops.sql_pairs(
-                ARRAY(SELECT jsonb_object_keys(v_merge.filled)),
-                '%1$I = CASE WHEN to_jsonb(t.%1$I) = $1 -> %1$L THEN NULL ELSE t.%1$I END', ', '
-            ),
-            v_key
-        ) USING v_merge.filled, v_merge.survivor_id;
     END IF;
 
     -- 3. Moved references point at their loser again, if they still point at the survivor.

@@ -26,6 +26,9 @@ DECLARE
         'dedup_default_keep_order', 'merge_repoint_stale', 'dedup_rule_keep_order_sql',
         'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state',
         'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted',
+        -- exact archive and fill (issue 8)
+        'archive_text', 'archive_exact_columns', 'archive_value_sql', 'merge_archive_losers', 'merge_archive_rows_of',
+        'merge_assert_referenced_keys', 'merge_unique_columns', 'merge_fill_columns', 'merge_fill_unique',
         'pin_search_path', 'caller_search_path_cte_sql', 'format_ids'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
@@ -47,11 +50,17 @@ BEGIN
         (3, 'table', 'mlops.merges', 'SELECT', NULL),
         (3, 'table', 'mlops.merges', 'INSERT',
             ARRAY['parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted']),
-        (3, 'table', 'mlops.merges', 'UPDATE', ARRAY['filled', 'undone_at', 'undone_by']),
+        (
+            3, 'table', 'mlops.merges', 'UPDATE',
+            ARRAY['filled', 'filled_text', 'fill_skipped', 'undone_at', 'undone_by']
+        ),
         -- archive: merges append deleted rows; undo reads them back and corrects the copy of a row another
         -- merge archived since (row_data). Row-level security shows a role only rows of tables it may read.
         (4, 'table', 'mlops.merge_archive', 'SELECT', NULL),
-        (4, 'table', 'mlops.merge_archive', 'INSERT', ARRAY['merge_id', 'target', 'row_id', 'row_data']),
+        (
+            4, 'table', 'mlops.merge_archive', 'INSERT',
+            ARRAY['merge_id', 'target', 'row_id', 'row_data', 'row_text', 'source_table']
+        ),
         (4, 'table', 'mlops.merge_archive', 'UPDATE', ARRAY['row_data']),
         -- moved references: merges append, undo reads.
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),

@@ -1,0 +1,57 @@
+-- mlops.merge_archive_rows_of: one DELETE ... RETURNING of a merge's losers from one relation (the merged table
+-- with its partitions, or ONLY one inheritance child) that writes each deleted row's archive copy.
+
+CREATE OR REPLACE FUNCTION mlops.merge_archive_rows_of(
+    p_target regclass,
+    p_relation regclass,
+    p_key_column text,
+    p_loser_ids bigint[],
+    p_merge_ids bigint[],
+    p_skip_children oid[]
+)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_exact text[] := mlops.archive_exact_columns(p_relation);
+    v_row_text text;
+    v_count bigint;
+BEGIN
+    -- jsonb_build_object takes at most 100 arguments: 50 columns per call, joined with ||.
+    SELECT string_agg(g.part, ' || ') INTO v_row_text
+    FROM (
+        SELECT 'jsonb_build_object(' || string_agg(format('%L, mlops.archive_text(t.%I)', e.col, e.col), ', '
+            ORDER BY e.ord) || ')' AS part
+        FROM unnest(v_exact) WITH ORDINALITY AS e (col, ord)
+        GROUP BY (e.ord - 1) / 50
+        ORDER BY (e.ord - 1) / 50
+    ) AS g;
+    EXECUTE format(
+        'WITH gone AS (DELETE FROM %1$s%2$s AS t USING unnest($1::bigint[], $2::bigint[]) AS m (loser_id, merge_id)'
+        ' WHERE t.%3$I = m.loser_id%4$s'
+        ' RETURNING m.merge_id, m.loser_id, to_jsonb(t) AS row_data, %5$s AS row_text)'
+        ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data, row_text, source_table)'
+        ' SELECT gone.merge_id, %6$L::regclass, gone.loser_id, gone.row_data, gone.row_text, %7$s FROM gone',
+        CASE WHEN p_relation = p_target THEN '' ELSE 'ONLY ' END,
+        p_relation,
+        p_key_column,
+        CASE WHEN p_skip_children IS NULL THEN '' ELSE ' AND t.tableoid <> ALL ($3::oid[])' END,
+        coalesce(v_row_text, 'NULL::jsonb'),
+        p_target,
+        CASE WHEN p_relation = p_target THEN 'NULL::regclass' ELSE format('%L::regclass', p_relation) END
+    ) USING p_loser_ids, p_merge_ids, p_skip_children;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.merge_archive_rows_of(regclass, regclass, text, bigint[], bigint[], oid[]) IS
+'Internal, part of a merge: deletes the losers found in p_relation (p_target itself, rows of the children '
+'p_skip_children excepted, or ONLY an inheritance child) and archives each deleted row in the same statement; '
+'returns how many.';
+
+REVOKE EXECUTE ON FUNCTION mlops.merge_archive_rows_of(regclass, regclass, text, bigint[], bigint[], oid[])
+FROM PUBLIC;

@@ -1,0 +1,110 @@
+-- mlops.merge_fill_columns: fills the given survivor columns that are NULL with the first non-NULL value of their
+-- losers (in the order given), read from the losers' rows or, once they are deleted, from their archive copies;
+-- works for every type (nothing is compared or aggregated but positions) and records for undo what it wrote, or,
+-- when not applying, records the columns it would have filled as skipped.
+
+CREATE OR REPLACE FUNCTION mlops.merge_fill_columns(
+    p_target regclass,
+    p_key_column text,
+    p_columns text[],
+    p_loser_ids bigint[],
+    p_survivor_ids bigint[],
+    p_merge_ids bigint[],
+    p_from_archive boolean,
+    p_apply boolean
+)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_source text;
+    v_plan text;
+    v_count bigint;
+BEGIN
+    IF p_columns IS NULL OR cardinality(p_columns) = 0 THEN
+        RETURN 0;
+    END IF;
+    v_source := format(
+        'SELECT m.merge_id, m.survivor_id, m.ord, %s'
+        ' FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS m (loser_id, survivor_id, merge_id,'
+        ' ord) %s',
+        (
+            SELECT string_agg(
+                CASE WHEN p_from_archive THEN mlops.archive_value_sql(p_target, c.col) ELSE format('l.%I', c.col) END
+                || format(' AS "v_%s"', c.ord), ', ' ORDER BY c.ord
+            )
+            FROM unnest(p_columns) WITH ORDINALITY AS c (col, ord)
+        ),
+        CASE WHEN p_from_archive
+            THEN format('INNER JOIN mlops.merge_archive AS a ON a.merge_id = m.merge_id AND a.target = %L::regclass'
+                ' AND a.row_id = m.loser_id CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, a.row_data) AS x',
+                p_target, p_target)
+            ELSE format('INNER JOIN %s AS l ON l.%I = m.loser_id', p_target, p_key_column) END
+    );
+    -- plan: per survivor, the position of the first loser with a value of each column (o_i), and whether the
+    -- survivor's column is NULL while one has (f_i).
+    v_plan := format(
+        'src AS MATERIALIZED (%1$s),'
+        ' firsts AS (SELECT src.survivor_id, src.merge_id, %2$s FROM src GROUP BY src.survivor_id, src.merge_id),'
+        ' plan AS (SELECT f.*, %3$s FROM firsts AS f INNER JOIN %4$s AS s ON s.%5$I = f.survivor_id)',
+        v_source,
+        mlops.sql_pairs(p_columns, 'min(src.ord) FILTER (WHERE pg_catalog.num_nonnulls(src."v_%2$s") = 1) AS "o_%2$s"',
+            ', '),
+        mlops.sql_pairs(p_columns, '(pg_catalog.num_nulls(s.%1$I) = 1 AND f."o_%2$s" IS NOT NULL) AS "f_%2$s"', ', '),
+        p_target,
+        p_key_column
+    );
+
+    IF NOT p_apply THEN
+        EXECUTE format(
+            'WITH %1$s, skipped AS (SELECT p.merge_id, ARRAY(SELECT x.col FROM (VALUES %2$s) AS x (col, f, ord)'
+            ' WHERE x.f ORDER BY x.ord) AS cols FROM plan AS p)'
+            ' UPDATE mlops.merges AS mg SET fill_skipped = ARRAY(SELECT DISTINCT u.c FROM'
+            ' unnest(coalesce(mg.fill_skipped, ''{}'') || k.cols) AS u (c) ORDER BY u.c)'
+            ' FROM skipped AS k WHERE mg.merge_id = k.merge_id AND cardinality(k.cols) > 0',
+            v_plan,
+            mlops.sql_pairs(p_columns, '(%1$L, p."f_%2$s", %2$s)', ', ')
+        ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        IF v_count > 0 THEN
+            RAISE NOTICE 'fill_nulls of % left column(s) % NULL in % survivor(s): the losers'' values are unique and '
+                'not free (see mlops.merges.fill_skipped)', p_target, array_to_string(p_columns, ', '), v_count;
+        END IF;
+        RETURN v_count;
+    END IF;
+
+    EXECUTE format(
+        'WITH %1$s,'
+        ' updated AS (UPDATE %2$s AS s SET %3$s FROM plan AS p %4$s WHERE s.%5$I = p.survivor_id AND (%6$s)'
+        '   RETURNING p.merge_id,'
+        '   (SELECT jsonb_object_agg(x.col, x.val) FROM (VALUES %7$s) AS x (col, f, val) WHERE x.f) AS filled,'
+        '   (SELECT jsonb_object_agg(x.col, x.val) FROM (VALUES %8$s) AS x (col, f, val) WHERE x.f) AS filled_text)'
+        ' UPDATE mlops.merges AS mg SET filled = coalesce(mg.filled, ''{}'') || u.filled,'
+        ' filled_text = coalesce(mg.filled_text, ''{}'') || u.filled_text'
+        ' FROM updated AS u WHERE mg.merge_id = u.merge_id',
+        v_plan,
+        p_target,
+        mlops.sql_pairs(p_columns, '%1$I = CASE WHEN p."f_%2$s" THEN "w_%2$s"."v_%2$s" ELSE s.%1$I END', ', '),
+        mlops.sql_pairs(p_columns, 'LEFT JOIN src AS "w_%2$s" ON "w_%2$s".ord = p."o_%2$s"', ' '),
+        p_key_column,
+        mlops.sql_pairs(p_columns, 'p."f_%2$s"', ' OR '),
+        mlops.sql_pairs(p_columns, '(%1$L, p."f_%2$s", to_jsonb(s.%1$I))', ', '),
+        mlops.sql_pairs(p_columns, '(%1$L, p."f_%2$s", to_jsonb(mlops.archive_text(s.%1$I)))', ', ')
+    ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.merge_fill_columns(regclass, text, text[], bigint[], bigint[], bigint[], boolean, boolean) IS
+'Internal, part of a merge: for the given columns, survivors whose value is NULL take the first non-NULL value of '
+'their losers in the order given (any type: json, arrays, composites, ...), from the rows or (p_from_archive) their '
+'archive copies, recording mlops.merges.filled and filled_text; with p_apply false only records the columns it '
+'would have filled in mlops.merges.fill_skipped (with a NOTICE). Returns the number of merges concerned.';
+
+REVOKE EXECUTE ON FUNCTION mlops.merge_fill_columns(
+    regclass, text, text[], bigint[], bigint[], bigint[], boolean, boolean
+) FROM PUBLIC;
