@@ -20,7 +20,7 @@ BEGIN
     IF NEW.undone_at IS DISTINCT FROM OLD.undone_at THEN
         NEW.undone_by := current_user;
     END IF;
-    IF NEW.filled IS DISTINCT FROM OLD.filled THEN
+    IF NEW.filled IS DISTINCT FROM OLD.filled OR NEW.combined IS DISTINCT FROM OLD.combined THEN
         NEW.merged_by := current_user;
     END IF;
     RETURN NEW;

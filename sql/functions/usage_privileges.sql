@@ -25,7 +25,8 @@ DECLARE
         'fk_action_name', 'restore_archived_rows', 'unmerge_apply', 'unmerge_archived_moves', 'dedup_detect',
         'dedup_default_keep_order', 'merge_repoint_stale', 'dedup_rule_keep_order_sql',
         'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state',
-        'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted'
+        'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted',
+        'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -46,7 +47,7 @@ BEGIN
         (3, 'table', 'mlops.merges', 'SELECT', NULL),
         (3, 'table', 'mlops.merges', 'INSERT',
             ARRAY['parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted']),
-        (3, 'table', 'mlops.merges', 'UPDATE', ARRAY['filled', 'undone_at', 'undone_by']),
+        (3, 'table', 'mlops.merges', 'UPDATE', ARRAY['filled', 'undone_at', 'undone_by', 'conflicts', 'combined']),
         -- archive: merges append deleted rows; undo reads them back and corrects the copy of a row another
         -- merge archived since (row_data). Row-level security shows a role only rows of tables it may read.
         (4, 'table', 'mlops.merge_archive', 'SELECT', NULL),
@@ -60,6 +61,8 @@ BEGIN
         ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
+        -- conflict policies: merges read what to do with colliding referencing rows.
+        (6, 'table', 'mlops.conflict_policies', 'SELECT', NULL),
         -- runs: merge_duplicates records each run and its progress; dedup_stats reads them (as its owner).
         (7, 'table', 'mlops.dedup_runs', 'SELECT', NULL),
         (7, 'table', 'mlops.dedup_runs', 'INSERT', ARRAY['target', 'dry_run']),
@@ -84,6 +87,13 @@ BEGIN
                     AND a.attname NOT IN ('rule_owner', 'evaluator')
                 ORDER BY a.attnum
             ) END
+        FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
+        WHERE p_rule_writer
+        UNION ALL
+        -- A rule writer may declare conflict policies, for tables whose owner's rights it has (row-level security
+        -- and the policies' trigger check that); declared_by and declared_at are stamped by the trigger.
+        SELECT 10, 'table', 'mlops.conflict_policies', w.priv,
+            CASE WHEN w.priv = 'DELETE' THEN NULL ELSE ARRAY['referencing_table', 'action', 'combine'] END
         FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
         WHERE p_rule_writer
         UNION ALL
