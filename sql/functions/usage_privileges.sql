@@ -26,7 +26,7 @@ DECLARE
         'dedup_default_keep_order', 'merge_repoint_stale', 'dedup_rule_keep_order_sql',
         'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state',
         'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted',
-        'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined'
+        'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];

@@ -4,7 +4,7 @@
 
 CREATE TABLE mlops.conflict_policies (
     referencing_table regclass NOT NULL,
-    action text NOT NULL,
+    action text NOT NULL,  -- noqa: RF04
     combine jsonb,
     declared_by name NOT NULL DEFAULT current_user,
     declared_at timestamptz NOT NULL DEFAULT now(),
@@ -34,27 +34,39 @@ USING (TRUE);
 
 CREATE POLICY conflict_policies_declared_by_owner ON mlops.conflict_policies FOR INSERT
 WITH CHECK (
-    pg_catalog.pg_has_role(
-        (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = referencing_table), 'USAGE'
+    EXISTS (
+        SELECT FROM pg_catalog.pg_class AS c
+        WHERE
+            c.oid = conflict_policies.referencing_table
+            AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
     )
 );
 
 CREATE POLICY conflict_policies_changed_by_owner ON mlops.conflict_policies FOR UPDATE
 USING (
-    pg_catalog.pg_has_role(
-        (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = referencing_table), 'USAGE'
+    EXISTS (
+        SELECT FROM pg_catalog.pg_class AS c
+        WHERE
+            c.oid = conflict_policies.referencing_table
+            AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
     )
 )
 WITH CHECK (
-    pg_catalog.pg_has_role(
-        (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = referencing_table), 'USAGE'
+    EXISTS (
+        SELECT FROM pg_catalog.pg_class AS c
+        WHERE
+            c.oid = conflict_policies.referencing_table
+            AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
     )
 );
 
 CREATE POLICY conflict_policies_deleted_by_owner ON mlops.conflict_policies FOR DELETE
 USING (
-    pg_catalog.pg_has_role(
-        (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = referencing_table), 'USAGE'
+    EXISTS (
+        SELECT FROM pg_catalog.pg_class AS c
+        WHERE
+            c.oid = conflict_policies.referencing_table
+            AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
     )
 );
 
