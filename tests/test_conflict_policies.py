@@ -23,7 +23,6 @@ INSERT INTO product VALUES (1, 'Chai'), (78, 'Chai (old SKU)');
 INSERT INTO line VALUES (10285, 1, 45, 'first'), (10285, 78, 10, 'second'), (10300, 78, 3, NULL);
 """
 CASE_D_TABLES = ("public.product", "public.line")
-LINE_POLICY = "SELECT action FROM mlops.conflict_policies WHERE referencing_table = 'line'::regclass"
 
 
 @pytest.fixture
