@@ -549,6 +549,11 @@ PLATFORM_RULES = (
     },
 )
 
+# Two letters merged into one make their recommendations for the same job one recommendation: it keeps the better
+# score of the two (the evidence for the match), and undo gives the twin its own score back. The other columns are
+# keys, references or the twin's own creation time.
+PLATFORM_CONFLICT_POLICIES = ({"table": "mlops.job_recommendations", "action": "combine", "combine": {"score": "max"}},)
+
 
 @dataclass
 class PlatformReport:
@@ -636,6 +641,18 @@ def adopt_platform(dsn: str) -> PlatformReport:
                 ).rowcount
                 if inserted:
                     changes.append(f"{rule['target']}: dedup rule declared")
+            for policy in PLATFORM_CONFLICT_POLICIES:
+                # A policy the platform's owner declared or changed since is theirs: left as it is.
+                inserted = conn.execute(
+                    "INSERT INTO mlops.conflict_policies (referencing_table, action, combine)"
+                    " SELECT %(table)s::regclass, %(action)s, %(combine)s::jsonb"
+                    " WHERE NOT EXISTS (SELECT FROM mlops.conflict_policies"
+                    " WHERE referencing_table = %(table)s::regclass)",
+                    {**policy, "combine": json.dumps(policy["combine"])},
+                ).rowcount
+                if inserted:
+                    declared = f"{policy['action']} {json.dumps(policy['combine'])}"
+                    changes.append(f"{policy['table']}: conflict policy {declared} declared")
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
     return PlatformReport(before, format_audit(fk_policy_report(dsn, "mlops")), changes)
@@ -811,6 +828,20 @@ def user_objects(conn: psycopg.Connection, limit: int = 5) -> list[str]:
     return [r[0] for r in rows]
 
 
+# Per referencing table, over the merges not undone: the colliding rows merged into their twins, how many of them
+# differed from their twin (outside keys, references and the index) and in which columns (mlops.merges.conflicts).
+CONFLICT_REPORT_SQL = """
+SELECT e.key AS referencing_table, string_agg(DISTINCT e.value ->> 'policy', ', ') AS policy,
+    sum((e.value ->> 'merged')::bigint) AS merged, sum((e.value ->> 'differed')::bigint) AS differed,
+    (SELECT string_agg(DISTINCT c, ', ') FROM mlops.merges AS m2 CROSS JOIN LATERAL jsonb_each(m2.conflicts) AS e2
+     CROSS JOIN LATERAL jsonb_array_elements_text(e2.value -> 'columns') AS c
+     WHERE m2.undone_at IS NULL AND e2.key = e.key) AS differing_columns
+FROM mlops.merges AS m CROSS JOIN LATERAL jsonb_each(m.conflicts) AS e
+WHERE m.undone_at IS NULL
+GROUP BY e.key ORDER BY e.key
+"""
+
+
 def run_demo(
     dsn: str | None = None, postings: int = 2000, letters: int = 3000, keep: bool = False, yes: bool = False
 ) -> None:
@@ -873,10 +904,9 @@ def run_demo(
             " FROM mlops.merges AS m WHERE m.parent_merge_id IS NULL) AS x WHERE n <= 3 ORDER BY target, merge_id"
         ).fetchall()
         print("\n".join("  " + line for line in format_table(examples, list(examples[0]) if examples else [])))
-        conflicts = cur.execute("SELECT count(*) AS n FROM mlops.merges WHERE parent_merge_id IS NOT NULL").fetchone()[
-            "n"
-        ]
-        print(f"  ... and {conflicts} colliding recommendations merged into their twins (interactions moved)")
+        print("\ncolliding referencing rows (merged into their twin, per the table's conflict policy):")
+        conflicts = cur.execute(CONFLICT_REPORT_SQL).fetchall()
+        print("\n".join("  " + line for line in format_table(conflicts, list(conflicts[0]) if conflicts else [])))
     print("\nstats:")
     for view, rows in stats(dsn).items():
         print(f"  mlops.{view}")

@@ -287,7 +287,7 @@ def test_concurrent_platform_installs_adopt_once(platform_dsn: str) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert sorted(len(r.changes) for r in reports) == [0, 0, 6]  # 2 FKs, 2 tables' columns, 2 rules: once
+    assert sorted(len(r.changes) for r in reports) == [0, 0, 7]  # 2 FKs, 2 tables' columns, 2 rules, 1 policy: once
     with psycopg.connect(platform_dsn) as conn:
         assert conn.execute(
             "SELECT count(*) FROM pg_constraint WHERE conrelid = 'mlops.job_recommendations'::regclass"

@@ -1,7 +1,8 @@
 -- mlops.merge_resolve_collisions: before an FK's rows are re-pointed, finds the rows the re-point would make
 -- collide on a unique index of the referencing table (the loser's and the survivor's recommendation for the same
--- job) and resolves them in the plan, never by catching an error: a colliding row is a duplicate of its twin and
--- is merged into it recursively, or, in a table without an integer key, archived and deleted.
+-- job) and resolves them in the plan, never by catching an error, as the table's conflict policy says: twin (merged
+-- into its twin, or archived and deleted in a table without an integer key), combine (the same, the twin keeping
+-- the combined values) or refuse. Every merge records what it resolved (mlops.merges.conflicts) and says so.
 
 CREATE OR REPLACE FUNCTION mlops.merge_resolve_collisions(
     p_target regclass,
@@ -27,136 +28,225 @@ DECLARE
     v_row_id text;
     -- Self reference: losers never count as twins (a colliding cross-cluster loser makes the UPDATE fail cleanly).
     v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, false);
+    v_action text := 'twin';
+    v_combine jsonb;
     v_fk_attnums int2[];
+    v_base text;
+    v_generated text;
+    v_pk_columns text[] := mlops.primary_key_columns(p_referencing);
     v_index record;
-    v_carried text[];
-    v_projected text;
-    v_plain text;
+    v_key_exprs text[];
+    v_moving_keys text;
+    v_staying_keys text;
+    v_pair_keys text;
     v_not_null text;
-    v_same_key text;
+    v_compare text[];
     v_keepers bigint[];
     v_dupes bigint[];
     v_parents bigint[];
     v_tableoids oid[];
     v_ctids tid[];
+    v_keeper_tableoids oid[];
+    v_keeper_ctids tid[];
+    v_rows text;
+    v_merged bigint;
+    v_differed bigint;
+    v_columns text[];
     v_count bigint;
     v_total bigint := 0;
 BEGIN
+    SELECT p.action, p.combine INTO v_action, v_combine
+    FROM mlops.conflict_policies AS p WHERE p.referencing_table = p_referencing;
+    v_action := coalesce(v_action, 'twin');
     v_row_id := CASE WHEN v_row_key IS NULL THEN 'NULL::bigint' ELSE format('r.%I::bigint', v_row_key) END;
     SELECT array_agg(a.attnum) INTO v_fk_attnums
     FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = p_referencing AND a.attname = ANY(p_fk_columns);
 
+    -- A moving row as it would be after the re-point: the FK columns take the survivor's values, generated
+    -- columns are computed again from the row so changed (their expressions read the columns unqualified).
+    SELECT
+        string_agg(
+            CASE WHEN a.attname = ANY (p_fk_columns)
+                THEN format('v.s%s AS %I', array_position(p_fk_columns, a.attname::text), a.attname)
+                ELSE format('r.%1$I AS %1$I', a.attname)
+            END, ', ' ORDER BY a.attnum
+        ) FILTER (WHERE a.attgenerated = ''),
+        string_agg(
+            format('(%s) AS %I', pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attname), ', ' ORDER BY a.attnum
+        ) FILTER (WHERE a.attgenerated <> '')
+    INTO v_base, v_generated
+    FROM pg_catalog.pg_attribute AS a
+    LEFT JOIN pg_catalog.pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = p_referencing AND a.attnum > 0 AND NOT a.attisdropped;
+
     FOR v_index IN
-        SELECT
-            i.indexrelid::regclass AS index_name,
-            i.indexprs IS NOT NULL AS has_expressions,
-            pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS predicate,
-            i.indnullsnotdistinct AS nulls_not_distinct,
-            (
-                SELECT array_agg(a.attname::text ORDER BY k.ord)
-                FROM unnest(i.indkey::int2 []) WITH ORDINALITY AS k (attnum, ord)
-                INNER JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                WHERE k.ord <= i.indnkeyatts
-            ) AS key_columns,
-            -- key columns plus the columns its expressions and predicate read (recorded in pg_depend)
-            ARRAY(
-                SELECT k.attnum
-                FROM unnest(i.indkey::int2 []) WITH ORDINALITY AS k (attnum, ord)
-                WHERE k.ord <= i.indnkeyatts AND k.attnum > 0
-                UNION
-                SELECT d.refobjsubid::int2
-                FROM pg_catalog.pg_depend AS d
-                WHERE d.classid = 'pg_catalog.pg_class'::regclass
-                    AND d.objid = i.indexrelid
-                    AND d.refclassid = 'pg_catalog.pg_class'::regclass
-                    AND d.refobjid = i.indrelid
-                    AND d.refobjsubid > 0
-            ) AS involved
-        FROM pg_catalog.pg_index AS i
-        WHERE i.indrelid = p_referencing AND i.indisunique
-        ORDER BY i.indexrelid
+        SELECT u.* FROM mlops.unique_index_keys(p_referencing) AS u
     LOOP
         CONTINUE WHEN NOT (v_index.involved && v_fk_attnums);
-        IF v_index.has_expressions THEN
-            RAISE EXCEPTION 'cannot merge through %: unique index % is an expression index over its FK columns',
-                p_referencing, v_index.index_name
+        IF cardinality(v_index.key_operators) <> v_index.indnkeyatts THEN
+            RAISE EXCEPTION 'cannot merge through %: no equality operator found for unique index %', p_referencing,
+                v_index.index_name
                 USING ERRCODE = 'feature_not_supported',
-                DETAIL = format('FK %s re-points columns %s; which rows would collide under the expression is '
-                    'not something the merge guesses.', p_fk_name, p_fk_columns),
-                HINT = 'Replace the expression index by one on plain columns, or merge these rows by hand.';
+                DETAIL = 'Which rows collide is decided with the index''s own operators.',
+                HINT = 'Merge these rows by hand.';
         END IF;
+        v_key_exprs := v_index.key_exprs;
+        v_moving_keys := '';
+        v_staying_keys := '';
+        v_pair_keys := '';
+        v_not_null := 'true';
+        FOR i IN 1 .. v_index.indnkeyatts LOOP
+            v_moving_keys := v_moving_keys || format('%s AS mlops_k%s, ', v_key_exprs[i], i);
+            v_staying_keys := v_staying_keys || CASE WHEN i > 1 THEN ' AND ' ELSE '' END || format(
+                CASE WHEN v_index.nulls_not_distinct
+                    THEN '((mv.mlops_k%1$s%2$s) %3$s %4$s OR (mv.mlops_k%1$s IS NULL AND %4$s IS NULL))'
+                    ELSE '(mv.mlops_k%1$s%2$s) %3$s %4$s' END,
+                i, v_index.key_collations[i], v_index.key_operators[i], v_key_exprs[i]
+            );
+            v_pair_keys := v_pair_keys || CASE WHEN i > 1 THEN ' AND ' ELSE '' END || format(
+                CASE WHEN v_index.nulls_not_distinct
+                    THEN '((d.mlops_k%1$s%2$s) %3$s c.mlops_k%1$s OR (d.mlops_k%1$s IS NULL AND c.mlops_k%1$s IS NULL))'
+                    ELSE '(d.mlops_k%1$s%2$s) %3$s c.mlops_k%1$s' END,
+                i, v_index.key_collations[i], v_index.key_operators[i]
+            );
+            IF NOT v_index.nulls_not_distinct THEN
+                v_not_null := v_not_null || format(' AND p.mlops_k%s IS NOT NULL', i);
+            END IF;
+        END LOOP;
 
-        -- Carry the unique key's columns; for a partial index every column, since its predicate may read any.
-        IF v_index.predicate IS NULL THEN
-            v_carried := v_index.key_columns;
-        ELSE
-            SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_carried
-            FROM pg_catalog.pg_attribute AS a
-            WHERE a.attrelid = p_referencing AND a.attnum > 0 AND NOT a.attisdropped;
-        END IF;
-        SELECT string_agg(
-            CASE WHEN c.col = ANY(p_fk_columns)
-                THEN format('v.s%s AS %I', array_position(p_fk_columns, c.col), c.col)
-                ELSE format('r.%1$I AS %1$I', c.col)
-            END, ', ' ORDER BY c.ord)
-        INTO v_projected
-        FROM unnest(v_carried) WITH ORDINALITY AS c (col, ord);
-        v_plain := mlops.sql_pairs(v_carried, 'r.%1$I', ', ');
-        v_not_null := CASE WHEN v_index.nulls_not_distinct THEN 'true'
-            ELSE mlops.sql_pairs(v_index.key_columns, 'p.%1$I IS NOT NULL', ' AND ') END;
-        v_same_key := mlops.sql_pairs(
-            v_index.key_columns,
-            CASE WHEN v_index.nulls_not_distinct THEN 'mv.%1$I IS NOT DISTINCT FROM r.%1$I' ELSE 'mv.%1$I = r.%1$I' END,
-            ' AND '
-        );
-
-        -- moving: rows as they would be after the re-point; staying: rows already holding those key values.
-        -- In each group of equal key values the staying row (or the lowest id) is the twin the others merge into.
+        -- moving: rows as they would be after the re-point, with their key values under the index (expressions
+        -- evaluated, generated columns recomputed, the predicate of a partial index applied); staying: rows equal
+        -- to one of them under the index's own operators. In each group the staying row (else the lowest id) is
+        -- the twin the others collide with.
         EXECUTE format(
             $q$
             WITH moving AS (
                 SELECT p.* FROM (
-                    SELECT %1$s, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid, %2$s AS mlops_row_id,
-                        v.merge_id AS mlops_merge_id, true AS mlops_moving
-                    FROM %3$s AS r INNER JOIN (%4$s) AS v ON %5$s%6$s
+                    SELECT %1$s p.mlops_tableoid, p.mlops_ctid, p.mlops_row_id, p.mlops_merge_id,
+                        true AS mlops_moving
+                    FROM (
+                        SELECT b.*%2$s FROM (
+                            SELECT %3$s, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid,
+                                %4$s AS mlops_row_id, v.merge_id AS mlops_merge_id
+                            FROM %5$s AS r INNER JOIN (%6$s) AS v ON %7$s%8$s
+                        ) AS b
+                    ) AS p
+                    WHERE (%9$s)
                 ) AS p
-                WHERE (%7$s) AND %8$s
+                WHERE %10$s
             ),
             staying AS (
-                SELECT p.* FROM (
-                    SELECT %9$s, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid, %2$s AS mlops_row_id,
-                        NULL::bigint AS mlops_merge_id, false AS mlops_moving
-                    FROM %3$s AS r
-                    WHERE EXISTS (SELECT FROM moving AS mv WHERE %10$s)
-                        AND NOT EXISTS (SELECT FROM (%4$s) AS v WHERE %5$s)%6$s
+                SELECT %1$s p.mlops_tableoid, p.mlops_ctid, p.mlops_row_id, NULL::bigint AS mlops_merge_id,
+                    false AS mlops_moving
+                FROM (
+                    SELECT r.*, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid, %4$s AS mlops_row_id
+                    FROM %5$s AS r
+                    WHERE NOT EXISTS (SELECT FROM (%6$s) AS v WHERE %7$s)%8$s
                 ) AS p
-                WHERE (%7$s)
+                WHERE (%9$s) AND EXISTS (SELECT FROM moving AS mv WHERE %11$s)
             ),
-            grouped AS (
-                SELECT
-                    c.mlops_tableoid, c.mlops_ctid, c.mlops_row_id,
-                    count(*) OVER w AS mlops_size,
-                    first_value(c.mlops_tableoid) OVER w_ord AS keeper_tableoid,
-                    first_value(c.mlops_ctid) OVER w_ord AS keeper_ctid,
-                    first_value(c.mlops_row_id) OVER w_ord AS keeper_id,
-                    max(c.mlops_merge_id) OVER w AS group_merge_id
-                FROM (SELECT * FROM moving UNION ALL SELECT * FROM staying) AS c
-                WINDOW w AS (PARTITION BY %11$s),
-                    w_ord AS (PARTITION BY %11$s ORDER BY c.mlops_moving, c.mlops_row_id, c.mlops_ctid)
+            candidates AS (SELECT * FROM moving UNION ALL SELECT * FROM staying),
+            paired AS (
+                SELECT DISTINCT ON (c.mlops_tableoid, c.mlops_ctid)
+                    c.mlops_tableoid AS toid, c.mlops_ctid AS tid, c.mlops_row_id AS row_id,
+                    coalesce(c.mlops_merge_id, d.mlops_merge_id) AS merge_id,
+                    d.mlops_tableoid AS keeper_toid, d.mlops_ctid AS keeper_tid, d.mlops_row_id AS keeper_id
+                FROM candidates AS c INNER JOIN candidates AS d ON %12$s
+                ORDER BY c.mlops_tableoid, c.mlops_ctid, d.mlops_moving, d.mlops_row_id, d.mlops_tableoid, d.mlops_ctid
             )
-            SELECT array_agg(g.keeper_id), array_agg(g.mlops_row_id), array_agg(g.group_merge_id),
-                array_agg(g.mlops_tableoid), array_agg(g.mlops_ctid)
-            FROM grouped AS g
-            WHERE g.mlops_size > 1 AND (g.mlops_tableoid, g.mlops_ctid) <> (g.keeper_tableoid, g.keeper_ctid)
+            SELECT array_agg(g.keeper_id ORDER BY g.toid, g.tid), array_agg(g.row_id ORDER BY g.toid, g.tid),
+                array_agg(g.merge_id ORDER BY g.toid, g.tid), array_agg(g.toid ORDER BY g.toid, g.tid),
+                array_agg(g.tid ORDER BY g.toid, g.tid), array_agg(g.keeper_toid ORDER BY g.toid, g.tid),
+                array_agg(g.keeper_tid ORDER BY g.toid, g.tid)
+            FROM paired AS g
+            WHERE (g.toid, g.tid) <> (g.keeper_toid, g.keeper_tid)
             $q$,
-            v_projected, v_row_id, p_referencing, v_mapping, v_match, v_exclude,
-            coalesce(v_index.predicate, 'true'), v_not_null, v_plain, v_same_key,
-            mlops.sql_pairs(v_index.key_columns, 'c.%1$I', ', ')
-        ) INTO v_keepers, v_dupes, v_parents, v_tableoids, v_ctids
+            v_moving_keys,
+            coalesce(', ' || v_generated, ''),
+            v_base, v_row_id, p_referencing, v_mapping, v_match, v_exclude,
+            coalesce(v_index.predicate, 'true'), v_not_null, v_staying_keys, v_pair_keys
+        ) INTO v_keepers, v_dupes, v_parents, v_tableoids, v_ctids, v_keeper_tableoids, v_keeper_ctids
         USING p_loser_ids, p_survivor_ids, p_merge_ids;
 
         CONTINUE WHEN v_ctids IS NULL;
+
+        IF v_action = 'refuse' THEN
+            EXECUTE format(
+                'SELECT string_agg(format(''%%s with %%s'', x.dupe, x.twin), ''; '' ORDER BY x.n) FILTER (WHERE x.n <= 5)'
+                ' FROM (SELECT u.n, (SELECT %1$s FROM %2$s AS r WHERE r.tableoid = u.toid AND r.ctid = u.tid) AS dupe,'
+                ' (SELECT %1$s FROM %2$s AS r WHERE r.tableoid = u.kt AND r.ctid = u.kc) AS twin'
+                ' FROM unnest($1::oid[], $2::tid[], $3::oid[], $4::tid[]) WITH ORDINALITY AS u (toid, tid, kt, kc, n)'
+                ') AS x',
+                mlops.row_key_sql(p_referencing), p_referencing
+            ) INTO v_rows USING v_tableoids, v_ctids, v_keeper_tableoids, v_keeper_ctids;
+            RAISE EXCEPTION 'merge into % refused: % row(s) of % would collide with their twins on unique index % '
+                '(conflict policy refuse)', p_target, cardinality(v_ctids), p_referencing, v_index.index_name
+                USING ERRCODE = 'integrity_constraint_violation',
+                DETAIL = format('Re-pointing FK %s would make them equal: %s%s. Nothing was changed.', p_fk_name,
+                    v_rows, CASE WHEN cardinality(v_ctids) > 5
+                        THEN format(' … and %s more', cardinality(v_ctids) - 5) ELSE '' END),
+                HINT = format('Resolve these rows first, or declare another policy: UPDATE mlops.conflict_policies '
+                    'SET action = ''twin'' WHERE referencing_table = %L::regclass (or action ''combine'').',
+                    p_referencing::text);
+        END IF;
+
+        -- The report: per merge, colliding rows and those that differ from their twin outside keys, references
+        -- and the index (compared as text: every type has one).
+        SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_compare
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = p_referencing AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            AND NOT (a.attnum = ANY (v_index.involved))
+            AND NOT (a.attname = ANY (coalesce(v_pk_columns, '{}') || ARRAY['deleted_at', 'merged_into']))
+            AND NOT EXISTS (
+                SELECT FROM pg_catalog.pg_constraint AS c
+                WHERE c.conrelid = p_referencing AND c.contype = 'f' AND a.attnum = ANY (c.conkey)
+            );
+        EXECUTE format(
+            $q$
+            WITH per_merge AS (
+                SELECT x.mid, count(*) AS merged, count(*) FILTER (WHERE %1$s) AS differed,
+                    to_jsonb(array_remove(ARRAY[%2$s]::text[], NULL)) AS cols
+                FROM unnest($1::oid[], $2::tid[], $3::oid[], $4::tid[], $5::bigint[]) AS x (toid, tid, kt, kc, mid)
+                INNER JOIN %3$s AS d ON d.tableoid = x.toid AND d.ctid = x.tid
+                INNER JOIN %3$s AS k ON k.tableoid = x.kt AND k.ctid = x.kc
+                GROUP BY x.mid
+            ),
+            recorded AS (
+                UPDATE mlops.merges AS mg SET conflicts = coalesce(mg.conflicts, '{}'::jsonb) || jsonb_build_object(
+                    $6::text, jsonb_build_object(
+                        'policy', $7::text,
+                        'merged', coalesce((mg.conflicts -> $6 ->> 'merged')::bigint, 0) + pm.merged,
+                        'differed', coalesce((mg.conflicts -> $6 ->> 'differed')::bigint, 0) + pm.differed,
+                        'columns', (
+                            SELECT coalesce(jsonb_agg(DISTINCT e.value), '[]'::jsonb)
+                            FROM jsonb_array_elements(coalesce(mg.conflicts -> $6 -> 'columns', '[]') || pm.cols) AS e
+                        )
+                    )
+                )
+                FROM per_merge AS pm
+                WHERE mg.merge_id = pm.mid
+                RETURNING pm.merged, pm.differed, pm.cols
+            )
+            SELECT sum(rc.merged)::bigint, sum(rc.differed)::bigint,
+                (SELECT array_agg(DISTINCT e.value) FROM recorded AS rr, jsonb_array_elements_text(rr.cols) AS e)
+            FROM recorded AS rc
+            $q$,
+            coalesce(mlops.sql_pairs(v_compare, 'd.%1$I::text IS DISTINCT FROM k.%1$I::text', ' OR '), 'false'),
+            coalesce(mlops.sql_pairs(v_compare,
+                'CASE WHEN bool_or(d.%1$I::text IS DISTINCT FROM k.%1$I::text) THEN %1$L END', ', '), ''),
+            p_referencing
+        ) INTO v_merged, v_differed, v_columns
+        USING v_tableoids, v_ctids, v_keeper_tableoids, v_keeper_ctids, v_parents, p_referencing::text, v_action;
+        RAISE NOTICE 'merge into %: % colliding row(s) of % merged into their twins on % (conflict policy %); % of '
+            'them differed from their twin%', p_target, v_merged, p_referencing, v_index.index_name, v_action,
+            v_differed, coalesce(' (' || array_to_string(v_columns, ', ') || ')', '');
+
+        IF v_action = 'combine' THEN
+            PERFORM mlops.merge_combine_twins(
+                p_referencing, v_combine, v_tableoids, v_ctids, v_keeper_tableoids, v_keeper_ctids, v_parents
+            );
+        END IF;
 
         IF v_row_key IS NOT NULL THEN
             -- The colliding row is a duplicate of its twin: merge it, so its own referencers follow.
@@ -170,7 +260,9 @@ BEGIN
                     p_referencing, v_index.index_name
                     USING ERRCODE = 'feature_not_supported',
                     DETAIL = 'Other tables reference it, so colliding rows cannot simply be archived and deleted.',
-                    HINT = 'Give the table a single-column integer primary key.';
+                    HINT = format('Give the table a single-column integer primary key, or declare '
+                        'INSERT INTO mlops.conflict_policies (referencing_table, action) VALUES (%L, ''refuse'').',
+                        p_referencing::text);
             END IF;
             -- No key to merge by and nothing references it: archive the colliding rows, then delete them.
             EXECUTE format(
@@ -197,9 +289,14 @@ $$;
 COMMENT ON FUNCTION mlops.merge_resolve_collisions(
     regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]
 ) IS
-'For one FK of a merge: finds referencing rows that re-pointing would make collide on a unique index (partial '
-'indexes honoured, expression indexes over the FK refused) and merges each into its twin with merge_clusters, or '
-'archives and deletes it in a table without an integer key. Returns how many rows went away, recursion included.';
+'For one FK of a merge: finds referencing rows that re-pointing would make collide on a unique index, as the index '
+'compares them (partial, deferrable, NULLS NOT DISTINCT, expression indexes and generated columns evaluated on the '
+'rows as re-pointed, the operator class''s equality and the collation), and applies the table''s conflict policy '
+'(mlops.conflict_policies; none: twin): twin merges each into its twin with merge_clusters (or archives and '
+'deletes it in a table without an integer key), combine also gives the twin the combined values '
+'(mlops.merge_combine_twins), refuse raises 23000 naming the rows, the index and the policy to declare. Records '
+'per merge and table the colliding rows and how many differed from their twin (mlops.merges.conflicts), with a '
+'NOTICE. Returns how many rows went away, recursion included.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_resolve_collisions(
     regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]

@@ -20,7 +20,8 @@ BEGIN
     IF NEW.undone_at IS DISTINCT FROM OLD.undone_at THEN
         NEW.undone_by := current_user;
     END IF;
-    IF NEW.filled IS DISTINCT FROM OLD.filled OR NEW.filled_text IS DISTINCT FROM OLD.filled_text THEN
+    IF NEW.filled IS DISTINCT FROM OLD.filled OR NEW.filled_text IS DISTINCT FROM OLD.filled_text
+        OR NEW.combined IS DISTINCT FROM OLD.combined THEN
         NEW.merged_by := current_user;
     END IF;
     RETURN NEW;

@@ -123,6 +123,9 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- 3b. Twins whose values a combine policy changed get their old values back.
+    PERFORM mlops.unmerge_combined(p_merge_id);
+
     -- 4. Colliding rows of tables without an integer key, archived by this merge.
     FOR v_table IN
         SELECT DISTINCT a.target FROM mlops.merge_archive AS a

@@ -29,7 +29,9 @@ DECLARE
         -- exact archive and fill (issue 8)
         'archive_text', 'archive_exact_columns', 'archive_value_sql', 'merge_archive_losers', 'merge_archive_rows_of',
         'merge_assert_referenced_keys', 'merge_unique_columns', 'merge_fill_columns', 'merge_fill_unique',
-        'pin_search_path', 'caller_search_path_cte_sql', 'format_ids'
+        'pin_search_path', 'caller_search_path_cte_sql', 'format_ids',
+        -- conflict policies (issue 8)
+        'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -52,7 +54,7 @@ BEGIN
             ARRAY['parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted']),
         (
             3, 'table', 'mlops.merges', 'UPDATE',
-            ARRAY['filled', 'filled_text', 'fill_skipped', 'undone_at', 'undone_by']
+            ARRAY['filled', 'filled_text', 'fill_skipped', 'undone_at', 'undone_by', 'conflicts', 'combined']
         ),
         -- archive: merges append deleted rows; undo reads them back and corrects the copy of a row another
         -- merge archived since (row_data). Row-level security shows a role only rows of tables it may read.
@@ -70,6 +72,8 @@ BEGIN
         ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
+        -- conflict policies: merges read what to do with colliding referencing rows.
+        (6, 'table', 'mlops.conflict_policies', 'SELECT', NULL),
         -- runs: merge_duplicates records each run and its progress; dedup_stats reads them (as its owner).
         (7, 'table', 'mlops.dedup_runs', 'SELECT', NULL),
         (7, 'table', 'mlops.dedup_runs', 'INSERT', ARRAY['target', 'dry_run']),
@@ -94,6 +98,13 @@ BEGIN
                     AND a.attname NOT IN ('rule_owner', 'evaluator')
                 ORDER BY a.attnum
             ) END
+        FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
+        WHERE p_rule_writer
+        UNION ALL
+        -- A rule writer may declare conflict policies, for tables whose owner's rights it has (row-level security
+        -- and the policies' trigger check that); declared_by and declared_at are stamped by the trigger.
+        SELECT 10, 'table', 'mlops.conflict_policies', w.priv,
+            CASE WHEN w.priv = 'DELETE' THEN NULL ELSE ARRAY['referencing_table', 'action', 'combine'] END
         FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
         WHERE p_rule_writer
         UNION ALL
