@@ -25,7 +25,9 @@ DECLARE
         'fk_action_name', 'restore_archived_rows', 'unmerge_apply', 'unmerge_archived_moves', 'dedup_detect',
         'dedup_default_keep_order', 'merge_repoint_stale', 'dedup_rule_keep_order_sql',
         'dedup_rule_runnable_evaluator', 'dedup_rule_evaluator_problems', 'dedup_rule_session_state',
-        'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted'
+        'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted',
+        'merge_plan_constraints', 'merge_plan_exclusion', 'merge_remove_self_links', 'merge_projection_sql',
+        'merge_hierarchy_sql', 'unmerge_redirected_moves'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -56,7 +58,7 @@ BEGIN
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
         (
             5, 'table', 'mlops.merge_moves', 'INSERT',
-            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_id']
+            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_id', 'moved_to']
         ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
