@@ -25,7 +25,6 @@ DECLARE
     v_ref record;
     v_rel record;
     v_con record;
-    v_k integer;
     v_tree regclass[];
     v_final text;
     v_source text;

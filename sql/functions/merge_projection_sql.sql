@@ -22,7 +22,7 @@ DECLARE
     v_joins text := '';
     v_touched text[] := ARRAY[]::text[];
     v_merge_ids text[] := ARRAY[]::text[];
-    v_exprs jsonb := '{}';
+    v_exprs jsonb := '{}'::jsonb;
     v_new text;
     v_columns text;
     v_old text := '';

@@ -18,6 +18,7 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_policies regclass;
     v_action text;
     v_fk record;
     v_count bigint;
@@ -26,8 +27,10 @@ BEGIN
         RETURN 0;
     END IF;
     v_count := cardinality(p_ctids);
-    IF pg_catalog.to_regclass('mlops.conflict_policies') IS NOT NULL THEN
-        EXECUTE 'SELECT p.action FROM mlops.conflict_policies AS p WHERE p.referencing_table = $1'
+    -- the policy table comes with another migration: read it only where it exists
+    v_policies := pg_catalog.to_regclass('mlops.conflict_policies');
+    IF v_policies IS NOT NULL THEN
+        EXECUTE format('SELECT p.action FROM %s AS p WHERE p.referencing_table = $1', v_policies)
         INTO v_action USING p_referencing;
     END IF;
     IF v_action = 'refuse' THEN
