@@ -115,6 +115,10 @@ BEGIN
     merged_rows := cardinality(p_loser_ids);
     moved_references := 0;
     conflict_rows := 0;
+    -- CHECK / exclusion / partition constraints planned before anything moves; self links removed as collisions
+    conflict_rows := conflict_rows + mlops.merge_plan_constraints(
+        p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids
+    );
     FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
         conflict_rows := conflict_rows + mlops.merge_resolve_collisions(
             p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,

@@ -1,5 +1,6 @@
 -- mlops.merge_repoint: one set-based UPDATE re-points every row of one FK from the losers to their survivors,
--- and the same statement records each moved row in mlops.merge_moves for undo.
+-- and the same statement records each moved row in mlops.merge_moves for undo. A survivor that references its own
+-- loser (a hierarchy) takes the loser's own reference instead of itself (logged with the value written).
 
 CREATE OR REPLACE FUNCTION mlops.merge_repoint(
     p_target regclass,
@@ -21,18 +22,64 @@ AS $$
 DECLARE
     -- cross-cluster loser references move too, so each merge of a batch undoes on its own
     v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, true);
+    v_hierarchy boolean := p_referencing = p_target AND p_referenced_columns = ARRAY[p_key_column]
+        AND cardinality(p_fk_columns) = 1;
+    v_set text;
+    v_moved_to text := 'NULL::jsonb';
+    v_join text := '';
+    v_bad bigint[];
     v_moved bigint;
 BEGIN
+    v_set := mlops.sql_pairs(p_fk_columns, '%1$I = v.s%2$s', ', ');
+    IF p_referencing = p_target THEN
+        -- A survivor that references one of its own losers must not end up referencing itself.
+        IF v_hierarchy THEN
+            EXECUTE format('SELECT array_agg(h.survivor_id ORDER BY h.survivor_id) FROM (%s) AS h WHERE h.cycle',
+                mlops.merge_hierarchy_sql(p_target, p_key_column, p_fk_columns[1]))
+            INTO v_bad USING p_loser_ids, p_survivor_ids;
+        ELSE
+            EXECUTE format(
+                'SELECT array_agg(v.survivor_id ORDER BY v.survivor_id) FROM %s AS r INNER JOIN (%s) AS v'
+                ' ON r.%I = v.survivor_id AND %s',
+                p_target, mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns), p_key_column,
+                mlops.sql_pairs(p_fk_columns, 'r.%1$I = v.l%2$s', ' AND ')
+            ) INTO v_bad USING p_loser_ids, p_survivor_ids, p_merge_ids;
+        END IF;
+        IF v_bad IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot merge rows of %: survivor % references its own loser through % and would end up '
+                'referencing itself', p_target,
+                CASE WHEN cardinality(v_bad) > 5
+                    THEN format('%s … (%s rows)', array_to_string(v_bad[1:5], ', '), cardinality(v_bad))
+                    ELSE array_to_string(v_bad, ', ') END,
+                p_fk_name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                DETAIL = CASE WHEN v_hierarchy
+                    THEN 'A survivor takes its loser''s own reference; here that chain leads back to the survivor '
+                        '(a cycle), so there is no other row to reference.'
+                    ELSE 'Only a one-column self reference to the key takes the loser''s own reference.' END,
+                HINT = format('Set %s of the survivor to the row it should reference first, then merge.',
+                    array_to_string(p_fk_columns, ', '));
+        END IF;
+    END IF;
+    IF v_hierarchy THEN
+        -- the survivor's own row takes the loser's reference; every other row the survivor
+        v_join := format(' LEFT JOIN (%s) AS h ON h.survivor_id = v.survivor_id AND h.loser_id = v.loser_id',
+            mlops.merge_hierarchy_sql(p_target, p_key_column, p_fk_columns[1]));
+        v_set := format('%1$I = CASE WHEN r.%2$I = h.survivor_id THEN h.new_ref ELSE v.s1 END',
+            p_fk_columns[1], p_key_column);
+        v_moved_to := format('CASE WHEN r.%1$I = h.survivor_id THEN jsonb_build_object(%2$L, h.new_ref) END',
+            p_key_column, p_fk_columns[1]);
+    END IF;
     EXECUTE format(
-        'WITH moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v WHERE %4$s%5$s'
-        ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id)'
-        ' INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id)'
-        ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id FROM moved',
+        'WITH moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v%9$s WHERE %4$s%5$s'
+        ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id, %10$s AS moved_to)'
+        ' INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id, moved_to)'
+        ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id, moved.moved_to FROM moved',
         p_referencing,
-        mlops.sql_pairs(p_fk_columns, '%1$I = v.s%2$s', ', '),
+        v_set,
         mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns),
         mlops.sql_pairs(p_fk_columns, 'r.%1$I = v.l%2$s', ' AND '),
-        v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name
+        v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name, v_join, v_moved_to
     ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
     GET DIAGNOSTICS v_moved = ROW_COUNT;
     RETURN v_moved;
@@ -43,7 +90,9 @@ COMMENT ON FUNCTION mlops.merge_repoint(
     regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]
 ) IS
 'Re-points the rows of one FK from losers to survivors in one UPDATE (the survivor''s values of the referenced '
-'columns) and logs every moved row in mlops.merge_moves; returns the number of rows moved.';
+'columns) and logs every moved row in mlops.merge_moves; returns the number of rows moved. Self reference: a '
+'survivor that referenced its own loser takes the loser''s own reference (mlops.merge_hierarchy_sql, logged in '
+'merge_moves.moved_to); a chain that leads back to the survivor, or a composite self reference, is refused (55000).';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_repoint(
     regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]

@@ -87,6 +87,7 @@ BEGIN
                     row_number() OVER (PARTITION BY mv.row_key ORDER BY mv.loser_id) AS n
                 FROM mlops.merge_moves AS mv
                 WHERE mv.merge_id = $1 AND mv.referencing_table = %1$L::regclass AND mv.fk_name = %2$L
+                    AND mv.moved_to IS NULL
             ),
             present AS (
                 SELECT r.tableoid AS toid, r.ctid AS tid, %3$s AS row_key,
@@ -108,6 +109,9 @@ BEGIN
             mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, '%I = l.%I', ', ')
         ) USING p_merge_id, v_merge.survivor_id;
         GET DIAGNOSTICS v_count = ROW_COUNT;
+        -- rows moved elsewhere than the survivor (a survivor that took its loser's own reference)
+        v_count := v_count + mlops.unmerge_redirected_moves(p_merge_id, v_merge.target, v_key,
+            v_table.referencing_table, v_table.fk_name, v_fk.referencing_columns, v_fk.referenced_columns);
         IF v_count < v_table.moved THEN
             -- Moved rows merged away since by another merge live in its archive: correct the archived copy, so
             -- whichever merge is undone last restores the row as it was.

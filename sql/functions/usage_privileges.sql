@@ -31,7 +31,10 @@ DECLARE
         'merge_assert_referenced_keys', 'merge_unique_columns', 'merge_fill_columns', 'merge_fill_unique',
         'pin_search_path', 'caller_search_path_cte_sql', 'format_ids',
         -- conflict policies (issue 8)
-        'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys'
+        'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys',
+        -- constraint planning (issue 8)
+        'merge_plan_constraints', 'merge_plan_exclusion', 'merge_remove_self_links', 'merge_projection_sql',
+        'merge_hierarchy_sql', 'unmerge_redirected_moves'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -68,7 +71,7 @@ BEGIN
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
         (
             5, 'table', 'mlops.merge_moves', 'INSERT',
-            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_id']
+            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_id', 'moved_to']
         ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),

@@ -1,0 +1,54 @@
+-- mlops.unmerge_redirected_moves: part of undo. Rows a merge moved somewhere other than the survivor (a survivor that
+-- referenced its own loser took the loser's own reference) point at their loser again, if they still hold the value
+-- the merge wrote (merge_moves.moved_to); rows changed since stay as they are.
+
+CREATE OR REPLACE FUNCTION mlops.unmerge_redirected_moves(
+    p_merge_id bigint,
+    p_target regclass,
+    p_key_column text,
+    p_referencing regclass,
+    p_fk_name text,
+    p_fk_columns text[],
+    p_referenced_columns text[]
+)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_restored bigint;
+BEGIN
+    EXECUTE format(
+        $q$
+        UPDATE %1$s AS r SET %2$s
+        FROM mlops.merge_moves AS mv
+        INNER JOIN %3$s AS l ON l.%4$I = mv.loser_id
+        WHERE mv.merge_id = $1 AND mv.referencing_table = %5$L::regclass AND mv.fk_name = %6$L
+            AND mv.moved_to IS NOT NULL
+            AND %7$s = mv.row_key
+            AND %8$s
+        $q$,
+        p_referencing,
+        mlops.sql_column_pairs(p_fk_columns, p_referenced_columns, '%I = l.%I', ', '),
+        p_target,
+        p_key_column,
+        p_referencing,
+        p_fk_name,
+        mlops.row_key_sql(p_referencing),
+        mlops.sql_pairs(p_fk_columns, 'coalesce(to_jsonb(r.%1$I), ''null''::jsonb) = mv.moved_to -> %1$L', ' AND ')
+    ) USING p_merge_id;
+    GET DIAGNOSTICS v_restored = ROW_COUNT;
+    RETURN v_restored;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.unmerge_redirected_moves(bigint, regclass, text, regclass, text, text[], text[]) IS
+'Internal, part of undo: points rows that merge p_merge_id moved to a value other than the survivor (merge_moves.'
+'moved_to: a survivor that took its loser''s own reference) back at their loser, when they still hold that value; '
+'returns how many.';
+
+REVOKE EXECUTE ON FUNCTION mlops.unmerge_redirected_moves(
+    bigint, regclass, text, regclass, text, text[], text[]
+) FROM PUBLIC;
