@@ -90,8 +90,13 @@ def test_runner_merges_fire_user_triggers_under_the_databases_default_path(dsn: 
             "SELECT array_agg(status ORDER BY run_id) FROM mlops.dedup_runs WHERE target = 'mlops.job_postings'::regclass"
         ).fetchone()
         assert runs == ["succeeded"]
-        assert ("job_postings", "DELETE", 2) in audit_rows(conn)
-        assert conn.execute("SELECT count(*) FROM mlops.job_postings WHERE id = 2").fetchone() == (0,)
+        # the platform's rule soft-deletes: the loser is marked (an UPDATE the trigger saw), its references moved
+        assert audit_rows(conn) == [
+            ("job_postings", "UPDATE", 2),
+            ("job_recommendations", "UPDATE", 10),
+            ("job_recommendations", "UPDATE", 11),
+        ]
+        assert conn.execute("SELECT merged_into FROM mlops.job_postings WHERE id = 2").fetchone() == (1,)
 
 
 def test_package_sql_binds_nothing_planted_in_the_callers_path_while_user_code_does(dsn: str) -> None:
@@ -104,7 +109,7 @@ def test_package_sql_binds_nothing_planted_in_the_callers_path_while_user_code_d
     with psycopg.connect(attacked, autocommit=True) as conn:
         (merge_id,) = conn.execute("SELECT mlops.merge_rows('mlops.job_postings', 1, ARRAY[2]::bigint[])").fetchone()
         conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
-        assert conn.execute("SHOW search_path").fetchone() == ("public, pg_catalog",)
+        assert conn.execute("SHOW search_path").fetchone() == ("public,pg_catalog",)
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM public.planted_calls").fetchone() == (0,)
         assert ("job_postings", "INSERT", 2) in audit_rows(conn)

@@ -16,34 +16,26 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_exact text[] := mlops.archive_exact_columns(p_relation);
-    v_row_text text;
     v_count bigint;
 BEGIN
-    -- jsonb_build_object takes at most 100 arguments: 50 columns per call, joined with ||.
-    SELECT string_agg(g.part, ' || ') INTO v_row_text
-    FROM (
-        SELECT 'jsonb_build_object(' || string_agg(format('%L, mlops.archive_text(t.%I)', e.col, e.col), ', '
-            ORDER BY e.ord) || ')' AS part
-        FROM unnest(v_exact) WITH ORDINALITY AS e (col, ord)
-        GROUP BY (e.ord - 1) / 50
-        ORDER BY (e.ord - 1) / 50
-    ) AS g;
     EXECUTE format(
-        'WITH gone AS (DELETE FROM %1$s%2$s AS t USING unnest($1::bigint[], $2::bigint[]) AS m (loser_id, merge_id)'
+        'WITH %8$s, gone AS (DELETE FROM %1$s%2$s AS t'
+        ' USING unnest($1::bigint[], $2::bigint[]) AS m (loser_id, merge_id)'
         ' WHERE t.%3$I = m.loser_id%4$s'
         ' RETURNING m.merge_id, m.loser_id, to_jsonb(t) AS row_data, %5$s AS row_text)'
         ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data, row_text, source_table)'
-        ' SELECT gone.merge_id, %6$L::regclass, gone.loser_id, gone.row_data, gone.row_text, %7$s FROM gone',
+        ' SELECT gone.merge_id, %6$L::regclass, gone.loser_id, gone.row_data, gone.row_text, %7$s FROM %9$s',
         CASE WHEN p_relation = p_target THEN '' ELSE 'ONLY ' END,
         p_relation,
         p_key_column,
         CASE WHEN p_skip_children IS NULL THEN '' ELSE ' AND t.tableoid <> ALL ($3::oid[])' END,
-        coalesce(v_row_text, 'NULL::jsonb'),
+        mlops.archive_row_text_sql(p_relation, 't'),
         p_target,
-        CASE WHEN p_relation = p_target THEN 'NULL::regclass' ELSE format('%L::regclass', p_relation) END
+        CASE WHEN p_relation = p_target THEN 'NULL::regclass' ELSE format('%L::regclass', p_relation) END,
+        mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('gone')
     ) USING p_loser_ids, p_merge_ids, p_skip_children;
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     RETURN v_count;
 END;
 $$;

@@ -157,11 +157,12 @@ BEGIN
 
     IF p_soft_delete THEN
         EXECUTE format(
-            'UPDATE %1$s AS t SET deleted_at = now(), merged_into = m.survivor_id'
-            ' FROM unnest($1::bigint[], $2::bigint[]) AS m (loser_id, survivor_id) WHERE t.%2$I = m.loser_id',
-            p_target, v_key
-        ) USING p_loser_ids, p_survivor_ids;
-        GET DIAGNOSTICS v_count = ROW_COUNT;
+            'WITH %3$s, marked AS (UPDATE %1$s AS t SET deleted_at = now(), merged_into = m.survivor_id'
+            ' FROM unnest($1::bigint[], $2::bigint[]) AS m (loser_id, survivor_id) WHERE t.%2$I = m.loser_id'
+            ' RETURNING 1) SELECT count(*) FROM %4$s',
+            p_target, v_key, mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('marked')
+        ) INTO v_count USING p_loser_ids, p_survivor_ids;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     ELSE
         -- Archive and delete in one statement per relation: a row leaves the table only together with its exact
         -- archive copy (inheritance children: from the child, with its own columns).
@@ -176,9 +177,7 @@ BEGIN
         ) INTO v_deleted USING p_loser_ids;
         RAISE EXCEPTION 'merge of % % only % of % losers: a trigger or rule on % skipped the others (%)', p_target,
             CASE WHEN p_soft_delete THEN 'marked' ELSE 'deleted' END, v_count, cardinality(p_loser_ids), p_target,
-            CASE WHEN cardinality(v_deleted) > 5
-                THEN format('ids %s … and %s more', array_to_string(v_deleted[1:5], ', '), cardinality(v_deleted) - 5)
-                ELSE format('ids %s', array_to_string(v_deleted, ', ')) END
+            'ids ' || mlops.format_ids(v_deleted)
             USING ERRCODE = 'triggered_action_exception',
             DETAIL = 'Nothing was merged; the whole merge is rolled back.',
             HINT = 'Disable or adapt the BEFORE DELETE / BEFORE UPDATE trigger (or rule) for the merge, or merge '

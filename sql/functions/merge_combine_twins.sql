@@ -30,7 +30,7 @@ BEGIN
 
     EXECUTE format(
         $q$
-        WITH x AS (
+        WITH %8$s, x AS (
             SELECT * FROM unnest($1::oid[], $2::tid[], $3::oid[], $4::tid[], $5::bigint[])
                 WITH ORDINALITY AS x (toid, tid, kt, kc, mid, n)
         ),
@@ -59,12 +59,12 @@ BEGIN
                 SELECT updated.mid, jsonb_agg(jsonb_build_object(
                     'table', $6::text, 'relid', $7::oid, 'row_key', updated.row_key, 'columns', updated.cols
                 ) ORDER BY updated.row_key) AS entries
-                FROM updated
+                FROM %9$s
                 GROUP BY updated.mid
             ) AS u
             WHERE mg.merge_id = u.mid
         )
-        SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM twins)
+        SELECT (SELECT count(*) FROM %9$s), (SELECT count(*) FROM twins)
         $q$,
         mlops.sql_pairs(v_columns, 'd.%1$I AS "c%2$s"', ', '),
         p_referencing,
@@ -87,10 +87,12 @@ BEGIN
         mlops.sql_pairs(v_columns, '%1$I = cb."new%2$s"', ', '),
         mlops.row_key_sql(p_referencing),
         mlops.sql_pairs(v_columns,
-            '%1$L, jsonb_build_object(''old'', cb."old%2$s", ''new'', r.%1$I::text)', ', ')
+            '%1$L, jsonb_build_object(''old'', cb."old%2$s", ''new'', r.%1$I::text)', ', '),
+        mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('updated')
     ) INTO v_updated, v_twins
     USING p_tableoids, p_ctids, p_keeper_tableoids, p_keeper_ctids, p_merge_ids, p_referencing::text,
         p_referencing::oid;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     IF v_updated <> v_twins THEN
         RAISE EXCEPTION 'merge stopped: % of % twin(s) of % took their combined values; a trigger or rule on % '
             'skipped the others', v_updated, v_twins, p_referencing, p_referencing

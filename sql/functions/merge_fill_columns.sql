@@ -77,14 +77,14 @@ BEGIN
     END IF;
 
     EXECUTE format(
-        'WITH %1$s,'
+        'WITH %9$s, %1$s,'
         ' updated AS (UPDATE %2$s AS s SET %3$s FROM plan AS p %4$s WHERE s.%5$I = p.survivor_id AND (%6$s)'
         '   RETURNING p.merge_id,'
         '   (SELECT jsonb_object_agg(x.col, x.val) FROM (VALUES %7$s) AS x (col, f, val) WHERE x.f) AS filled,'
         '   (SELECT jsonb_object_agg(x.col, x.val) FROM (VALUES %8$s) AS x (col, f, val) WHERE x.f) AS filled_text)'
         ' UPDATE mlops.merges AS mg SET filled = coalesce(mg.filled, ''{}'') || u.filled,'
         ' filled_text = coalesce(mg.filled_text, ''{}'') || u.filled_text'
-        ' FROM updated AS u WHERE mg.merge_id = u.merge_id',
+        ' FROM %10$s AS u WHERE mg.merge_id = u.merge_id',
         v_plan,
         p_target,
         mlops.sql_pairs(p_columns, '%1$I = CASE WHEN p."f_%2$s" THEN "w_%2$s"."v_%2$s" ELSE s.%1$I END', ', '),
@@ -92,9 +92,13 @@ BEGIN
         p_key_column,
         mlops.sql_pairs(p_columns, 'p."f_%2$s"', ' OR '),
         mlops.sql_pairs(p_columns, '(%1$L, p."f_%2$s", to_jsonb(s.%1$I))', ', '),
-        mlops.sql_pairs(p_columns, '(%1$L, p."f_%2$s", to_jsonb(mlops.archive_text(s.%1$I)))', ', ')
+        mlops.sql_pairs(p_columns, '(%1$L, p."f_%2$s", to_jsonb(mlops.archive_text(s.%1$I)))', ', '),
+        mlops.caller_search_path_cte_sql(),
+        -- a subquery, since the scan's own alias (updated) must not clash with the outer alias u
+        format('(SELECT updated.* FROM %s)', mlops.caller_search_path_scan_sql('updated'))
     ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     RETURN v_count;
 END;
 $$;

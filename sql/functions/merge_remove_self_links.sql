@@ -62,16 +62,20 @@ BEGIN
         END IF;
     END LOOP;
     EXECUTE format(
-        'WITH gone AS (DELETE FROM %1$s AS r USING unnest($1::oid[], $2::tid[], $3::bigint[]) AS x (toid, t, mid)'
+        'WITH %3$s, gone AS (DELETE FROM %1$s AS r'
+        ' USING unnest($1::oid[], $2::tid[], $3::bigint[]) AS x (toid, t, mid)'
         ' WHERE r.tableoid = x.toid AND r.ctid = x.t'
-        ' RETURNING x.mid, r.tableoid::regclass AS tbl, %2$s AS row_id, to_jsonb(r) AS row_data)'
-        ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data)'
-        ' SELECT gone.mid, gone.tbl, gone.row_id, gone.row_data FROM gone',
+        ' RETURNING x.mid, r.tableoid::regclass AS tbl, %2$s AS row_id, to_jsonb(r) AS row_data, %5$s AS row_text)'
+        ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data, row_text)'
+        ' SELECT gone.mid, gone.tbl, gone.row_id, gone.row_data, gone.row_text FROM %4$s',
         p_referencing,
         CASE WHEN mlops.integer_key_column(p_referencing) IS NULL THEN 'NULL::bigint'
-            ELSE format('r.%I::bigint', mlops.integer_key_column(p_referencing)) END
+            ELSE format('r.%I::bigint', mlops.integer_key_column(p_referencing)) END,
+        mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('gone'),
+        mlops.archive_row_text_sql(p_referencing, 'r')
     ) USING p_toids, p_ctids, p_merge_ids;
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     IF v_count <> cardinality(p_ctids) THEN
         RAISE EXCEPTION 'merge of % removed only % of % rows of % that would reference the survivor twice: a '
             'trigger or rule on % skipped the others', p_target, v_count, cardinality(p_ctids), p_referencing,

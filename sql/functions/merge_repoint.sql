@@ -71,17 +71,19 @@ BEGIN
             p_key_column, p_fk_columns[1]);
     END IF;
     EXECUTE format(
-        'WITH moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v%9$s WHERE %4$s%5$s'
+        'WITH %11$s, moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v%9$s WHERE %4$s%5$s'
         ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id, %10$s AS moved_to)'
         ' INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id, moved_to)'
-        ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id, moved.moved_to FROM moved',
+        ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id, moved.moved_to FROM %12$s',
         p_referencing,
         v_set,
         mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns),
         mlops.sql_pairs(p_fk_columns, 'r.%1$I = v.l%2$s', ' AND '),
-        v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name, v_join, v_moved_to
+        v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name, v_join, v_moved_to,
+        mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved')
     ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
     GET DIAGNOSTICS v_moved = ROW_COUNT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     RETURN v_moved;
 END;
 $$;

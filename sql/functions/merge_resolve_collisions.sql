@@ -266,15 +266,19 @@ BEGIN
             END IF;
             -- No key to merge by and nothing references it: archive the colliding rows, then delete them.
             EXECUTE format(
-                'WITH gone AS (DELETE FROM %1$s AS r'
+                'WITH %3$s, gone AS (DELETE FROM %1$s AS r'
                 ' USING unnest($1::oid[], $2::tid[], $3::bigint[]) AS x (toid, t, mid)'
-                ' WHERE r.tableoid = x.toid AND r.ctid = x.t RETURNING x.mid, to_jsonb(r) AS row_data)'
-                ' INSERT INTO mlops.merge_archive (merge_id, target, row_data)'
-                ' SELECT gone.mid, %2$L::regclass, gone.row_data'
-                ' FROM gone',
-                p_referencing, p_referencing
+                ' WHERE r.tableoid = x.toid AND r.ctid = x.t'
+                ' RETURNING x.mid, to_jsonb(r) AS row_data, %5$s AS row_text)'
+                ' INSERT INTO mlops.merge_archive (merge_id, target, row_data, row_text)'
+                ' SELECT gone.mid, %2$L::regclass, gone.row_data, gone.row_text'
+                ' FROM %4$s',
+                p_referencing, p_referencing,
+                mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('gone'),
+                mlops.archive_row_text_sql(p_referencing, 'r')
             ) USING v_tableoids, v_ctids, v_parents;
             GET DIAGNOSTICS v_count = ROW_COUNT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
             IF v_count <> cardinality(v_ctids) THEN
                 RAISE EXCEPTION 'rows of % changed while the merge resolved collisions', p_referencing
                     USING ERRCODE = 'serialization_failure', HINT = 'Retry the merge.';

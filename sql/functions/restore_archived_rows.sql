@@ -33,20 +33,22 @@ BEGIN
         WHERE a.attrelid = coalesce(v_source.source_table, p_table) AND a.attnum > 0 AND NOT a.attisdropped
             AND a.attgenerated = '';
         EXECUTE format(
-            'INSERT INTO %1$s (%2$s) OVERRIDING SYSTEM VALUE'
+            'WITH %4$s, restored AS (INSERT INTO %1$s (%2$s) OVERRIDING SYSTEM VALUE'
             ' SELECT %3$s FROM mlops.merge_archive AS a'
             ' CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, a.row_data) AS x'
             ' WHERE a.merge_id = $1 AND a.target = $2 AND a.source_table IS NOT DISTINCT FROM $3'
-            ' ORDER BY a.archive_id',
+            ' ORDER BY a.archive_id RETURNING 1)'
+            ' SELECT count(*) FROM %5$s',
             coalesce(v_source.source_table, p_table),
             mlops.sql_pairs(v_columns, '%1$I', ', '),
             (
                 SELECT string_agg(mlops.archive_value_sql(coalesce(v_source.source_table, p_table), c.col), ', '
                     ORDER BY c.ord)
                 FROM unnest(v_columns) WITH ORDINALITY AS c (col, ord)
-            )
-        ) USING p_merge_id, p_table, v_source.source_table;
-        GET DIAGNOSTICS v_count = ROW_COUNT;
+            ),
+            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('restored')
+        ) INTO v_count USING p_merge_id, p_table, v_source.source_table;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
         v_restored := v_restored + v_count;
     END LOOP;
     RETURN v_restored;

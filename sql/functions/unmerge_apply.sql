@@ -27,7 +27,8 @@ BEGIN
     -- First, so that a unique value the survivor took from a loser is free when the loser comes back.
     IF v_merge.filled IS NOT NULL OR v_merge.filled_text IS NOT NULL THEN
         EXECUTE format(
-            'UPDATE %s AS t SET %s WHERE t.%I = $2',
+            'WITH %4$s, cleared AS (UPDATE %1$s AS t SET %2$s WHERE t.%3$I = $2 RETURNING 1)'
+            ' SELECT count(*) FROM %5$s',
             v_merge.target,
             (
                 SELECT string_agg(
@@ -42,17 +43,21 @@ BEGIN
                     SELECT jsonb_object_keys(coalesce(v_merge.filled, '{}') || coalesce(v_merge.filled_text, '{}'))
                 ) AS k (col)
             ),
-            v_key
+            v_key,
+            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('cleared')
         ) USING v_merge.filled, v_merge.survivor_id, v_merge.filled_text;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     END IF;
 
     -- 2. The losers, with their original ids.
     IF v_merge.soft_deleted THEN
         EXECUTE format(
-            'UPDATE %s AS t SET deleted_at = NULL, merged_into = NULL WHERE t.%I = ANY ($1) AND t.merged_into = $2',
-            v_merge.target, v_key
-        ) USING v_merge.loser_ids, v_merge.survivor_id;
-        GET DIAGNOSTICS v_count = ROW_COUNT;
+            'WITH %3$s, revived AS (UPDATE %1$s AS t SET deleted_at = NULL, merged_into = NULL'
+            ' WHERE t.%2$I = ANY ($1) AND t.merged_into = $2 RETURNING 1) SELECT count(*) FROM %4$s',
+            v_merge.target, v_key,
+            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('revived')
+        ) INTO v_count USING v_merge.loser_ids, v_merge.survivor_id;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     ELSE
         v_count := mlops.restore_archived_rows(p_merge_id, v_merge.target);
     END IF;
@@ -82,7 +87,7 @@ BEGIN
         -- table without a key, by count), then point each back at its loser.
         EXECUTE format(
             $q$
-            WITH wanted AS (
+            WITH %8$s, wanted AS (
                 SELECT mv.row_key, mv.loser_id,
                     row_number() OVER (PARTITION BY mv.row_key ORDER BY mv.loser_id) AS n
                 FROM mlops.merge_moves AS mv
@@ -93,12 +98,16 @@ BEGIN
                 SELECT r.tableoid AS toid, r.ctid AS tid, %3$s AS row_key,
                     row_number() OVER (PARTITION BY %3$s) AS n
                 FROM %1$s AS r INNER JOIN %4$s AS s ON s.%5$I = $2 AND %6$s
+            ),
+            moved_back AS (
+                UPDATE %1$s AS r SET %7$s
+                FROM present AS p
+                INNER JOIN wanted AS w ON w.row_key = p.row_key AND w.n = p.n
+                INNER JOIN %4$s AS l ON l.%5$I = w.loser_id
+                WHERE r.tableoid = p.toid AND r.ctid = p.tid
+                RETURNING 1
             )
-            UPDATE %1$s AS r SET %7$s
-            FROM present AS p
-            INNER JOIN wanted AS w ON w.row_key = p.row_key AND w.n = p.n
-            INNER JOIN %4$s AS l ON l.%5$I = w.loser_id
-            WHERE r.tableoid = p.toid AND r.ctid = p.tid
+            SELECT count(*) FROM %9$s
             $q$,
             v_table.referencing_table,
             v_table.fk_name,
@@ -106,9 +115,10 @@ BEGIN
             v_merge.target,
             v_key,
             mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, 'r.%I = s.%I', ' AND '),
-            mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, '%I = l.%I', ', ')
-        ) USING p_merge_id, v_merge.survivor_id;
-        GET DIAGNOSTICS v_count = ROW_COUNT;
+            mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, '%I = l.%I', ', '),
+            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved_back')
+        ) INTO v_count USING p_merge_id, v_merge.survivor_id;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
         -- rows moved elsewhere than the survivor (a survivor that took its loser's own reference)
         v_count := v_count + mlops.unmerge_redirected_moves(p_merge_id, v_merge.target, v_key,
             v_table.referencing_table, v_table.fk_name, v_fk.referencing_columns, v_fk.referenced_columns);

@@ -38,7 +38,8 @@ BEGIN
         END IF;
         -- Find the twin by its primary key (index-friendly), write back each column still holding the new value.
         EXECUTE format(
-            'UPDATE %1$s AS r SET %2$s WHERE %3$s AND (%4$s)',
+            'WITH %5$s, written_back AS (UPDATE %1$s AS r SET %2$s WHERE %3$s AND (%4$s) RETURNING 1)'
+            ' SELECT count(*) FROM %6$s',
             v_table,
             (
                 SELECT string_agg(format(
@@ -55,9 +56,10 @@ BEGIN
                 FROM pg_catalog.pg_attribute AS a
                 WHERE a.attrelid = v_table AND a.attname = ANY (v_key_columns) AND NOT a.attisdropped
             ),
-            mlops.sql_pairs(v_columns, 'r.%1$I::text IS NOT DISTINCT FROM ($2 -> %1$L ->> ''new'')', ' OR ')
-        ) USING v_entry.entry -> 'row_key', v_entry.entry -> 'columns';
-        GET DIAGNOSTICS v_count = ROW_COUNT;
+            mlops.sql_pairs(v_columns, 'r.%1$I::text IS NOT DISTINCT FROM ($2 -> %1$L ->> ''new'')', ' OR '),
+            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('written_back')
+        ) INTO v_count USING v_entry.entry -> 'row_key', v_entry.entry -> 'columns';
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
         IF v_count = 0 THEN
             RAISE NOTICE 'undo of merge %: row % of % was changed or deleted since; its combined values stay',
                 p_merge_id, v_entry.entry -> 'row_key', v_table;

@@ -22,13 +22,17 @@ DECLARE
 BEGIN
     EXECUTE format(
         $q$
-        UPDATE %1$s AS r SET %2$s
-        FROM mlops.merge_moves AS mv
-        INNER JOIN %3$s AS l ON l.%4$I = mv.loser_id
-        WHERE mv.merge_id = $1 AND mv.referencing_table = %5$L::regclass AND mv.fk_name = %6$L
-            AND mv.moved_to IS NOT NULL
-            AND %7$s = mv.row_key
-            AND %8$s
+        WITH %9$s, moved_back AS (
+            UPDATE %1$s AS r SET %2$s
+            FROM mlops.merge_moves AS mv
+            INNER JOIN %3$s AS l ON l.%4$I = mv.loser_id
+            WHERE mv.merge_id = $1 AND mv.referencing_table = %5$L::regclass AND mv.fk_name = %6$L
+                AND mv.moved_to IS NOT NULL
+                AND %7$s = mv.row_key
+                AND %8$s
+            RETURNING 1
+        )
+        SELECT count(*) FROM %10$s
         $q$,
         p_referencing,
         mlops.sql_column_pairs(p_fk_columns, p_referenced_columns, '%I = l.%I', ', '),
@@ -37,9 +41,10 @@ BEGIN
         p_referencing,
         p_fk_name,
         mlops.row_key_sql(p_referencing),
-        mlops.sql_pairs(p_fk_columns, 'coalesce(to_jsonb(r.%1$I), ''null''::jsonb) = mv.moved_to -> %1$L', ' AND ')
-    ) USING p_merge_id;
-    GET DIAGNOSTICS v_restored = ROW_COUNT;
+        mlops.sql_pairs(p_fk_columns, 'coalesce(to_jsonb(r.%1$I), ''null''::jsonb) = mv.moved_to -> %1$L', ' AND '),
+        mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved_back')
+    ) INTO v_restored USING p_merge_id;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     RETURN v_restored;
 END;
 $$;

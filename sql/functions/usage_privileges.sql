@@ -29,7 +29,8 @@ DECLARE
         -- exact archive and fill (issue 8)
         'archive_text', 'archive_exact_columns', 'archive_value_sql', 'merge_archive_losers', 'merge_archive_rows_of',
         'merge_assert_referenced_keys', 'merge_unique_columns', 'merge_fill_columns', 'merge_fill_unique',
-        'pin_search_path', 'caller_search_path_cte_sql', 'format_ids',
+        'pin_search_path', 'caller_search_path_cte_sql', 'caller_search_path_scan_sql', 'format_ids',
+        'archive_row_text_sql',
         -- conflict policies (issue 8)
         'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys',
         -- constraint planning (issue 8)
