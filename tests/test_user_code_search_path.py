@@ -21,6 +21,14 @@ CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON mlops.job_recommendatio
     FOR EACH ROW EXECUTE FUNCTION public.audit();
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON mlops.job_postings
     FOR EACH ROW EXECUTE FUNCTION public.audit();
+-- a statement-level trigger fires before the statement reads any row: it must see the caller's path too
+CREATE FUNCTION public.audit_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit_log VALUES (TG_TABLE_NAME, 'before ' || TG_OP, NULL);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER audit_statement BEFORE UPDATE ON mlops.job_recommendations
+    FOR EACH STATEMENT EXECUTE FUNCTION public.audit_statement();
 INSERT INTO mlops.job_postings (id, url, title) OVERRIDING SYSTEM VALUE
 VALUES (1, 'https://jobs.example.com/1', 'ML'), (2, 'https://jobs.example.com/1/', 'ML'),
        (3, 'https://jobs.example.com/3', 'Data');
@@ -61,6 +69,7 @@ def test_a_merge_and_its_undo_fire_user_triggers_under_the_callers_search_path(d
             ("job_postings", "DELETE", 2),
             ("job_recommendations", "UPDATE", 10),
             ("job_recommendations", "UPDATE", 11),
+            ("job_recommendations", "before UPDATE", None),
         ]
         assert conn.execute("SELECT id, job_id FROM mlops.job_recommendations ORDER BY id").fetchall() == [
             (10, 1),
@@ -73,6 +82,7 @@ def test_a_merge_and_its_undo_fire_user_triggers_under_the_callers_search_path(d
             ("job_postings", "INSERT", 2),
             ("job_recommendations", "UPDATE", 10),
             ("job_recommendations", "UPDATE", 11),
+            ("job_recommendations", "before UPDATE", None),
         ]
         assert conn.execute("SELECT id, job_id FROM mlops.job_recommendations ORDER BY id").fetchall() == [
             (10, 2),
@@ -95,6 +105,7 @@ def test_runner_merges_fire_user_triggers_under_the_databases_default_path(dsn: 
             ("job_postings", "UPDATE", 2),
             ("job_recommendations", "UPDATE", 10),
             ("job_recommendations", "UPDATE", 11),
+            ("job_recommendations", "before UPDATE", None),
         ]
         assert conn.execute("SELECT merged_into FROM mlops.job_postings WHERE id = 2").fetchone() == (1,)
 

@@ -1,10 +1,9 @@
 -- mlops.caller_search_path_cte_sql: the CTE that makes a merge statement on a user table run the user's code
 -- (triggers, and the functions they call) under the caller's search_path, recorded by mlops.pin_search_path.
 -- The statement itself is parsed and planned under the package's pinned path, so nothing planted in the caller's
--- path binds in it; the CTE sets the caller's path when it is first read, and the statement reads it (CROSS JOIN
--- mlops_caller_path) before it hands its first row to the UPDATE, DELETE or INSERT, so BEFORE and AFTER ROW
--- triggers and AFTER STATEMENT triggers see the caller's path. (BEFORE STATEMENT triggers fire before any row is
--- read: they see the pinned path.) The calling routine pins the path again right after the statement.
+-- path binds in it; the CTE sets the caller's path when it is first read, and the statement reads its
+-- data-modifying CTE only after it (mlops.caller_search_path_scan_sql), so every trigger of the change, BEFORE
+-- STATEMENT included, sees the caller's path. The calling routine pins the path again right after the statement.
 
 CREATE OR REPLACE FUNCTION mlops.caller_search_path_cte_sql()
 RETURNS text

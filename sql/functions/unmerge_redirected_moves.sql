@@ -20,6 +20,14 @@ AS $$
 DECLARE
     v_restored bigint;
 BEGIN
+    -- No statement without such rows: an UPDATE of no row still fires the table's statement triggers.
+    IF NOT EXISTS (
+        SELECT FROM mlops.merge_moves AS mv
+        WHERE mv.merge_id = p_merge_id AND mv.referencing_table = p_referencing AND mv.fk_name = p_fk_name
+            AND mv.moved_to IS NOT NULL
+    ) THEN
+        RETURN 0;
+    END IF;
     EXECUTE format(
         $q$
         WITH %9$s, moved_back AS (
