@@ -94,9 +94,11 @@ BEGIN
 
     -- One merge row per survivor; v_pair_merge_ids[i] is the merge of loser i.
     WITH inserted AS (
-        INSERT INTO mlops.merges (parent_merge_id, target, survivor_id, loser_ids, reason, score, soft_deleted)
+        INSERT INTO mlops.merges (
+            parent_merge_id, target, survivor_id, loser_ids, reason, score, soft_deleted, fill_nulls
+        )
         SELECT min(p.parent), p_target, p.survivor, array_agg(p.loser ORDER BY p.ord), p_reason, min(p.score),
-            p_soft_delete
+            p_soft_delete, p_fill_nulls
         FROM unnest(p_survivor_ids, p_loser_ids, p_scores, p_parent_merge_ids)
             WITH ORDINALITY AS p (survivor, loser, score, parent, ord)
         GROUP BY p.survivor
@@ -146,6 +148,7 @@ BEGIN
             mlops.merge_mapping_sql(p_target, v_key, v_fk.referenced_columns),
             mlops.sql_pairs(v_fk.referencing_columns, 'r.%1$I = v.l%2$s', ' AND '),
             mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, v_key, false)
+            || mlops.merge_merged_rows_stay_sql(v_fk.referencing_table, v_pair_merge_ids)
         ) INTO v_left USING p_loser_ids, p_survivor_ids, v_pair_merge_ids;
         IF v_left > 0 THEN
             RAISE EXCEPTION 'merge of % stopped: % row(s) of % still reference a loser through %',

@@ -21,7 +21,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     -- cross-cluster loser references move too, so each merge of a batch undoes on its own
-    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, true);
+    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, true)
+        || mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids);
     v_hierarchy boolean := p_referencing = p_target AND p_referenced_columns = ARRAY[p_key_column]
         AND cardinality(p_fk_columns) = 1;
     v_set text;

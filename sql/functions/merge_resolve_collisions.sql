@@ -29,6 +29,8 @@ DECLARE
     -- Self reference: losers never count as twins (a colliding cross-cluster loser makes the UPDATE fail cleanly).
     v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, false);
     v_action text := 'twin';
+    v_soft_delete boolean;
+    v_fill_nulls boolean;
     v_combine jsonb;
     v_fk_attnums int2[];
     v_base text;
@@ -129,7 +131,7 @@ BEGIN
                         SELECT b.*%2$s FROM (
                             SELECT %3$s, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid,
                                 %4$s AS mlops_row_id, v.merge_id AS mlops_merge_id
-                            FROM %5$s AS r INNER JOIN (%6$s) AS v ON %7$s%8$s
+                            FROM %5$s AS r INNER JOIN (%6$s) AS v ON %7$s%8$s%13$s
                         ) AS b
                     ) AS p
                     WHERE (%9$s)
@@ -165,7 +167,8 @@ BEGIN
             v_moving_keys,
             coalesce(', ' || v_generated, ''),
             v_base, v_row_id, p_referencing, v_mapping, v_match, v_exclude,
-            coalesce(v_index.predicate, 'true'), v_not_null, v_staying_keys, v_pair_keys
+            coalesce(v_index.predicate, 'true'), v_not_null, v_staying_keys, v_pair_keys,
+            mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids)
         ) INTO v_keepers, v_dupes, v_parents, v_tableoids, v_ctids, v_keeper_tableoids, v_keeper_ctids
         USING p_loser_ids, p_survivor_ids, p_merge_ids;
 
@@ -249,9 +252,15 @@ BEGIN
         END IF;
 
         IF v_row_key IS NOT NULL THEN
-            -- The colliding row is a duplicate of its twin: merge it, so its own referencers follow.
+            -- The colliding row is a duplicate of its twin: merge it, so its own referencers follow. With the
+            -- parent's options: soft delete where the table has the columns for it, fill_nulls.
+            SELECT bool_or(m.soft_deleted) AND mlops.has_soft_delete_columns(p_referencing), bool_or(m.fill_nulls)
+            INTO v_soft_delete, v_fill_nulls
+            FROM mlops.merges AS m WHERE m.merge_id = ANY (v_parents);
             SELECT r.conflict_rows INTO v_count
-            FROM mlops.merge_clusters(p_referencing, v_keepers, v_dupes, 'conflict', NULL, v_parents) AS r;
+            FROM mlops.merge_clusters(
+                p_referencing, v_keepers, v_dupes, 'conflict', NULL, v_parents, v_soft_delete, v_fill_nulls
+            ) AS r;
             v_total := v_total + cardinality(v_dupes) + v_count;
         ELSE
             IF EXISTS (SELECT FROM mlops.foreign_key_catalog() AS f WHERE f.referenced_table = p_referencing) THEN

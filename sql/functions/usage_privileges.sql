@@ -30,7 +30,7 @@ DECLARE
         'archive_text', 'archive_exact_columns', 'archive_value_sql', 'merge_archive_losers', 'merge_archive_rows_of',
         'merge_assert_referenced_keys', 'merge_unique_columns', 'merge_fill_columns', 'merge_fill_unique',
         'pin_search_path', 'caller_search_path_cte_sql', 'caller_search_path_scan_sql', 'format_ids',
-        'archive_row_text_sql',
+        'archive_row_text_sql', 'merge_merged_rows_stay_sql',
         -- conflict policies (issue 8)
         'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys',
         -- constraint planning (issue 8)
@@ -55,7 +55,10 @@ BEGIN
         -- records what it filled. merge_id, merged_at and merged_by come from their defaults, never the caller.
         (3, 'table', 'mlops.merges', 'SELECT', NULL),
         (3, 'table', 'mlops.merges', 'INSERT',
-            ARRAY['parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted']),
+            ARRAY[
+                'parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted',
+                'fill_nulls'
+            ]),
         (
             3, 'table', 'mlops.merges', 'UPDATE',
             ARRAY['filled', 'filled_text', 'fill_skipped', 'undone_at', 'undone_by', 'conflicts', 'combined']

@@ -1,0 +1,29 @@
+-- Conflict merges honour their parent merge's options: the merge record keeps whether fill_nulls was asked (it
+-- already keeps soft_deleted), so the merges of colliding rows made inside it can do the same.
+
+ALTER TABLE mlops."merges"  -- noqa: RF06
+ADD COLUMN fill_nulls boolean NOT NULL DEFAULT FALSE;
+
+COMMENT ON COLUMN mlops."merges".fill_nulls IS  -- noqa: RF06
+'Whether the merge filled the survivor''s NULL columns from its losers (p_fill_nulls); its conflict merges do too.';
+
+-- Roles granted usage before this migration (and before 0006, which added conflicts and combined) write the new
+-- columns too; mlops.grant_usage grants them from now on.
+DO $$
+DECLARE
+    v_grantee text;
+BEGIN
+    FOR v_grantee IN
+        SELECT DISTINCT p.grantee
+        FROM information_schema.column_privileges AS p
+        WHERE p.table_schema = 'mlops' AND p.table_name = 'merges' AND p.column_name = 'reason'
+            AND p.privilege_type = 'INSERT'
+            AND p.grantee <> 'PUBLIC'
+            AND p.grantee NOT IN (SELECT r.rolname FROM pg_catalog.pg_roles AS r WHERE r.oid = (
+                SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = 'mlops.merges'::regclass
+            ))
+    LOOP
+        EXECUTE format('GRANT INSERT (fill_nulls), UPDATE (conflicts, combined) ON mlops.merges TO %I', v_grantee);
+    END LOOP;
+END;
+$$;
