@@ -24,6 +24,7 @@ DECLARE
     v_summary jsonb;
     v_refusal text;
     v_moved bigint;
+    v_members bigint;
     -- the seq ranges of the current batch still to merge (a stack: bisection pushes both halves)
     v_firsts bigint[];
     v_lasts bigint[];
@@ -135,6 +136,7 @@ BEGIN
 
             v_started := clock_timestamp();
             SELECT d.* INTO v_detect FROM mlops.dedup_detect(v_target) AS d;
+            v_members := v_detect.members;
             SELECT max(m.cluster_id) / p_batch_size + (max(m.cluster_id) % p_batch_size > 0)::integer INTO v_batches
             FROM pg_temp.mlops_dedup_members AS m;
             UPDATE mlops.dedup_runs
@@ -177,7 +179,11 @@ BEGIN
                 -- Clusters an earlier run recorded failed, unchanged since, are skipped (or their records cleared).
                 UPDATE mlops.dedup_runs
                 SET clusters_skipped = mlops.dedup_skip_failed_clusters(v_target, v_rule_fingerprint)
-                WHERE run_id = v_run_id;
+                WHERE run_id = v_run_id
+                RETURNING CASE WHEN clusters_skipped > 0 THEN format('%s clusters skipped: an earlier run recorded them '
+                    'failed and neither their rows nor the rule changed (mlops.merge_failures; clear with '
+                    'mlops.merge_failures_clear)', clusters_skipped) END
+                INTO v_partial_error;
             END IF;
         EXCEPTION
             WHEN query_canceled THEN
@@ -405,7 +411,7 @@ BEGIN
                     ELSE coalesce(r.error, v_partial_error) END,
                 error_sqlstate = CASE WHEN v_rule_state IS NOT NULL THEN v_rule_state
                     ELSE coalesce(r.error_sqlstate, v_partial_state) END,
-                rows_merged = CASE WHEN p_dry_run AND v_rule_state IS NULL THEN v_detect.members ELSE r.rows_merged END,
+                rows_merged = CASE WHEN p_dry_run AND v_rule_state IS NULL THEN v_members ELSE r.rows_merged END,
                 finished_at = clock_timestamp(),
                 merge_ms = CASE WHEN p_dry_run OR v_rule_state IS NOT NULL THEN r.merge_ms
                     ELSE (extract(EPOCH FROM clock_timestamp() - v_started) * 1000)::bigint END
@@ -441,8 +447,8 @@ BEGIN
         RAISE EXCEPTION 'mlops.merge_duplicates: % of its rules failed: %', cardinality(v_failed_runs),
             array_to_string(v_failed_runs, '; ')
             USING ERRCODE = v_failed_state,
-            DETAIL = CASE WHEN cardinality(v_failed_runs) = 1 THEN v_failed_detail END,
-            HINT = coalesce(CASE WHEN cardinality(v_failed_runs) = 1 THEN v_failed_hint END,
+            DETAIL = coalesce(CASE WHEN cardinality(v_failed_runs) = 1 THEN v_failed_detail END, ''),
+            HINT = coalesce(CASE WHEN cardinality(v_failed_runs) = 1 THEN nullif(v_failed_hint, '') END,
                 'The other rules ran and are committed; SELECT * FROM mlops.dedup_runs WHERE status = ''failed''.');
     END IF;
 END;
