@@ -162,9 +162,7 @@ def test_merge_duplicates_under_application_load_loses_nothing(
                     c.execute("CALL mlops.merge_duplicates('app.customer', p_batch_size => 5)")
                 except psycopg.Error as exc:
                     call_errors.append(str(exc))
-                runs.append(
-                    c.execute("SELECT status FROM mlops.dedup_runs ORDER BY run_id DESC LIMIT 1").fetchone()[0]
-                )
+                runs.append(c.execute("SELECT status FROM mlops.dedup_runs ORDER BY run_id DESC LIMIT 1").fetchone()[0])
 
     threads = [threading.Thread(target=inserter, args=(s,)) for s in (10, 11)]
     threads += [threading.Thread(target=f) for f in (updater, deleter, person, merger)]

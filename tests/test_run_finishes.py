@@ -86,7 +86,9 @@ def lock_is_free(connect: Callable[..., psycopg.Connection], table: str) -> bool
         "SELECT pg_try_advisory_lock(hashtext('mlops.merge_duplicates'), %s::regclass::oid::integer)", (table,)
     ).fetchone()
     if taken:
-        other.execute("SELECT pg_advisory_unlock(hashtext('mlops.merge_duplicates'), %s::regclass::oid::integer)", (table,))
+        other.execute(
+            "SELECT pg_advisory_unlock(hashtext('mlops.merge_duplicates'), %s::regclass::oid::integer)", (table,)
+        )
     return taken
 
 
@@ -109,7 +111,9 @@ def test_a_cluster_that_cannot_merge_fails_only_itself(
     assert open_failures(accounts) == [("app.acct", 5, [6], "23514", "note 100 is frozen", "legal hold")]
     (error,) = accounts.execute("SELECT error FROM mlops.dedup_runs WHERE target = %s::regclass", (ACCT,)).fetchone()
     assert error == "cluster of survivor 5 (losers 6) failed: note 100 is frozen"
-    assert any("1 clusters failed, recorded in mlops.merge_failures (survivors 5; SQLSTATE 23514)" in n for n in notices)
+    assert any(
+        "1 clusters failed, recorded in mlops.merge_failures (survivors 5; SQLSTATE 23514)" in n for n in notices
+    )
     assert lock_is_free(connect, ACCT)
 
 
@@ -128,16 +132,19 @@ def test_later_runs_skip_a_failed_cluster_until_a_person_clears_it(accounts: psy
     assert runs(accounts)[-1] == ("app.acct", "succeeded", 1, 0, 0, 0, None)
     assert ids(accounts, ACCT) == [1, 3, 5, 7, 9]
     assert accounts.execute("SELECT acct_id FROM app.note WHERE id = 100").fetchone() == (5,)
-    assert accounts.execute("SELECT cleared_by = current_user, cleared_reason FROM mlops.merge_failures").fetchall() == [
-        (True, "cleared by hand: hold lifted")
-    ]
+    assert accounts.execute(
+        "SELECT cleared_by = current_user, cleared_reason FROM mlops.merge_failures"
+    ).fetchall() == [(True, "cleared by hand: hold lifted")]
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
         ("UPDATE app.acct SET name = 'Lee' WHERE id IN (5, 6)", "rows changed"),
-        ("UPDATE mlops.dedup_rules SET exact_key = 'lower(t.email)' WHERE target = 'app.acct'::regclass", "rule changed"),
+        (
+            "UPDATE mlops.dedup_rules SET exact_key = 'lower(t.email)' WHERE target = 'app.acct'::regclass",
+            "rule changed",
+        ),
         ("INSERT INTO app.acct VALUES (11, 'user3@example.com', NULL)", "no longer detected"),
     ],
 )
@@ -219,15 +226,15 @@ def test_rows_deleted_or_merged_by_hand_during_a_run_are_rechecked_not_failures(
 def test_a_rule_whose_expression_fails_at_run_time_fails_alone_and_the_call_raises(
     accounts: psycopg.Connection, connect: Callable[..., psycopg.Connection]
 ) -> None:
-    accounts.execute("UPDATE mlops.dedup_rules SET exact_key = '(10 / (t.id - 7))::text' WHERE target = %s::regclass", (ACCT,))
+    accounts.execute(
+        "UPDATE mlops.dedup_rules SET exact_key = '(10 / (t.id - 7))::text' WHERE target = %s::regclass", (ACCT,)
+    )
 
     with pytest.raises(psycopg.errors.DivisionByZero) as exc:
         accounts.execute("CALL mlops.merge_duplicates()")
 
     (run_id,) = accounts.execute("SELECT run_id FROM mlops.dedup_runs WHERE target = %s::regclass", (ACCT,)).fetchone()
-    assert f"mlops.merge_duplicates: 1 of its rules failed: run {run_id} (app.acct): division by zero" in str(
-        exc.value
-    )
+    assert f"mlops.merge_duplicates: 1 of its rules failed: run {run_id} (app.acct): division by zero" in str(exc.value)
     assert ("app.acct", "failed", 0, 0, 0, 0, "22012") in runs(accounts)
     assert ("app.tag", "succeeded", 2, 0, 0, 0, None) in runs(accounts)
     assert ids(accounts, ACCT) == list(range(1, 11))

@@ -1,7 +1,7 @@
 -- mlops.id_list_text: ids for a message: all of them when there are few, else the first five and the count, so an
 -- error or NOTICE over 100,000 ids stays one line.
 
-CREATE OR REPLACE FUNCTION mlops.id_list_text(p_ids bigint [])
+CREATE OR REPLACE FUNCTION mlops.id_list_text(p_ids bigint[])
 RETURNS text
 LANGUAGE sql
 IMMUTABLE
@@ -16,8 +16,8 @@ AS $$
     END;
 $$;
 
-COMMENT ON FUNCTION mlops.id_list_text(bigint []) IS
+COMMENT ON FUNCTION mlops.id_list_text(bigint[]) IS
 'Text for messages: up to five ids comma-separated, more as the first five and "(N in all)"; ''none'' for NULL or '
 'empty. Internal helper.';
 
-REVOKE EXECUTE ON FUNCTION mlops.id_list_text(bigint []) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.id_list_text(bigint[]) FROM PUBLIC;

@@ -1,7 +1,7 @@
 -- mlops.merge_cluster_fingerprint: an md5 over a cluster's rows of the target, in id order, so a recorded failure
 -- can tell whether the cluster's rows changed since. Reads only.
 
-CREATE OR REPLACE FUNCTION mlops.merge_cluster_fingerprint(p_target regclass, p_ids bigint [])
+CREATE OR REPLACE FUNCTION mlops.merge_cluster_fingerprint(p_target regclass, p_ids bigint[])
 RETURNS text
 LANGUAGE plpgsql
 STABLE
@@ -21,8 +21,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_cluster_fingerprint(regclass, bigint []) IS
+COMMENT ON FUNCTION mlops.merge_cluster_fingerprint(regclass, bigint[]) IS
 'md5 (text, 32 hex digits) over the rows of p_target whose key is in p_ids, each as to_jsonb, in key order; rows '
 'gone count as absent. Internal helper of mlops.merge_duplicates (mlops.merge_failures.rows_fingerprint).';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_cluster_fingerprint(regclass, bigint []) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_cluster_fingerprint(regclass, bigint[]) FROM PUBLIC;

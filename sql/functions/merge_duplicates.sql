@@ -38,7 +38,6 @@ DECLARE
     v_merged bigint;
     v_refs bigint;
     v_conflicts bigint;
-    v_stats record;
     -- the last error met, and the error that makes the whole rule fail
     v_state text;
     v_message text;
@@ -153,29 +152,7 @@ BEGIN
                 INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score)
                 SELECT v_target, r.left_id, r.right_id, r.score FROM pg_temp.mlops_dedup_review AS r
                 ON CONFLICT (target, left_id, right_id) DO NOTHING;
-                -- The run's work list: each cluster gets a seq, contiguous within a batch (batch_no, evidence), and
-                -- each member a status: pending, merged, changed, failed, skipped, left.
-                IF to_regclass('pg_temp.mlops_dedup_work') IS NOT NULL THEN
-                    EXECUTE 'DROP TABLE pg_temp.mlops_dedup_work';
-                END IF;
-                EXECUTE format(
-                    $q$
-                    CREATE TEMP TABLE mlops_dedup_work AS
-                    SELECT dense_rank() OVER (ORDER BY (m.cluster_id - 1) / %1$s, w.why, m.cluster_id) AS seq,
-                        (m.cluster_id - 1) / %1$s AS batch_no, w.why, m.cluster_id, m.survivor_id, m.member_id,
-                        m.score, m.rnk, 'pending'::text AS status, NULL::text AS sqlstate
-                    FROM pg_temp.mlops_dedup_members AS m
-                    INNER JOIN (
-                        SELECT x.cluster_id, string_agg(DISTINCT x.reason, '+') AS why
-                        FROM pg_temp.mlops_dedup_members AS x
-                        GROUP BY x.cluster_id
-                    ) AS w ON w.cluster_id = m.cluster_id
-                    $q$,
-                    p_batch_size
-                );
-                EXECUTE 'CREATE INDEX ON pg_temp.mlops_dedup_work (seq)';
-                EXECUTE 'CREATE INDEX ON pg_temp.mlops_dedup_work (survivor_id)';
-                EXECUTE 'ANALYZE pg_temp.mlops_dedup_work';
+                PERFORM mlops.dedup_work_prepare(p_batch_size);
                 -- Clusters an earlier run recorded failed, unchanged since, are skipped (or their records cleared).
                 UPDATE mlops.dedup_runs
                 SET clusters_skipped = mlops.dedup_skip_failed_clusters(v_target, v_rule_fingerprint)
@@ -331,22 +308,10 @@ BEGIN
                         -- one cluster that cannot merge: recorded with its error and skipped; the run goes on
                         BEGIN
                             PERFORM mlops.dedup_recheck_members(v_target, v_first, v_last);
-                            INSERT INTO mlops.merge_failures (
-                                run_id, target, survivor_id, loser_ids, sqlstate, message, detail, hint,
-                                rows_fingerprint, rule_fingerprint
-                            )
-                            SELECT v_run_id, v_target, v_survivors[1],
-                                ARRAY(SELECT l.id FROM unnest(v_losers) AS l (id) ORDER BY l.id), v_state, v_message,
-                                v_detail, v_hint, mlops.merge_cluster_fingerprint(v_target, v_survivors[1] || v_losers),
-                                v_rule_fingerprint;
-                            UPDATE pg_temp.mlops_dedup_work AS w SET status = 'failed', sqlstate = v_state
-                            WHERE w.seq BETWEEN v_first AND v_last AND w.status = 'pending';
-                            UPDATE mlops.dedup_runs
-                            SET clusters_failed = clusters_failed + 1,
-                                error = coalesce(error, format('cluster of survivor %s (losers %s) failed: %s',
-                                    v_survivors[1], mlops.id_list_text(v_losers), v_message)),
-                                error_sqlstate = coalesce(error_sqlstate, v_state)
-                            WHERE run_id = v_run_id;
+                            PERFORM mlops.merge_failure_record(
+                                v_run_id, v_target, v_survivors[1], v_losers, v_state, v_message, v_detail, v_hint,
+                                v_rule_fingerprint, v_first, v_last
+                            );
                         EXCEPTION
                             WHEN OTHERS THEN
                                 GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
@@ -359,37 +324,9 @@ BEGIN
 
                 -- What the batch did, as one NOTICE and in the run record.
                 BEGIN
-                    SELECT
-                        count(*) FILTER (WHERE w.status = 'merged') AS merged,
-                        count(DISTINCT w.cluster_id) FILTER (WHERE w.status = 'changed') AS changed_clusters,
-                        array_agg(w.member_id ORDER BY w.member_id) FILTER (WHERE w.status = 'changed') AS changed,
-                        array_agg(DISTINCT w.survivor_id) FILTER (WHERE w.status = 'failed') AS failed,
-                        string_agg(DISTINCT w.sqlstate, ', ') FILTER (WHERE w.status = 'failed') AS failed_states,
-                        array_agg(DISTINCT w.survivor_id) FILTER (WHERE w.status = 'left') AS left_over,
-                        array_agg(DISTINCT w.survivor_id) FILTER (WHERE w.status = 'skipped') AS skipped
-                    INTO v_stats
-                    FROM pg_temp.mlops_dedup_work AS w
-                    WHERE w.seq BETWEEN v_batch.first_seq AND v_batch.last_seq;
-                    UPDATE mlops.dedup_runs
-                    SET batches = batches + 1,
-                        batches_failed = batches_failed + (v_stats.left_over IS NOT NULL)::integer,
-                        clusters_changed = clusters_changed + v_stats.changed_clusters
-                    WHERE run_id = v_run_id;
-                    RAISE NOTICE 'run %: batch % of % (%): merged % rows%', v_run_id, v_batch.batch_no + 1,
-                        v_batches, v_batch.why, v_stats.merged, concat(
-                        CASE WHEN v_stats.changed IS NULL THEN '' ELSE format(
-                            '; %s rows changed since detection, not merged (ids %s)', cardinality(v_stats.changed),
-                            mlops.id_list_text(v_stats.changed)) END,
-                        CASE WHEN v_stats.failed IS NULL THEN '' ELSE format(
-                            '; %s clusters failed, recorded in mlops.merge_failures (survivors %s; SQLSTATE %s)',
-                            cardinality(v_stats.failed), mlops.id_list_text(v_stats.failed), v_stats.failed_states)
-                            END,
-                        CASE WHEN v_stats.left_over IS NULL THEN '' ELSE format(
-                            '; %s clusters left for the next run (locks; survivors %s)', cardinality(v_stats.left_over),
-                            mlops.id_list_text(v_stats.left_over)) END,
-                        CASE WHEN v_stats.skipped IS NULL THEN '' ELSE format(
-                            '; %s clusters skipped, failed in an earlier run (survivors %s)',
-                            cardinality(v_stats.skipped), mlops.id_list_text(v_stats.skipped)) END);
+                    PERFORM mlops.dedup_batch_report(
+                        v_run_id, v_batch.batch_no + 1, v_batches, v_batch.why, v_batch.first_seq, v_batch.last_seq
+                    );
                 EXCEPTION
                     WHEN OTHERS THEN
                         GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;

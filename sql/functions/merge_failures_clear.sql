@@ -4,7 +4,7 @@
 
 CREATE OR REPLACE FUNCTION mlops.merge_failures_clear(
     p_target regclass,
-    p_failure_ids bigint [] DEFAULT NULL,
+    p_failure_ids bigint[] DEFAULT NULL,
     p_note text DEFAULT NULL
 )
 RETURNS bigint
@@ -31,9 +31,9 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_failures_clear(regclass, bigint [], text) IS
+COMMENT ON FUNCTION mlops.merge_failures_clear(regclass, bigint[], text) IS
 'Clears open failures of p_target in mlops.merge_failures (all, or those in p_failure_ids), so the next '
 'mlops.merge_duplicates run tries those clusters again; cleared_reason ''cleared by hand'' with p_note. Returns the '
 'number cleared (failures of tables the caller may not UPDATE are not visible to it: 0). NULL p_target: 22004.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_failures_clear(regclass, bigint [], text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_failures_clear(regclass, bigint[], text) FROM PUBLIC;

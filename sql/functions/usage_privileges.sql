@@ -29,7 +29,7 @@ DECLARE
         'dedup_rule_missing_rights', 'dedup_rule_merge_refusal', 'merge_log_trusted',
         -- a run that always finishes (merge_duplicates)
         'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
-        'id_list_text'
+        'id_list_text', 'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];

@@ -7,7 +7,7 @@ CREATE TABLE mlops.merge_failures (
     run_id bigint NOT NULL,
     target regclass NOT NULL,
     survivor_id bigint NOT NULL,
-    loser_ids bigint [] NOT NULL,
+    loser_ids bigint[] NOT NULL,
     sqlstate text NOT NULL,
     message text NOT NULL,
     detail text,
