@@ -11,7 +11,7 @@ AS $$
 BEGIN
     RETURN ARRAY[
         'schema_migrations', 'merges', 'merge_archive', 'merge_moves', 'dedup_rules', 'dedup_runs',
-        'duplicate_candidates'
+        'duplicate_candidates', 'merge_failures'
     ];
 END;
 $$;
