@@ -381,12 +381,16 @@ BEGIN
 
     -- A scheduler must see a rule that failed: the CALL fails, after the other rules ran.
     IF cardinality(v_failed_runs) > 0 THEN
-        RAISE EXCEPTION 'mlops.merge_duplicates: % of its rules failed: %', cardinality(v_failed_runs),
-            array_to_string(v_failed_runs, '; ')
-            USING ERRCODE = v_failed_state,
-            DETAIL = coalesce(CASE WHEN cardinality(v_failed_runs) = 1 THEN v_failed_detail END, ''),
-            HINT = coalesce(CASE WHEN cardinality(v_failed_runs) = 1 THEN nullif(v_failed_hint, '') END,
-                'The other rules ran and are committed; SELECT * FROM mlops.dedup_runs WHERE status = ''failed''.');
+        v_message := format('mlops.merge_duplicates: %s of its rules failed: %s', cardinality(v_failed_runs),
+            array_to_string(v_failed_runs, '; '));
+        v_hint := 'The other rules ran and are committed; SELECT * FROM mlops.dedup_runs WHERE status = ''failed''.';
+        IF cardinality(v_failed_runs) = 1 AND nullif(v_failed_detail, '') IS NOT NULL THEN
+            RAISE EXCEPTION '%', v_message USING ERRCODE = v_failed_state, DETAIL = v_failed_detail,
+                HINT = coalesce(nullif(v_failed_hint, ''), v_hint);
+        END IF;
+        RAISE EXCEPTION '%', v_message USING ERRCODE = v_failed_state,
+            HINT = CASE WHEN cardinality(v_failed_runs) = 1 THEN coalesce(nullif(v_failed_hint, ''), v_hint)
+                ELSE v_hint END;
     END IF;
 END;
 $$;
