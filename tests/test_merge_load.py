@@ -33,7 +33,9 @@ def shop(conn: psycopg.Connection) -> psycopg.Connection:
             note text,
             UNIQUE (customer_id, item)
         );
-        CREATE TABLE app.visits (id bigserial PRIMARY KEY, customer_id bigint REFERENCES app.customer ON DELETE SET NULL);
+        CREATE TABLE app.visits (
+            id bigserial PRIMARY KEY, customer_id bigint REFERENCES app.customer ON DELETE SET NULL
+        );
         CREATE INDEX ON app.visits (customer_id);
         INSERT INTO app.customer (email, name)
         SELECT 'c' || g || '@example.com', CASE WHEN k = 1 THEN 'first' END
@@ -202,7 +204,8 @@ def test_merge_duplicates_under_application_load_loses_nothing(
     misplaced = [o for o, at in order_at.items() if at == o and orders.get(o, 0) != resolve(app.orders[o])]
     misplaced += [v for v, c in app.visits.items() if visits.get(v) is not None and visits[v] != resolve(c)]
     (dangling,) = shop.execute(
-        "SELECT (SELECT count(*) FROM app.orders o WHERE NOT EXISTS (SELECT FROM app.customer c WHERE c.id = o.customer_id))"
+        "SELECT (SELECT count(*) FROM app.orders o"
+        "    WHERE NOT EXISTS (SELECT FROM app.customer c WHERE c.id = o.customer_id))"
         " + (SELECT count(*) FROM app.visits v WHERE v.customer_id IS NOT NULL"
         "    AND NOT EXISTS (SELECT FROM app.customer c WHERE c.id = v.customer_id))"
     ).fetchone()

@@ -34,8 +34,8 @@ def connect(dsn: str) -> Iterator[Callable[..., psycopg.Connection]]:
 @pytest.fixture
 def accounts(conn: psycopg.Connection) -> psycopg.Connection:
     """Accounts 2k-1 and 2k share an email (k = 1..5: survivor 2k-1, loser 2k); notes reference them, and a trigger
-    on notes refuses to change a note on hold, note 100 (it references loser 6): the cluster of survivor 5 cannot merge. Tags
-    1/2 and 3/4 are duplicates under a second rule, which runs after the accounts' (rules run in name order)."""
+    on notes refuses to change a note on hold, note 100 (it references loser 6): the cluster of survivor 5 cannot
+    merge. Tags 1/2 and 3/4 are duplicates under a second rule, which runs after the accounts' (name order)."""
     conn.execute(
         """
         CREATE SCHEMA app;
