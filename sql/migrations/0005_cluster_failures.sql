@@ -20,7 +20,6 @@ CREATE TABLE mlops.merge_failures (
     cleared_by name,
     cleared_reason text,
     CONSTRAINT merge_failures_pkey PRIMARY KEY (failure_id),
-    CONSTRAINT merge_failures_run_id_fkey FOREIGN KEY (run_id) REFERENCES mlops.dedup_runs (run_id),
     CONSTRAINT merge_failures_loser_ids_check CHECK (cardinality(loser_ids) > 0),
     CONSTRAINT merge_failures_cleared_check CHECK ((cleared_at IS NULL) = (cleared_by IS NULL))
 );
@@ -34,6 +33,8 @@ COMMENT ON TABLE mlops.merge_failures IS
 'its rows since detection): the error, and fingerprints of the cluster''s rows and of the rule. Later runs skip '
 'the cluster while the record is open (cleared_at NULL) and both fingerprints are unchanged; a run that finds them '
 'changed, or the cluster no longer detected, clears the record. Clear by hand with mlops.merge_failures_clear().';
+COMMENT ON COLUMN mlops.merge_failures.run_id IS
+'The mlops.dedup_runs run that recorded it (no FK: written only by that run, like the merge log''s tables).';
 COMMENT ON COLUMN mlops.merge_failures.loser_ids IS 'The cluster''s losers, ascending.';
 COMMENT ON COLUMN mlops.merge_failures.sqlstate IS 'The error''s SQLSTATE (e.g. 23514).';
 COMMENT ON COLUMN mlops.merge_failures.rows_fingerprint IS
