@@ -200,9 +200,11 @@ def test_writers_function_runs_as_the_writer_when_a_superuser_detects_merges_and
     assert rule(conn, LETTERS)[4] == writer
 
     # The superuser: detection runs the writer's code as the writer; merging by the writer's rule is refused (it
-    # would run the code attached to the table with the superuser's rights), recorded as a failed run.
+    # would run the code attached to the table with the superuser's rights), recorded as a failed run; the CALL
+    # raises once its rules ran.
     found = conn.execute("SELECT survivor_id, member_id, reason FROM mlops.find_duplicates(%s)", (LETTERS,)).fetchall()
-    conn.execute("CALL mlops.merge_duplicates(%s)", (LETTERS,))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CALL mlops.merge_duplicates(%s)", (LETTERS,))
     status, error = conn.execute("SELECT status, error FROM mlops.dedup_runs ORDER BY run_id DESC LIMIT 1").fetchone()
     conn.execute(
         "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 3, 4, 0.7)", (LETTERS,)

@@ -17,6 +17,7 @@ DECLARE
         -- public: merge, undo, review, detect, reports
         'merge_rows', 'merge_clusters', 'unmerge', 'resolve_id', 'find_duplicates', 'merge_duplicates',
         'review_candidate', 'data_quality_report', 'fk_policy_report', 'referencing_fks', 'normalize_url',
+        'merge_failures_clear',
         -- internal helpers on those paths
         'assert_table', 'assert_not_package_relation', 'package_table_names', 'assert_not_in_transaction_block',
         'integer_key_column', 'primary_key_columns', 'has_soft_delete_columns', 'merge_assert_allowed',
@@ -35,7 +36,10 @@ DECLARE
         'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys',
         -- constraint planning (issue 8)
         'merge_plan_constraints', 'merge_plan_exclusion', 'merge_remove_self_links', 'merge_projection_sql',
-        'merge_hierarchy_sql', 'unmerge_redirected_moves'
+        'merge_hierarchy_sql', 'unmerge_redirected_moves',
+        -- a run that always finishes (merge_duplicates)
+        'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
+        'id_list_text', 'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -86,7 +90,16 @@ BEGIN
         (7, 'table', 'mlops.dedup_runs', 'INSERT', ARRAY['target', 'dry_run']),
         (7, 'table', 'mlops.dedup_runs', 'UPDATE',
             ARRAY['status', 'finished_at', 'clusters', 'rows_merged', 'references_moved', 'conflicts_merged',
-                'candidates_queued', 'batches', 'batches_failed', 'detect_ms', 'merge_ms', 'error']),
+                'candidates_queued', 'batches', 'batches_failed', 'detect_ms', 'merge_ms', 'error',
+                'clusters_failed', 'clusters_skipped', 'clusters_changed', 'error_sqlstate']),
+        -- cluster failures: runs record them and read the open ones; runs and mlops.merge_failures_clear clear
+        -- them. Row-level security: a role sees failures of tables it may SELECT, records and clears them only
+        -- for tables it may UPDATE. recorded_by comes from its default, never the caller.
+        (7, 'table', 'mlops.merge_failures', 'SELECT', NULL),
+        (7, 'table', 'mlops.merge_failures', 'INSERT',
+            ARRAY['run_id', 'target', 'survivor_id', 'loser_ids', 'sqlstate', 'message', 'detail', 'hint',
+                'rows_fingerprint', 'rule_fingerprint']),
+        (7, 'table', 'mlops.merge_failures', 'UPDATE', ARRAY['cleared_at', 'cleared_by', 'cleared_reason']),
         -- review queue: merge_duplicates queues pairs, detection skips decided ones, review_candidate decides.
         (8, 'table', 'mlops.duplicate_candidates', 'SELECT', NULL),
         (8, 'table', 'mlops.duplicate_candidates', 'INSERT', ARRAY['target', 'left_id', 'right_id', 'score']),
