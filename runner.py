@@ -176,7 +176,9 @@ def connect(dsn: str, autocommit: bool = True, pinned: bool = True) -> psycopg.C
     if pinned:
         # The user's triggers and rules still run under the path the application has (the role's or database's
         # default): the merge routines read it from mlops.caller_search_path (see sql/functions/pin_search_path.sql).
-        conn.execute("SELECT pg_catalog.set_config('mlops.caller_search_path', pg_catalog.current_setting('search_path'), false)")
+        conn.execute(
+            "SELECT pg_catalog.set_config('mlops.caller_search_path', pg_catalog.current_setting('search_path'), false)"
+        )
         conn.execute(PINNED_SEARCH_PATH)
         if not autocommit:
             conn.commit()

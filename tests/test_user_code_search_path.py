@@ -97,7 +97,8 @@ def test_runner_merges_fire_user_triggers_under_the_databases_default_path(dsn: 
     runner.main(["merge", "--dsn", dsn, "--target", "mlops.job_postings"])
     with psycopg.connect(dsn, autocommit=True) as conn:
         (runs,) = conn.execute(
-            "SELECT array_agg(status ORDER BY run_id) FROM mlops.dedup_runs WHERE target = 'mlops.job_postings'::regclass"
+            "SELECT array_agg(status ORDER BY run_id) FROM mlops.dedup_runs"
+            " WHERE target = 'mlops.job_postings'::regclass"
         ).fetchone()
         assert runs == ["succeeded"]
         # the platform's rule soft-deletes: the loser is marked (an UPDATE the trigger saw), its references moved

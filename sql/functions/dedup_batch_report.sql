@@ -37,16 +37,16 @@ BEGIN
         concat(
             CASE WHEN v_stats.changed IS NOT NULL THEN format(
                 '; %s rows changed since detection, not merged (ids %s)', cardinality(v_stats.changed),
-                mlops.id_list_text(v_stats.changed)) END,
+                mlops.format_ids(v_stats.changed)) END,
             CASE WHEN v_stats.failed IS NOT NULL THEN format(
                 '; %s clusters failed, recorded in mlops.merge_failures (survivors %s; SQLSTATE %s)',
-                cardinality(v_stats.failed), mlops.id_list_text(v_stats.failed), v_stats.failed_states) END,
+                cardinality(v_stats.failed), mlops.format_ids(v_stats.failed), v_stats.failed_states) END,
             CASE WHEN v_stats.left_over IS NOT NULL THEN format(
                 '; %s clusters left for the next run (survivors %s; SQLSTATE %s)', cardinality(v_stats.left_over),
-                mlops.id_list_text(v_stats.left_over), v_stats.left_states) END,
+                mlops.format_ids(v_stats.left_over), v_stats.left_states) END,
             CASE WHEN v_stats.skipped IS NOT NULL THEN format(
                 '; %s clusters skipped, failed in an earlier run (survivors %s)', cardinality(v_stats.skipped),
-                mlops.id_list_text(v_stats.skipped)) END
+                mlops.format_ids(v_stats.skipped)) END
         );
 END;
 $$;

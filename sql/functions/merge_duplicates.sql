@@ -13,6 +13,9 @@ LANGUAGE plpgsql
 SECURITY INVOKER
 AS $$
 DECLARE
+    -- A procedure that COMMITs cannot carry a SET clause: pin the search path here, and again after each COMMIT
+    -- (settings made in a transaction end with it), keeping the caller's path for the user's triggers.
+    v_caller_search_path text := mlops.pin_search_path();
     v_target regclass;
     v_rule record;
     v_rule_fingerprint text;
@@ -69,8 +72,6 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, score real)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_work (seq bigint, batch_no bigint, why text, cluster_id bigint,'
         ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text)';
-    -- A procedure that COMMITs cannot carry a SET clause: pin the search path for this transaction here.
-    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
     PERFORM mlops.assert_not_in_transaction_block(
         'mlops.merge_duplicates',
         'CALL it in autocommit mode (outside BEGIN ... COMMIT; psycopg: autocommit=True), '
@@ -90,7 +91,7 @@ BEGIN
     FROM pg_catalog.pg_settings AS s WHERE s.name = 'lock_timeout';
     -- Nothing was written so far: inside a transaction block this first COMMIT fails (2D000) before any work.
     COMMIT;
-    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+    PERFORM mlops.pin_search_path(v_caller_search_path);
 
     FOR v_target IN
         SELECT r.target FROM mlops.dedup_rules AS r
@@ -108,11 +109,11 @@ BEGIN
             WHERE run_id = v_run_id;
             RAISE NOTICE 'run %: % is being merged by another session; skipped', v_run_id, v_target;
             COMMIT;
-            PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+            PERFORM mlops.pin_search_path(v_caller_search_path);
             CONTINUE;
         END IF;
         COMMIT;
-        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+        PERFORM mlops.pin_search_path(v_caller_search_path);
         v_rule_state := NULL;
         v_rule_error := NULL;
         v_rule_detail := NULL;
@@ -174,7 +175,7 @@ BEGIN
                     v_rule_detail = PG_EXCEPTION_DETAIL, v_rule_hint = PG_EXCEPTION_HINT;
         END;
         COMMIT;
-        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+        PERFORM mlops.pin_search_path(v_caller_search_path);
 
         -- 2. References inserted since to soft-deleted merged rows: same lock timeout and retries as batches; a
         --    step that keeps failing is left for the next run (partial), the batches still run.
@@ -195,7 +196,7 @@ BEGIN
                         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
                 END;
                 COMMIT;
-                PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+                PERFORM mlops.pin_search_path(v_caller_search_path);
                 EXIT WHEN v_rule_state IS NOT NULL OR v_state IS NULL;
                 RAISE NOTICE 'run %: re-pointing references to soft-deleted merged rows, attempt % of %: % (%)',
                     v_run_id, v_attempt, v_attempts, v_message, v_state;
@@ -290,7 +291,7 @@ BEGIN
                         v_partial_state := coalesce(v_partial_state, v_state);
                         v_partial_error := coalesce(v_partial_error, format(
                             'batch %s: clusters of survivors %s left for the next run: %s', v_batch.batch_no + 1,
-                            mlops.id_list_text(ARRAY(SELECT DISTINCT s.id FROM unnest(v_survivors) AS s (id)
+                            mlops.format_ids(ARRAY(SELECT DISTINCT s.id FROM unnest(v_survivors) AS s (id)
                                 ORDER BY s.id)), v_message));
                     ELSIF v_clusters > 1 THEN
                         -- bisect: the first half is tried first (pushed last)
@@ -318,7 +319,7 @@ BEGIN
                         END;
                     END IF;
                     COMMIT;
-                    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+                    PERFORM mlops.pin_search_path(v_caller_search_path);
                 END LOOP;
                 EXIT WHEN v_rule_state IS NOT NULL;
 
@@ -332,7 +333,7 @@ BEGIN
                         GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
                 END;
                 COMMIT;
-                PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+                PERFORM mlops.pin_search_path(v_caller_search_path);
                 EXIT WHEN v_rule_state IS NOT NULL;
             END LOOP;
         END IF;
@@ -362,7 +363,7 @@ BEGIN
         END;
         PERFORM pg_advisory_unlock(hashtext('mlops.merge_duplicates'), v_target::oid::integer);
         COMMIT;
-        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+        PERFORM mlops.pin_search_path(v_caller_search_path);
         IF v_rule_state IS NOT NULL THEN
             RAISE WARNING 'run %: % failed: % (SQLSTATE %)', v_run_id, v_target, v_rule_error, v_rule_state;
             IF v_canceled THEN

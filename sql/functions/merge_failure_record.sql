@@ -40,7 +40,7 @@ BEGIN
     UPDATE mlops.dedup_runs
     SET clusters_failed = clusters_failed + 1,
         error = coalesce(error, format('cluster of survivor %s (losers %s) failed: %s', p_survivor_id,
-            mlops.id_list_text(p_loser_ids), p_message)),
+            mlops.format_ids(p_loser_ids), p_message)),
         error_sqlstate = coalesce(error_sqlstate, p_sqlstate)
     WHERE run_id = p_run_id;
     RETURN v_failure_id;
