@@ -212,6 +212,7 @@ class InstallReport:
     rules_compiled: list[str] = field(default_factory=list)
     rules_not_compiled: list[str] = field(default_factory=list)
     foreign_routines: list[str] = field(default_factory=list)
+    regranted: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         if self.applied:
@@ -225,6 +226,8 @@ class InstallReport:
             lines.append(self.extension)
         if self.rules_compiled:
             lines.append(f"compiled the dedup rule(s) that had no evaluator: {', '.join(self.rules_compiled)}")
+        if self.regranted:
+            lines.append(f"granted this version's new routines and columns to: {', '.join(self.regranted)}")
         lines += [
             f"WARNING: rule not compiled, detection refuses it until it is re-written: {problem}"
             for problem in self.rules_not_compiled
@@ -508,9 +511,26 @@ def install(
                             report.rules_compiled.append(target)
                         except psycopg.Error as exc:
                             report.rules_not_compiled.append(f"{target}: {exc.diag.message_primary}")
+                    # Roles granted usage by an earlier version need this version's new routines and columns too:
+                    # grant_usage again (idempotent) for each, as a rule writer if it was one.
+                    for role, writer in conn.execute(GRANTED_ROLES_SQL).fetchall():
+                        conn.execute("SELECT count(*) FROM mlops.grant_usage(%s::regrole, %s)", (role, writer))
+                        report.regranted.append(role)
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
     return report
+
+
+# Roles an earlier mlops.grant_usage gave usage to: direct EXECUTE on merge_rows (not the owner's own), and whether
+# they were made rule writers (INSERT on mlops.dedup_rules).
+GRANTED_ROLES_SQL = """
+SELECT DISTINCT a.grantee::regrole::text AS role,
+    pg_catalog.has_any_column_privilege(a.grantee, 'mlops.dedup_rules', 'INSERT') AS writer
+FROM pg_catalog.pg_proc AS p CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) AS a
+WHERE p.oid = 'mlops.merge_rows(regclass, bigint, bigint[], text, boolean, boolean, real)'::pg_catalog.regprocedure
+    AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner AND a.grantee <> 0
+ORDER BY 1
+"""
 
 
 # ---------------------------------------------------------------- the platform
@@ -693,20 +713,31 @@ def format_audit(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def merge(dsn: str, target: str | None = None, dry_run: bool = False, batch_size: int = 500) -> list[dict[str, Any]]:
-    """CALL mlops.merge_duplicates (progress NOTICEs go to stderr); returns the runs it recorded."""
+    """CALL mlops.merge_duplicates (progress NOTICEs go to stderr); returns the runs it recorded, one dict per run
+    with the columns of mlops.dedup_runs (conflicts: per referencing table, colliding rows merged and differing).
+    A rule that failed is a run with status 'failed' (the CALL raises at its end once the other rules ran; that
+    error is not raised again here); an error before any run was recorded is raised."""
     with connect(dsn) as conn:
         (last,) = conn.execute("SELECT coalesce(max(run_id), 0) FROM mlops.dedup_runs").fetchone()
-        conn.execute(
-            "CALL mlops.merge_duplicates(%s::regclass, %s::boolean, %s::integer)", (target, dry_run, batch_size)
-        )
+        try:
+            conn.execute(
+                "CALL mlops.merge_duplicates(%s::regclass, %s::boolean, %s::integer)", (target, dry_run, batch_size)
+            )
+            failure = None
+        except psycopg.Error as exc:
+            failure = exc
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 "SELECT run_id, target::text, dry_run, status, clusters, rows_merged, references_moved,"
-                " conflicts_merged, candidates_queued, batches, batches_failed, detect_ms, merge_ms, error"
+                " conflicts_merged, candidates_queued, batches, batches_failed, clusters_failed, clusters_skipped,"
+                " clusters_changed, detect_ms, merge_ms, error, error_sqlstate, conflicts"
                 " FROM mlops.dedup_runs WHERE run_id > %s ORDER BY run_id",
                 (last,),
             )
-            return cur.fetchall()
+            runs = cur.fetchall()
+        if failure is not None and not any(r["status"] == "failed" for r in runs):
+            raise failure
+        return runs
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
@@ -727,6 +758,8 @@ RUN_COLUMNS = (
     "conflicts_merged",
     "candidates_queued",
     "batches_failed",
+    "clusters_failed",
+    "clusters_changed",
     "detect_ms",
     "merge_ms",
 )

@@ -3,7 +3,7 @@ colliding referencing rows where that table has the columns for it (archives the
 twin from them, rows merged away stay pointing at their (soft-deleted) loser, and undo restores all of it."""
 
 import psycopg
-from helpers import snapshot
+from helpers import load_incident, snapshot
 
 SCHEMA = """
 CREATE SCHEMA club;
@@ -78,3 +78,17 @@ def test_a_deleting_merge_moves_rows_merged_away_earlier(conn: psycopg.Connectio
     assert conn.execute("SELECT count(*) FROM club.person WHERE id = 3").fetchone() == (0,)
     conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     assert snapshot(conn, TABLES) == before
+
+
+def test_a_run_records_the_colliding_rows_its_merges_resolved(conn: psycopg.Connection) -> None:
+    """The run record sums its merges' collision reports per referencing table (mlops.dedup_runs.conflicts)."""
+    load_incident(conn)
+    conn.execute("CALL mlops.merge_duplicates('mlops.cover_letter_samples')")
+    (run_conflicts,) = conn.execute("SELECT conflicts FROM mlops.dedup_runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    (merge_conflicts,) = conn.execute(
+        "SELECT mlops.merge_conflicts_add('{}', array_agg(merge_id)) FROM mlops.merges"
+        " WHERE target = 'mlops.cover_letter_samples'::regclass"
+    ).fetchone()
+    assert run_conflicts == merge_conflicts
+    assert run_conflicts["mlops.job_recommendations"]["merged"] >= 1
+    assert run_conflicts["mlops.job_recommendations"]["policy"] == "combine"

@@ -11,6 +11,8 @@ import psycopg
 import pytest
 from helpers import snapshot
 
+import runner
+
 SHOP_TABLES = (
     "shop.customers",
     "shop.orders",
@@ -726,3 +728,20 @@ def test_a_forged_merge_steers_neither_resolve_id_nor_re_pointing_of_a_more_priv
     shop.execute("INSERT INTO shop.reviews VALUES (42, 2)")  # the application still uses the old id
     shop.execute("CALL mlops.merge_duplicates('shop.products')")
     assert shop.execute("SELECT product_id FROM shop.reviews WHERE id = 42").fetchone() == (1,)
+
+
+def test_install_gives_roles_granted_before_what_the_new_version_needs(
+    dsn: str, shop: psycopg.Connection, operator: str
+) -> None:
+    """An upgrade adds routines and columns that an earlier grant_usage could not name: install grants them to every
+    role granted before (here: as if pin_search_path and merges.fill_nulls were new), and the role merges again."""
+    shop.execute(f"REVOKE EXECUTE ON FUNCTION mlops.pin_search_path(text) FROM {operator}")
+    shop.execute(f"REVOKE INSERT (fill_nulls) ON mlops.merges FROM {operator}")
+    with connect_as(dsn, operator) as role_conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        role_conn.execute("SELECT mlops.merge_rows('shop.customers', 1, ARRAY[2]::bigint[])")
+    report = runner.install(dsn)
+    assert report.regranted == [operator]
+    assert f"granted this version's new routines and columns to: {operator}" in report.summary()
+    with connect_as(dsn, operator) as role_conn:
+        role_conn.execute("SELECT mlops.merge_rows('shop.customers', 1, ARRAY[2]::bigint[])")
+    assert shop.execute("SELECT count(*) FROM shop.customers WHERE id = 2").fetchone() == (0,)

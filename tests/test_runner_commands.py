@@ -136,3 +136,19 @@ def test_review_shows_only_pairs_of_tables_with_a_rule_and_goes_on_after_a_pair_
             " WHERE target = 'public.things'::regclass"
         )
     assert "the table has no dedup rule" in str(exc.value)
+
+
+def test_merge_command_prints_every_run_when_a_rule_fails_and_exits_non_zero(
+    duplicated: psycopg.Connection, dsn: str, capsys
+) -> None:
+    """The CALL raises at its end when a rule failed; the command still prints the runs (the failed one with its
+    error, the other rules' ones) and exits 1 naming the failure."""
+    duplicated.execute(
+        "UPDATE mlops.dedup_rules SET exact_key = '(10 / (t.id - t.id))::text' WHERE target = %s::regclass",
+        (LETTERS,),
+    )
+    assert runner.main(["merge", "--dsn", dsn]) == 1
+    captured = capsys.readouterr()
+    assert "mlops.job_postings" in captured.out and "succeeded" in captured.out
+    assert "mlops.cover_letter_samples" in captured.out and "failed" in captured.out
+    assert "failed: division by zero" in captured.err

@@ -41,6 +41,7 @@ DECLARE
     v_merged bigint;
     v_refs bigint;
     v_conflicts bigint;
+    v_merge_ids bigint[];
     -- the last error met, and the error that makes the whole rule fail
     v_state text;
     v_message text;
@@ -243,8 +244,8 @@ BEGIN
                             FROM pg_temp.mlops_dedup_work AS w
                             WHERE w.seq BETWEEN v_first AND v_last AND w.status = 'pending';
                             IF v_clusters > 0 THEN
-                                SELECT r.merged_rows, r.moved_references, r.conflict_rows
-                                INTO v_merged, v_refs, v_conflicts
+                                SELECT r.merged_rows, r.moved_references, r.conflict_rows, r.merge_ids
+                                INTO v_merged, v_refs, v_conflicts, v_merge_ids
                                 FROM mlops.merge_clusters(
                                     v_target, v_survivors, v_losers, format('dedup run %s: %s', v_run_id, v_batch.why),
                                     v_scores, NULL, v_rule.soft_delete, v_rule.fill_nulls
@@ -254,7 +255,8 @@ BEGIN
                                 UPDATE mlops.dedup_runs
                                 SET rows_merged = rows_merged + v_merged,
                                     references_moved = references_moved + v_refs,
-                                    conflicts_merged = conflicts_merged + v_conflicts
+                                    conflicts_merged = conflicts_merged + v_conflicts,
+                                    conflicts = mlops.merge_conflicts_add(conflicts, v_merge_ids)
                                 WHERE run_id = v_run_id;
                             END IF;
                             v_done := true;

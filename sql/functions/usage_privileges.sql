@@ -31,7 +31,7 @@ DECLARE
         'archive_text', 'archive_exact_columns', 'archive_value_sql', 'merge_archive_losers', 'merge_archive_rows_of',
         'merge_assert_referenced_keys', 'merge_unique_columns', 'merge_fill_columns', 'merge_fill_unique',
         'pin_search_path', 'caller_search_path_cte_sql', 'caller_search_path_scan_sql', 'format_ids',
-        'archive_row_text_sql', 'merge_merged_rows_stay_sql',
+        'archive_row_text_sql', 'merge_merged_rows_stay_sql', 'merge_conflicts_add',
         -- conflict policies (issue 8)
         'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys',
         -- constraint planning (issue 8)
@@ -91,7 +91,7 @@ BEGIN
         (7, 'table', 'mlops.dedup_runs', 'UPDATE',
             ARRAY['status', 'finished_at', 'clusters', 'rows_merged', 'references_moved', 'conflicts_merged',
                 'candidates_queued', 'batches', 'batches_failed', 'detect_ms', 'merge_ms', 'error',
-                'clusters_failed', 'clusters_skipped', 'clusters_changed', 'error_sqlstate']),
+                'clusters_failed', 'clusters_skipped', 'clusters_changed', 'error_sqlstate', 'conflicts']),
         -- cluster failures: runs record them and read the open ones; runs and mlops.merge_failures_clear clear
         -- them. Row-level security: a role sees failures of tables it may SELECT, records and clears them only
         -- for tables it may UPDATE. recorded_by comes from its default, never the caller.

@@ -7,6 +7,14 @@ ADD COLUMN fill_nulls boolean NOT NULL DEFAULT FALSE;
 COMMENT ON COLUMN mlops."merges".fill_nulls IS  -- noqa: RF06
 'Whether the merge filled the survivor''s NULL columns from its losers (p_fill_nulls); its conflict merges do too.';
 
+-- The run's collision report: the sum of its merges' (mlops.merges.conflicts), per referencing table.
+ALTER TABLE mlops.dedup_runs
+ADD COLUMN conflicts jsonb NOT NULL DEFAULT '{}'::jsonb;
+
+COMMENT ON COLUMN mlops.dedup_runs.conflicts IS
+'Per referencing table, the colliding rows the run''s merges merged into their twins and how many of them differed '
+'from their twin: {"table": {"policy": text, "merged": rows, "differed": rows, "columns": [text]}}.';
+
 -- Roles granted usage before this migration (and before 0006, which added conflicts and combined) write the new
 -- columns too; mlops.grant_usage grants them from now on.
 DO $$
@@ -24,6 +32,7 @@ BEGIN
             ))
     LOOP
         EXECUTE format('GRANT INSERT (fill_nulls), UPDATE (conflicts, combined) ON mlops.merges TO %I', v_grantee);
+        EXECUTE format('GRANT UPDATE (conflicts) ON mlops.dedup_runs TO %I', v_grantee);
     END LOOP;
 END;
 $$;
