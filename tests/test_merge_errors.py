@@ -178,7 +178,7 @@ def test_soft_delete_refuses_a_loser_the_application_deleted_already(conn: psyco
     before = snapshot(conn)
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as exc:
         conn.execute("SELECT mlops.merge_rows('mlops.job_postings', 20, ARRAY[21], p_soft_delete => true)")
-    assert "cannot soft-delete rows {21} of mlops.job_postings: they are deleted already" in str(exc.value)
+    assert "cannot soft-delete rows 21 of mlops.job_postings: they are deleted already" in str(exc.value)
     assert snapshot(conn) == before
     # soft delete off: archived whole, and undo gives back its deleted_at
     (merge_id,) = conn.execute("SELECT mlops.merge_rows('mlops.job_postings', 20, ARRAY[21])").fetchone()

@@ -135,7 +135,7 @@ def test_soft_delete_refuses_a_survivor_the_application_deleted_already(conn: ps
     with pytest.raises(psycopg.Error) as exc:
         conn.execute("SELECT mlops.merge_rows('public.cust', 1, ARRAY[2]::bigint[], p_soft_delete => true)")
     assert exc.value.sqlstate == "55000"
-    assert "cannot merge into rows {1} of public.cust: they are deleted already" in str(exc.value)
+    assert "cannot merge into rows 1 of public.cust: they are deleted already" in str(exc.value)
     assert (exact_rows(conn, "public.cust", [1, 2]), exact_rows(conn, "public.orders", [10])) == before
     assert conn.execute("SELECT count(*) FROM mlops.merges").fetchone()[0] == 0
 

@@ -68,8 +68,8 @@ BEGIN
             v_key, p_target
         ) INTO v_deleted USING p_loser_ids;
         IF v_deleted IS NOT NULL THEN
-            RAISE EXCEPTION 'cannot soft-delete rows % of %: they are deleted already (deleted_at is set)', v_deleted,
-                p_target
+            RAISE EXCEPTION 'cannot soft-delete rows % of %: they are deleted already (deleted_at is set)',
+                mlops.format_ids(v_deleted), p_target
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                 DETAIL = 'Soft delete would overwrite their deleted_at, and undoing the merge would make them live.',
                 HINT = 'Merge them with soft delete off (archived whole, deleted_at kept), or leave them out.';
@@ -82,8 +82,7 @@ BEGIN
         ) INTO v_deleted USING p_survivor_ids;
         IF v_deleted IS NOT NULL THEN
             RAISE EXCEPTION 'cannot merge into rows % of %: they are deleted already (deleted_at is set)',
-                v_deleted[1:5]::text || CASE WHEN cardinality(v_deleted) > 5
-                    THEN format(' and %s more', cardinality(v_deleted) - 5) ELSE '' END, p_target
+                mlops.format_ids(v_deleted), p_target
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                 DETAIL = 'Their losers would be marked deleted too and their references moved into a deleted row.',
                 HINT = 'Pick a live survivor, or restore the row (deleted_at NULL) first.';
