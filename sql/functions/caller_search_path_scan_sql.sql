@@ -14,7 +14,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN format(
-        'mlops_caller_path CROSS JOIN LATERAL (SELECT %1$I.* FROM %1$I WHERE mlops_caller_path.path IS NOT NULL) AS %1$I',
+        'mlops_caller_path CROSS JOIN LATERAL (SELECT %1$I.* FROM %1$I WHERE mlops_caller_path.path IS NOT NULL OFFSET 0)'
+        ' AS %1$I',
         p_cte
     );
 END;

@@ -43,7 +43,7 @@ BEGIN
             IF v_evaluator IS NOT NULL THEN
                 v_state := mlops.dedup_rule_session_state();
                 EXECUTE format(
-                    'SELECT count(*) FROM (SELECT FROM %1$s AS t CROSS JOIN LATERAL %2$s(t) AS v'
+                    'SELECT count(*) FROM (SELECT FROM %1$s AS t CROSS JOIN LATERAL %2$s(t.*) AS v'
                     ' WHERE %3$s AND nullif(v.ekey, '''') IS NOT NULL GROUP BY v.ekey HAVING count(*) > 1) AS g',
                     v_rule.target, v_evaluator, CASE WHEN v_soft THEN 't.merged_into IS NULL' ELSE 'true' END
                 ) INTO exact_key_duplicate_groups;
@@ -58,7 +58,7 @@ BEGIN
                 EXECUTE format(
                     'SELECT count(*) FROM %s AS r INNER JOIN %s AS t ON %s WHERE t.merged_into IS NOT NULL',
                     v_fk.referencing_table, v_rule.target,
-                    mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, 'r.%I = t.%I', ' AND ')
+                    mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 't.%2$I')
                 ) INTO v_count;
                 references_to_merged_rows := references_to_merged_rows + v_count;
             END LOOP;

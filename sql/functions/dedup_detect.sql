@@ -76,7 +76,7 @@ BEGIN
         'CREATE TEMP TABLE mlops_dedup_rows AS'
         ' SELECT t.%1$I::bigint AS id, row_number() OVER (ORDER BY %2$s) AS rnk,'
         ' nullif(v.ekey, '''') AS ekey, nullif(v.txt, '''') AS txt, v.blk'
-        ' FROM %3$s AS t CROSS JOIN LATERAL %4$s(t) AS v WHERE %5$s',
+        ' FROM %3$s AS t CROSS JOIN LATERAL %4$s(t.*) AS v WHERE %5$s',
         v_key, v_order, p_target, v_evaluator, v_live
     );
     GET DIAGNOSTICS live_rows = ROW_COUNT;

@@ -72,6 +72,23 @@ BEGIN
                 'key there; undo inserts archived rows back. mlops.grant_usage grants nothing on your tables.',
             HINT = format('GRANT %s ON %s TO %s;', array_to_string(v_table.privs, ', '), v_table.tbl, p_role);
     END LOOP;
+    -- Table privileges are of no use without USAGE on the table's schema.
+    FOR v_table IN
+        SELECT DISTINCT c.relnamespace::regnamespace AS nsp
+        FROM mlops.dedup_rules AS r
+        CROSS JOIN LATERAL (
+            SELECT r.target AS tbl
+            UNION
+            SELECT f.referencing_table FROM mlops.referencing_fks(r.target) AS f
+        ) AS t
+        INNER JOIN pg_catalog.pg_class AS c ON c.oid = t.tbl
+        WHERE NOT has_schema_privilege(p_role, c.relnamespace, 'USAGE')
+        ORDER BY 1
+    LOOP
+        RAISE NOTICE 'role % lacks USAGE on schema %: merges through its tables fail with permission denied', p_role,
+            v_table.nsp
+            USING HINT = format('GRANT USAGE ON SCHEMA %s TO %s;', v_table.nsp, p_role);
+    END LOOP;
     IF NOT has_database_privilege(p_role, current_database(), 'TEMPORARY') THEN
         RAISE NOTICE 'role % lacks TEMPORARY on database %: find_duplicates and merge_duplicates fail', p_role,
             current_database()

@@ -22,7 +22,7 @@ BEGIN
         'WITH %8$s, gone AS (DELETE FROM %1$s%2$s AS t'
         ' USING unnest($1::bigint[], $2::bigint[]) AS m (loser_id, merge_id)'
         ' WHERE t.%3$I = m.loser_id%4$s'
-        ' RETURNING m.merge_id, m.loser_id, to_jsonb(t) AS row_data, %5$s AS row_text)'
+        ' RETURNING m.merge_id, m.loser_id, to_jsonb(t.*) AS row_data, %5$s AS row_text)'
         ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data, row_text, source_table)'
         ' SELECT gone.merge_id, %6$L::regclass, gone.loser_id, gone.row_data, gone.row_text, %7$s FROM %9$s',
         CASE WHEN p_relation = p_target THEN '' ELSE 'ONLY ' END,

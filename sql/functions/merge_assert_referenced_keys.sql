@@ -38,7 +38,7 @@ BEGIN
             $q$,
             v_fk.referencing_table,
             mlops.merge_mapping_sql(p_target, p_key_column, v_fk.referenced_columns),
-            mlops.sql_pairs(v_fk.referencing_columns, 'r.%1$I = v.l%2$s', ' AND '),
+            mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 'v.l%1$s'),
             mlops.sql_pairs(v_fk.referenced_columns, 'v.s%2$s IS NULL', ' OR ')
         ) INTO v_pairs, v_rows, v_clusters USING p_loser_ids, p_survivor_ids, NULL::bigint[];
         IF v_clusters > 0 THEN

@@ -13,7 +13,7 @@ DECLARE
     v_fingerprint text;
 BEGIN
     EXECUTE format(
-        'SELECT md5(coalesce(string_agg(to_jsonb(t)::text, E''\n'' ORDER BY t.%1$I), ''''))'
+        'SELECT md5(coalesce(string_agg(to_jsonb(t.*)::text, E''\n'' ORDER BY t.%1$I), ''''))'
         ' FROM %2$s AS t WHERE t.%1$I = ANY ($1)',
         v_key, p_target
     ) INTO v_fingerprint USING p_ids;

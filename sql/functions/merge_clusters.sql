@@ -59,6 +59,23 @@ BEGIN
     END IF;
 
     PERFORM mlops.merge_lock_rows(p_target, v_key, p_survivor_ids, p_loser_ids);
+    -- A survivor in an inheritance child cannot be referenced: PostgreSQL's FKs to the parent see only its own rows.
+    IF EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = p_target)
+        AND (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = p_target) = 'r'
+        AND EXISTS (SELECT FROM mlops.referencing_fks(p_target)) THEN
+        EXECUTE format(
+            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t WHERE t.%1$I = ANY ($1) AND t.tableoid <> %3$s',
+            v_key, p_target, p_target::oid
+        ) INTO v_deleted USING p_survivor_ids;
+        IF v_deleted IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot merge into rows % of %: they live in an inheritance child of it',
+                mlops.format_ids(v_deleted), p_target
+                USING ERRCODE = 'feature_not_supported',
+                DETAIL = format('Foreign keys referencing %s see only the rows of %s itself, so nothing could be '
+                    're-pointed to these survivors. Nothing was changed.', p_target, p_target),
+                HINT = 'Pick a survivor that lives in the table itself (its losers may live in children).';
+        END IF;
+    END IF;
     -- A loser the application deleted already (deleted_at set) would lose that date to a soft delete, and come back
     -- live on undo. (With soft delete off it is archived whole, deleted_at included, and undo restores it so.)
     IF p_soft_delete THEN
@@ -145,7 +162,7 @@ BEGIN
             'SELECT count(*) FROM %s AS r INNER JOIN (%s) AS v ON %s%s',
             v_fk.referencing_table,
             mlops.merge_mapping_sql(p_target, v_key, v_fk.referenced_columns),
-            mlops.sql_pairs(v_fk.referencing_columns, 'r.%1$I = v.l%2$s', ' AND '),
+            mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 'v.l%1$s'),
             mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, v_key, false)
             || mlops.merge_merged_rows_stay_sql(v_fk.referencing_table, v_pair_merge_ids)
         ) INTO v_left USING p_loser_ids, p_survivor_ids, v_pair_merge_ids;

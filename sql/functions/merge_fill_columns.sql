@@ -23,20 +23,34 @@ DECLARE
     v_source text;
     v_plan text;
     v_count bigint;
+    v_self_refs text[];
 BEGIN
     IF p_columns IS NULL OR cardinality(p_columns) = 0 THEN
         RETURN 0;
     END IF;
+    -- A self reference (staff.boss) is never filled with the survivor itself or a loser of this merge: the survivor
+    -- would report to itself, or reference a row about to go away.
+    SELECT array_agg(f.referencing_columns[1]) INTO v_self_refs
+    FROM mlops.referencing_fks(p_target) AS f
+    WHERE f.referencing_table = p_target AND f.referenced_columns = ARRAY[p_key_column]
+        AND cardinality(f.referencing_columns) = 1;
     v_source := format(
         'SELECT m.merge_id, m.survivor_id, m.ord, %s'
         ' FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS m (loser_id, survivor_id, merge_id,'
         ' ord) %s',
         (
             SELECT string_agg(
-                CASE WHEN p_from_archive THEN mlops.archive_value_sql(p_target, c.col) ELSE format('l.%I', c.col) END
+                CASE WHEN c.col = ANY (coalesce(v_self_refs, '{}'))
+                    THEN format('CASE WHEN %1$s = m.survivor_id OR %1$s = ANY ($1::bigint[]) THEN NULL ELSE %1$s END',
+                        c.value)
+                    ELSE c.value END
                 || format(' AS "v_%s"', c.ord), ', ' ORDER BY c.ord
             )
-            FROM unnest(p_columns) WITH ORDINALITY AS c (col, ord)
+            FROM (
+                SELECT u.col, u.ord, CASE WHEN p_from_archive THEN mlops.archive_value_sql(p_target, u.col)
+                    ELSE format('l.%I', u.col) END AS value
+                FROM unnest(p_columns) WITH ORDINALITY AS u (col, ord)
+            ) AS c
         ),
         CASE WHEN p_from_archive
             THEN format('INNER JOIN mlops.merge_archive AS a ON a.merge_id = m.merge_id AND a.target = %L::regclass'

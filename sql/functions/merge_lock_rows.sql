@@ -80,6 +80,21 @@ BEGIN
             ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE t.%I = s.id)',
             p_target, p_key_column
         ) INTO v_missing USING p_survivor_ids;
+        SELECT m.merge_id, m.survivor_id INTO v_merge_id, v_merged_into
+        FROM mlops.merges AS m
+        WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_ids && v_missing
+        ORDER BY m.merge_id DESC
+        LIMIT 1;
+        IF v_merge_id IS NOT NULL THEN
+            v_lives_on := mlops.resolve_id(p_target, v_merged_into);
+            RAISE EXCEPTION 'survivor % of % was already merged into % (merge %)%',
+                mlops.format_ids(v_missing), p_target, v_merged_into, v_merge_id,
+                CASE WHEN v_lives_on IS NOT NULL AND v_lives_on <> v_merged_into
+                    THEN format('; that row lives on as %s', v_lives_on)
+                    WHEN v_lives_on IS NULL THEN '; that row no longer exists' ELSE '' END
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'Merge into the row it lives on as: mlops.resolve_id() gives it.';
+        END IF;
         RAISE EXCEPTION '%', CASE WHEN cardinality(v_missing) = 1
                 THEN format('survivor %s does not exist in %s', v_missing[1], p_target)
                 ELSE format('%s survivors do not exist in %s: %s', cardinality(v_missing), p_target,

@@ -38,7 +38,7 @@ BEGIN
         v_n := v_n + 1;
         v_joins := v_joins || format(' LEFT JOIN (%s) AS v%s ON %s', mlops.merge_mapping_sql(
             p_target, p_key_column, v_fk.referenced_columns), v_n,
-            mlops.sql_pairs(v_fk.referencing_columns, 'r.%1$I = v' || v_n || '.l%2$s', ' AND '));
+            mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 'v' || v_n || '.l%1$s'));
         IF p_referencing = p_target THEN
             -- as merge_repoint: losers of the same cluster keep their value (they go away with it)
             v_joins := v_joins || format(

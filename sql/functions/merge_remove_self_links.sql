@@ -49,7 +49,7 @@ BEGIN
             ' INNER JOIN unnest($1::oid[], $2::tid[]) AS l (toid, t) ON r.tableoid = l.toid AND r.ctid = l.t'
             ' WHERE %s)',
             v_fk.referencing_table, p_referencing,
-            mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, 'x.%I = r.%I', ' AND ')
+            mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'x', 'r.%2$I')
         ) INTO v_count USING p_toids, p_ctids;
         IF v_count > 0 THEN
             RAISE EXCEPTION 'cannot merge rows of %: row(s) % of % would reference the survivor twice and must go, '
@@ -65,7 +65,7 @@ BEGIN
         'WITH %3$s, gone AS (DELETE FROM %1$s AS r'
         ' USING unnest($1::oid[], $2::tid[], $3::bigint[]) AS x (toid, t, mid)'
         ' WHERE r.tableoid = x.toid AND r.ctid = x.t'
-        ' RETURNING x.mid, r.tableoid::regclass AS tbl, %2$s AS row_id, to_jsonb(r) AS row_data, %5$s AS row_text)'
+        ' RETURNING x.mid, r.tableoid::regclass AS tbl, %2$s AS row_id, to_jsonb(r.*) AS row_data, %5$s AS row_text)'
         ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data, row_text)'
         ' SELECT gone.mid, gone.tbl, gone.row_id, gone.row_data, gone.row_text FROM %4$s',
         p_referencing,

@@ -43,7 +43,7 @@ BEGIN
                 'SELECT array_agg(v.survivor_id ORDER BY v.survivor_id) FROM %s AS r INNER JOIN (%s) AS v'
                 ' ON r.%I = v.survivor_id AND %s',
                 p_target, mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns), p_key_column,
-                mlops.sql_pairs(p_fk_columns, 'r.%1$I = v.l%2$s', ' AND ')
+                mlops.fk_match_sql(p_referencing, p_fk_name, 'r', 'v.l%1$s')
             ) INTO v_bad USING p_loser_ids, p_survivor_ids, p_merge_ids;
         END IF;
         IF v_bad IS NOT NULL THEN
@@ -79,7 +79,7 @@ BEGIN
         p_referencing,
         v_set,
         mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns),
-        mlops.sql_pairs(p_fk_columns, 'r.%1$I = v.l%2$s', ' AND '),
+        mlops.fk_match_sql(p_referencing, p_fk_name, 'r', 'v.l%1$s'),
         v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name, v_join, v_moved_to,
         mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved')
     ) USING p_loser_ids, p_survivor_ids, p_merge_ids;

@@ -23,7 +23,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_mapping text := mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns);
-    v_match text := mlops.sql_pairs(p_fk_columns, 'r.%1$I = v.l%2$s', ' AND ');
+    v_match text := mlops.fk_match_sql(p_referencing, p_fk_name, 'r', 'v.l%1$s');
     v_row_key text := mlops.integer_key_column(p_referencing);
     v_row_id text;
     -- Self reference: losers never count as twins (a colliding cross-cluster loser makes the UPDATE fail cleanly).
@@ -278,7 +278,7 @@ BEGIN
                 'WITH %3$s, gone AS (DELETE FROM %1$s AS r'
                 ' USING unnest($1::oid[], $2::tid[], $3::bigint[]) AS x (toid, t, mid)'
                 ' WHERE r.tableoid = x.toid AND r.ctid = x.t'
-                ' RETURNING x.mid, to_jsonb(r) AS row_data, %5$s AS row_text)'
+                ' RETURNING x.mid, to_jsonb(r.*) AS row_data, %5$s AS row_text)'
                 ' INSERT INTO mlops.merge_archive (merge_id, target, row_data, row_text)'
                 ' SELECT gone.mid, %2$L::regclass, gone.row_data, gone.row_text'
                 ' FROM %4$s',

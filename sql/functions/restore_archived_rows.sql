@@ -14,6 +14,8 @@ DECLARE
     v_columns text[];
     v_count bigint;
     v_restored bigint := 0;
+    v_detail text;
+    v_constraint text;
 BEGIN
     FOR v_source IN
         SELECT DISTINCT a.source_table FROM mlops.merge_archive AS a
@@ -32,22 +34,34 @@ BEGIN
         FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = coalesce(v_source.source_table, p_table) AND a.attnum > 0 AND NOT a.attisdropped
             AND a.attgenerated = '';
-        EXECUTE format(
-            'WITH %4$s, restored AS (INSERT INTO %1$s (%2$s) OVERRIDING SYSTEM VALUE'
-            ' SELECT %3$s FROM mlops.merge_archive AS a'
-            ' CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, a.row_data) AS x'
-            ' WHERE a.merge_id = $1 AND a.target = $2 AND a.source_table IS NOT DISTINCT FROM $3'
-            ' ORDER BY a.archive_id RETURNING 1)'
-            ' SELECT count(*) FROM %5$s',
-            coalesce(v_source.source_table, p_table),
-            mlops.sql_pairs(v_columns, '%1$I', ', '),
-            (
-                SELECT string_agg(mlops.archive_value_sql(coalesce(v_source.source_table, p_table), c.col), ', '
-                    ORDER BY c.ord)
-                FROM unnest(v_columns) WITH ORDINALITY AS c (col, ord)
-            ),
-            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('restored')
-        ) INTO v_count USING p_merge_id, p_table, v_source.source_table;
+        BEGIN
+            EXECUTE format(
+                'WITH %4$s, restored AS (INSERT INTO %1$s (%2$s) OVERRIDING SYSTEM VALUE'
+                ' SELECT %3$s FROM mlops.merge_archive AS a'
+                ' CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, a.row_data) AS x'
+                ' WHERE a.merge_id = $1 AND a.target = $2 AND a.source_table IS NOT DISTINCT FROM $3'
+                ' ORDER BY a.archive_id RETURNING 1)'
+                ' SELECT count(*) FROM %5$s',
+                coalesce(v_source.source_table, p_table),
+                mlops.sql_pairs(v_columns, '%1$I', ', '),
+                (
+                    SELECT string_agg(mlops.archive_value_sql(coalesce(v_source.source_table, p_table), c.col), ', '
+                        ORDER BY c.ord)
+                    FROM unnest(v_columns) WITH ORDINALITY AS c (col, ord)
+                ),
+                mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('restored')
+            ) INTO v_count USING p_merge_id, p_table, v_source.source_table;
+        EXCEPTION
+            WHEN unique_violation OR exclusion_violation THEN
+                -- the merged row's id or a unique value of it was taken by a row written since the merge
+                GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;
+                RAISE EXCEPTION 'cannot undo merge %: a row of % written since the merge holds a value of a merged row '
+                    '(constraint %)', p_merge_id, coalesce(v_source.source_table, p_table), v_constraint
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = v_detail || ' Nothing was changed.',
+                    HINT = 'The id or a unique value of a merged row was reused: change or merge that newer row first, '
+                        'then undo.';
+        END;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
         v_restored := v_restored + v_count;
     END LOOP;

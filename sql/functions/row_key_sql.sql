@@ -12,7 +12,7 @@ DECLARE
     v_key_columns text[] := mlops.primary_key_columns(p_table);
 BEGIN
     IF v_key_columns IS NULL THEN
-        RETURN 'to_jsonb(r)';
+        RETURN 'to_jsonb(r.*)';
     END IF;
     RETURN format('jsonb_build_object(%s)', mlops.sql_pairs(v_key_columns, '%1$L, r.%1$I', ', '));
 END;

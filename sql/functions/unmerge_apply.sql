@@ -114,7 +114,7 @@ BEGIN
             mlops.row_key_sql(v_table.referencing_table),
             v_merge.target,
             v_key,
-            mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, 'r.%I = s.%I', ' AND '),
+            mlops.fk_match_sql(v_table.referencing_table, v_table.fk_name, 'r', 's.%2$I'),
             mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, '%I = l.%I', ', '),
             mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved_back')
         ) INTO v_count USING p_merge_id, v_merge.survivor_id;
