@@ -221,3 +221,44 @@ def test_a_survivor_merged_away_meanwhile_names_where_it_lives_now(conn: psycopg
         conn.execute("SELECT mlops.merge_rows('public.c', 2, ARRAY[3]::bigint[])")
     assert exc.value.diag.message_primary == "survivor 2 of public.c was already merged into 1 (merge 1)"
     assert "resolve_id" in exc.value.diag.message_hint
+
+
+def test_undo_of_combine_names_the_twins_columns_changed_since(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.product (id int PRIMARY KEY);
+        CREATE TABLE public.line (id int PRIMARY KEY, product_id int REFERENCES public.product, order_id int,
+            qty int, note text, UNIQUE (order_id, product_id));
+        INSERT INTO public.product VALUES (1), (78);
+        INSERT INTO public.line VALUES (1, 1, 10285, 45, 'a'), (2, 78, 10285, 10, 'b');
+        INSERT INTO mlops.conflict_policies (referencing_table, action, combine)
+            VALUES ('public.line', 'combine', '{"qty": "sum", "note": "concat"}');
+        """
+    )
+    (merge_id,) = conn.execute("SELECT mlops.merge_rows('public.product', 1, ARRAY[78]::bigint[])").fetchone()
+    assert conn.execute("SELECT qty, note FROM public.line WHERE id = 1").fetchone() == (55, "a\nb")
+    conn.execute("UPDATE public.line SET qty = 60 WHERE id = 1")
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert conn.execute("SELECT id, product_id, qty, note FROM public.line ORDER BY id").fetchall() == [
+        (1, 1, 60, "a"),
+        (2, 78, 10, "b"),
+    ]
+    assert any("column(s) qty of row" in n and "changed since and keep their values" in n for n in notices), notices
+
+
+def test_a_row_the_application_revived_keeps_its_new_references(conn: psycopg.Connection) -> None:
+    """deleted_at cleared by the application (merged_into left set): it is live again, references to it stay."""
+    conn.execute(
+        """
+        CREATE TABLE public.cust (id int PRIMARY KEY, deleted_at timestamptz, merged_into bigint);
+        CREATE TABLE public.ord (id int PRIMARY KEY, cust_id int REFERENCES public.cust);
+        INSERT INTO public.cust (id) VALUES (1), (51);
+        """
+    )
+    conn.execute("SELECT mlops.merge_rows('public.cust', 1, ARRAY[51]::bigint[], p_soft_delete => true)")
+    conn.execute("UPDATE public.cust SET deleted_at = NULL WHERE id = 51")
+    conn.execute("INSERT INTO public.ord VALUES (100, 51)")
+    assert conn.execute("SELECT mlops.merge_repoint_stale('public.cust')").fetchone() == (0,)
+    assert conn.execute("SELECT cust_id FROM public.ord").fetchall() == [(51,)]

@@ -28,7 +28,8 @@ BEGIN
         '   SELECT g.merge_id FROM mlops.merges AS g WHERE g.target = %2$L::regclass AND g.undone_at IS NULL'
         '   AND mlops.merge_log_trusted(g.merged_by)'
         '   AND g.loser_ids @> ARRAY[t.%1$I::bigint] ORDER BY g.merge_id DESC LIMIT 1) AS m'
-        ' WHERE t.merged_into IS NOT NULL',
+        -- merged_into with deleted_at NULL: a row the application revived; its new references stay
+        ' WHERE t.merged_into IS NOT NULL AND t.deleted_at IS NOT NULL',
         v_key, p_target
     ) INTO v_stale, v_live, v_merge_ids;
     IF v_stale IS NULL THEN

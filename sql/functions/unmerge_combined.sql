@@ -13,6 +13,8 @@ DECLARE
     v_table regclass;
     v_key_columns text[];
     v_columns text[];
+    v_key_match text;
+    v_changed text[];
     v_count bigint;
     v_restored bigint := 0;
 BEGIN
@@ -37,6 +39,17 @@ BEGIN
                 DETAIL = format('Row %s, columns %s.', v_entry.entry -> 'row_key', v_entry.entry -> 'columns');
         END IF;
         -- Find the twin by its primary key (index-friendly), write back each column still holding the new value.
+        SELECT string_agg(format('r.%1$I = ($1 ->> %1$L)::%2$s', a.attname, format_type(a.atttypid, a.atttypmod)),
+            ' AND ' ORDER BY a.attname)
+        INTO v_key_match
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = v_table AND a.attname = ANY (v_key_columns) AND NOT a.attisdropped;
+        -- Columns changed since the merge keep their value: say which.
+        EXECUTE format('SELECT array_remove(ARRAY[%s], NULL) FROM %s AS r WHERE %s',
+            mlops.sql_pairs(v_columns,
+                'CASE WHEN r.%1$I::text IS DISTINCT FROM ($2 -> %1$L ->> ''new'') THEN %1$L END', ', '),
+            v_table, v_key_match
+        ) INTO v_changed USING v_entry.entry -> 'row_key', v_entry.entry -> 'columns';
         EXECUTE format(
             'WITH %5$s, written_back AS (UPDATE %1$s AS r SET %2$s WHERE %3$s AND (%4$s) RETURNING 1)'
             ' SELECT count(*) FROM %6$s',
@@ -50,12 +63,7 @@ BEGIN
                 FROM pg_catalog.pg_attribute AS a
                 WHERE a.attrelid = v_table AND a.attname = ANY (v_columns) AND NOT a.attisdropped
             ),
-            (
-                SELECT string_agg(format('r.%1$I = ($1 ->> %1$L)::%2$s', a.attname, format_type(a.atttypid, a.atttypmod)),
-                    ' AND ' ORDER BY a.attname)
-                FROM pg_catalog.pg_attribute AS a
-                WHERE a.attrelid = v_table AND a.attname = ANY (v_key_columns) AND NOT a.attisdropped
-            ),
+            v_key_match,
             mlops.sql_pairs(v_columns, 'r.%1$I::text IS NOT DISTINCT FROM ($2 -> %1$L ->> ''new'')', ' OR '),
             mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('written_back')
         ) INTO v_count USING v_entry.entry -> 'row_key', v_entry.entry -> 'columns';
@@ -63,6 +71,9 @@ BEGIN
         IF v_count = 0 THEN
             RAISE NOTICE 'undo of merge %: row % of % was changed or deleted since; its combined values stay',
                 p_merge_id, v_entry.entry -> 'row_key', v_table;
+        ELSIF cardinality(v_changed) > 0 THEN
+            RAISE NOTICE 'undo of merge %: column(s) % of row % of % were changed since and keep their values',
+                p_merge_id, array_to_string(v_changed, ', '), v_entry.entry -> 'row_key', v_table;
         END IF;
         v_restored := v_restored + v_count;
     END LOOP;
