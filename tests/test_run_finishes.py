@@ -220,6 +220,44 @@ def test_rows_deleted_or_merged_by_hand_during_a_run_are_rechecked_not_failures(
     ).fetchall() == [(1, [2], True), (3, [4], False), (5, [6], True), (9, [10], True)]
 
 
+def test_a_row_updated_so_it_is_no_longer_a_duplicate_is_not_merged(
+    accounts: psycopg.Connection, connect: Callable[..., psycopg.Connection]
+) -> None:
+    """Detection saw 9 and 10 share an email; the application changes 10's email and commits while the run waits
+    for its lock: the run re-checks what the rule reads after locking, and leaves 10 alone (changed, not merged)."""
+    accounts.execute("DELETE FROM app.hold")  # every other cluster merges in the one batch
+    app = connect(autocommit=False)
+    app.execute("UPDATE app.acct SET email = 'someone.else@example.com' WHERE id = 10")
+    run = connect()
+    failure: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            run.execute("CALL mlops.merge_duplicates(%s, p_batch_size => 500)", (ACCT,))
+        except psycopg.Error as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not accounts.execute(
+        "SELECT pg_isolation_test_session_is_blocked(%s, %s)", (run.info.backend_pid, [app.info.backend_pid])
+    ).fetchone()[0]:
+        assert time.monotonic() < deadline, "the run never waited for the application's update"
+        time.sleep(0.005)
+    app.commit()
+    thread.join(60)
+
+    assert failure == []
+    assert 10 in ids(accounts, ACCT) and 9 in ids(accounts, ACCT)
+    assert accounts.execute("SELECT email FROM app.acct WHERE id = 10").fetchone() == ("someone.else@example.com",)
+    (status, changed) = accounts.execute(
+        "SELECT status, clusters_changed FROM mlops.dedup_runs WHERE target = %s::regclass", (ACCT,)
+    ).fetchone()
+    assert (status, changed) == ("succeeded", 1)
+    assert ids(accounts, ACCT) == [1, 3, 5, 7, 9, 10]
+
+
 # 3. A rule that fails as a whole: recorded failed, the other rules run, the CALL raises, the lock is released.
 
 

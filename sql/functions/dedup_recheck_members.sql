@@ -1,8 +1,12 @@
 -- mlops.dedup_recheck_members: a run's clusters were detected before they merge; rows the application deleted,
--- soft-deleted or merged by hand since are marked 'changed' in the run's work table (a member alone, or the whole
--- cluster when its survivor changed), so the merge goes on with what is still valid instead of failing.
+-- soft-deleted or merged by hand since, or whose values the rule reads changed since (the rule's evaluator gives
+-- another key, text or block than detection recorded in pg_temp.mlops_dedup_rows), are marked 'changed' in the run's
+-- work table (a member alone, or the whole cluster when its survivor changed): the merge goes on with what is still
+-- valid instead of failing, or of merging rows that are no longer duplicates; the next run detects them afresh.
 
-CREATE OR REPLACE FUNCTION mlops.dedup_recheck_members(p_target regclass, p_first_seq bigint, p_last_seq bigint)
+CREATE OR REPLACE FUNCTION mlops.dedup_recheck_members(
+    p_target regclass, p_first_seq bigint, p_last_seq bigint, p_lock boolean DEFAULT FALSE
+)
 RETURNS bigint
 LANGUAGE plpgsql
 VOLATILE
@@ -13,6 +17,9 @@ DECLARE
     v_key text := mlops.integer_key_column(p_target);
     v_live text := '';
     v_changed bigint;
+    v_evidence_changed bigint := 0;
+    v_evaluator text;
+    v_state text;
 BEGIN
     -- the run's work table, declared for plpgsql_check (a constant string: a no-op at run time)
     PERFORM 'PRAGMA:TABLE: mlops_dedup_work (seq bigint, batch_no bigint, why text, cluster_id bigint,'
@@ -29,6 +36,17 @@ BEGIN
     ) THEN
         v_live := v_live || ' AND t.merged_into IS NULL';
     END IF;
+    -- Locked first (p_lock), in id order as merges lock: a change committed while this waited is what is checked,
+    -- and none can come between this check and the merge.
+    IF p_lock THEN
+        EXECUTE format(
+            'SELECT count(*) FROM (SELECT FROM %1$s AS t WHERE t.%2$I IN ('
+            ' SELECT w.member_id FROM pg_temp.mlops_dedup_work AS w WHERE w.seq BETWEEN $1 AND $2'
+            ' AND w.status = ''pending'' UNION SELECT w.survivor_id FROM pg_temp.mlops_dedup_work AS w'
+            ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'') ORDER BY t.%2$I FOR NO KEY UPDATE) AS l',
+            p_target, v_key
+        ) USING p_first_seq, p_last_seq;
+    END IF;
     EXECUTE format(
         'UPDATE pg_temp.mlops_dedup_work AS w SET status = ''changed'''
         ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
@@ -37,13 +55,37 @@ BEGIN
         p_target, v_key, v_live
     ) USING p_first_seq, p_last_seq;
     GET DIAGNOSTICS v_changed = ROW_COUNT;
-    RETURN v_changed;
+    -- Rows updated since detection: what the rule reads, evaluated again (as the rule's owner, like detection).
+    IF to_regclass('pg_temp.mlops_dedup_rows') IS NOT NULL THEN
+        PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text)';
+        v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
+        v_state := mlops.dedup_rule_session_state();
+        EXECUTE format(
+            'WITH moved_on AS ('
+            '   SELECT d.id FROM pg_temp.mlops_dedup_rows AS d'
+            '   INNER JOIN %1$s AS t ON t.%2$I = d.id CROSS JOIN LATERAL %3$s(t.*) AS v'
+            '   WHERE d.id IN (SELECT w.member_id FROM pg_temp.mlops_dedup_work AS w'
+            '       WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
+            '       UNION SELECT w.survivor_id FROM pg_temp.mlops_dedup_work AS w'
+            '       WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'')'
+            '   AND (nullif(v.ekey, '''') IS DISTINCT FROM d.ekey OR nullif(v.txt, '''') IS DISTINCT FROM d.txt'
+            '       OR v.blk IS DISTINCT FROM d.blk))'
+            ' UPDATE pg_temp.mlops_dedup_work AS w SET status = ''changed'''
+            ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
+            ' AND (w.member_id IN (SELECT m.id FROM moved_on AS m) OR w.survivor_id IN (SELECT m.id FROM moved_on AS m))',
+            p_target, v_key, v_evaluator
+        ) USING p_first_seq, p_last_seq;
+        GET DIAGNOSTICS v_evidence_changed = ROW_COUNT;
+        PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());
+    END IF;
+    RETURN v_changed + v_evidence_changed;
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.dedup_recheck_members(regclass, bigint, bigint) IS
+COMMENT ON FUNCTION mlops.dedup_recheck_members(regclass, bigint, bigint, boolean) IS
 'In pg_temp.mlops_dedup_work (the run''s clusters, built by mlops.merge_duplicates), marks ''changed'' every pending '
 'member with seq in [p_first_seq, p_last_seq] whose row or whose survivor''s row of p_target is gone, soft-deleted '
-'(deleted_at) or merged (merged_into); returns how many it marked. Internal helper.';
+'(deleted_at), merged (merged_into), or no longer gives the rule the values detection recorded (exact key, text, '
+'block, in pg_temp.mlops_dedup_rows); returns how many it marked. Internal helper.';
 
-REVOKE EXECUTE ON FUNCTION mlops.dedup_recheck_members(regclass, bigint, bigint) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.dedup_recheck_members(regclass, bigint, bigint, boolean) FROM PUBLIC;

@@ -65,7 +65,8 @@ DECLARE
     v_attempts CONSTANT integer := 3;
     -- errors that rows changing under a running merge cause: tried again (after the re-check) before anything else
     v_retry_states CONSTANT text[] := ARRAY['55P03', '40P01', '40001', '23505', 'P0002', '55000'];
-    v_lock_states CONSTANT text[] := ARRAY['55P03', '40P01'];
+    -- concurrency, not the cluster: after the retries, left for the next run (never recorded as a failure)
+    v_lock_states CONSTANT text[] := ARRAY['55P03', '40P01', '40001'];
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
@@ -235,7 +236,7 @@ BEGIN
                         v_losers := NULL;
                         BEGIN
                             PERFORM set_config('lock_timeout', v_lock_timeout, true);
-                            PERFORM mlops.dedup_recheck_members(v_target, v_first, v_last);
+                            PERFORM mlops.dedup_recheck_members(v_target, v_first, v_last, true);
                             SELECT array_agg(w.survivor_id ORDER BY w.seq, w.rnk),
                                 array_agg(w.member_id ORDER BY w.seq, w.rnk),
                                 array_agg(w.score ORDER BY w.seq, w.rnk),
