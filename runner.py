@@ -988,6 +988,9 @@ def cmd_merge(args: argparse.Namespace) -> None:
         print(json.dumps(runs, indent=2, default=str))
     else:
         print("\n".join(format_table(runs, RUN_COLUMNS)))
+        for run in runs:
+            if run["status"] == "partial":
+                print(f"run {run['run_id']} ({run['target']}) partial: {run['error']}")
     failed = [r for r in runs if r["status"] == "failed"]
     if failed:
         raise RunnerError("; ".join(f"run {r['run_id']} ({r['target']}) failed: {r['error']}" for r in failed))

@@ -3,6 +3,9 @@ FKs to extension-type keys, fill through self references, user triggers under fi
 children, ids reused before undo, combined values that do not fit, survivors merged away meanwhile. Each either
 merges with nothing lost and undoes exactly, or is refused with a clear error and nothing changed."""
 
+import threading
+import time
+
 import psycopg
 import pytest
 from helpers import snapshot
@@ -262,3 +265,159 @@ def test_a_row_the_application_revived_keeps_its_new_references(conn: psycopg.Co
     conn.execute("INSERT INTO public.ord VALUES (100, 51)")
     assert conn.execute("SELECT mlops.merge_repoint_stale('public.cust')").fetchone() == (0,)
     assert conn.execute("SELECT cust_id FROM public.ord").fetchall() == [(51,)]
+
+
+def test_undo_refuses_to_clear_a_filled_key_that_rows_written_since_reference(conn: psycopg.Connection) -> None:
+    """fill_nulls gave the survivor the loser's handle; a post written since references it: clearing it on undo
+    would set the post's author to NULL (ON UPDATE CASCADE / SET NULL) — refused, nothing changed."""
+    conn.execute(
+        """
+        CREATE TABLE public.acct (id int PRIMARY KEY, handle text UNIQUE, name text);
+        CREATE TABLE public.post (id int PRIMARY KEY,
+            author text REFERENCES public.acct (handle) ON UPDATE CASCADE, body text);
+        INSERT INTO public.acct VALUES (1, NULL, 'Bob'), (2, 'bob', 'Bob');
+        """
+    )
+    (merge_id,) = conn.execute(
+        "SELECT mlops.merge_rows('public.acct', 1, ARRAY[2]::bigint[], p_fill_nulls => true)"
+    ).fetchone()
+    assert conn.execute("SELECT handle FROM public.acct").fetchall() == [("bob",)]
+    conn.execute("INSERT INTO public.post VALUES (1, 'bob', 'after the merge')")
+    before = snapshot(conn, ("public.acct", "public.post"))
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as exc:
+        conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert "1 row(s) of public.post reference the survivor's handle" in str(exc.value)
+    assert snapshot(conn, ("public.acct", "public.post")) == before
+
+
+def test_a_twin_updated_by_another_transaction_is_a_concurrency_failure_not_a_trigger(dsn: str) -> None:
+    """combine finds twins by their place; one updated while the merge waited for it is a 40001 to retry."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE TABLE public.cust (id int PRIMARY KEY);
+            CREATE TABLE public.ord (id int PRIMARY KEY, cid int REFERENCES public.cust, item text, qty int,
+                UNIQUE (cid, item));
+            INSERT INTO public.cust VALUES (1), (2);
+            INSERT INTO public.ord VALUES (1, 1, 'x', 10), (2, 2, 'x', 5);
+            INSERT INTO mlops.conflict_policies VALUES ('public.ord', 'combine', '{"qty": "sum"}');
+            """
+        )
+    app = psycopg.connect(dsn)
+    app.execute("UPDATE public.ord SET qty = qty + 1 WHERE id = 1")
+    merger = psycopg.connect(dsn, autocommit=True)
+    failure: list[BaseException] = []
+
+    def merge() -> None:
+        try:
+            merger.execute("SELECT mlops.merge_rows('public.cust', 1, ARRAY[2]::bigint[])")
+        except psycopg.Error as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=merge)
+    thread.start()
+    with psycopg.connect(dsn, autocommit=True) as watcher:
+        deadline = time.monotonic() + 30
+        while not watcher.execute(
+            "SELECT pg_isolation_test_session_is_blocked(%s, %s)", (merger.info.backend_pid, [app.info.backend_pid])
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    app.commit()
+    thread.join(30)
+    app.close()
+    merger.close()
+    assert [type(e) for e in failure] == [psycopg.errors.SerializationFailure]
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT id, cid, qty FROM public.ord ORDER BY id").fetchall() == [(1, 1, 11), (2, 2, 5)]
+        assert merge_log(conn) == (0, 0, 0)
+
+
+def test_fill_works_on_a_table_of_200_columns(conn: psycopg.Connection) -> None:
+    columns = ", ".join(f"c{i} int" for i in range(200))
+    conn.execute(f"CREATE TABLE public.wide (id int PRIMARY KEY, {columns})")
+    conn.execute("INSERT INTO public.wide (id) VALUES (1)")
+    conn.execute(f"INSERT INTO public.wide VALUES (2, {', '.join(str(i) for i in range(200))})")
+    before = rows(conn, "public.wide")
+    (merge_id,) = conn.execute(
+        "SELECT mlops.merge_rows('public.wide', 1, ARRAY[2]::bigint[], p_fill_nulls => true)"
+    ).fetchone()
+    assert conn.execute("SELECT c0, c117, c199 FROM public.wide WHERE id = 1").fetchone() == (0, 117, 199)
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert rows(conn, "public.wide") == before
+
+
+def test_a_rule_whose_table_was_dropped_is_passed_over(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.gone (id int PRIMARY KEY, email text);
+        INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.gone', 't.email');
+        DROP TABLE public.gone CASCADE;
+        """
+    )
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute("CALL mlops.merge_duplicates()")
+    assert any("no longer exists; the rule is passed over" in n for n in notices), notices
+    assert conn.execute("SELECT count(*) FROM mlops.data_quality").fetchone()[0] >= 1
+    assert conn.execute("SELECT count(*) FROM mlops.dedup_runs WHERE status = 'failed'").fetchone() == (0,)
+
+
+def test_undo_of_a_soft_delete_merge_over_a_row_written_since_is_refused_clearly(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.cust (id int PRIMARY KEY, deleted_at timestamptz, merged_into bigint);
+        CREATE TABLE public.ord (id int PRIMARY KEY, cid int REFERENCES public.cust, item text, UNIQUE (cid, item));
+        INSERT INTO public.cust (id) VALUES (1), (2);
+        INSERT INTO public.ord VALUES (1, 2, 'y');
+        """
+    )
+    (merge_id,) = conn.execute(
+        "SELECT mlops.merge_rows('public.cust', 1, ARRAY[2]::bigint[], p_soft_delete => true)"
+    ).fetchone()
+    conn.execute("INSERT INTO public.ord VALUES (10, 2, 'y')")  # the loser still exists (soft-deleted)
+    before = snapshot(conn, ("public.cust", "public.ord"))
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as exc:
+        conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert "rows of public.ord moved by the merge cannot point back at their loser" in str(exc.value)
+    assert snapshot(conn, ("public.cust", "public.ord")) == before
+
+
+def test_undo_over_a_row_deleted_since_that_an_archived_row_references_is_refused_clearly(
+    conn: psycopg.Connection,
+) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.product (id int PRIMARY KEY);
+        CREATE TABLE public.cust (id int PRIMARY KEY, fav int REFERENCES public.product);
+        INSERT INTO public.product VALUES (1), (2); INSERT INTO public.cust VALUES (1, 1), (2, 2);
+        """
+    )
+    (merge_id,) = conn.execute("SELECT mlops.merge_rows('public.cust', 1, ARRAY[2]::bigint[])").fetchone()
+    conn.execute("DELETE FROM public.product WHERE id = 2")  # the merge made this delete possible
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as exc:
+        conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert "references a row deleted since" in str(exc.value)
+    assert conn.execute("SELECT id FROM public.cust").fetchall() == [(1,)]
+
+
+def test_a_survivor_value_the_referencing_column_cannot_hold_is_refused_up_front(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE DOMAIN public.small_id AS int CHECK (VALUE < 3);
+        CREATE TABLE public.k (id bigint PRIMARY KEY);
+        CREATE TABLE public.narrow (id int PRIMARY KEY, k_id int REFERENCES public.k);
+        CREATE TABLE public.k2 (id int PRIMARY KEY);
+        CREATE TABLE public.dom (id int PRIMARY KEY, k_id public.small_id REFERENCES public.k2);
+        INSERT INTO public.k VALUES (1), (3000000000); INSERT INTO public.narrow VALUES (1, 1);
+        INSERT INTO public.k2 VALUES (1), (5); INSERT INTO public.dom VALUES (1, 1);
+        """
+    )
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange) as exc:
+        conn.execute("SELECT mlops.merge_rows('public.k', 3000000000, ARRAY[1]::bigint[])")
+    assert "public.narrow (k_id) cannot hold a survivor's value of id" in str(exc.value)
+    with pytest.raises(psycopg.errors.CheckViolation) as exc:
+        conn.execute("SELECT mlops.merge_rows('public.k2', 5, ARRAY[1]::bigint[])")
+    assert "public.dom (k_id) cannot hold a survivor's value of id" in str(exc.value)
+    assert conn.execute("SELECT k_id FROM public.narrow").fetchall() == [(1,)]
+    assert merge_log(conn) == (0, 0, 0)

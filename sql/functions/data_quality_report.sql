@@ -24,7 +24,11 @@ DECLARE
     v_evaluator text;
     v_state text;
 BEGIN
-    FOR v_rule IN SELECT r.* FROM mlops.dedup_rules AS r ORDER BY r.target::text LOOP
+    FOR v_rule IN
+        SELECT r.* FROM mlops.dedup_rules AS r
+        WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)  -- not a dropped table's rule
+        ORDER BY r.target::text
+    LOOP
         target := v_rule.target;
         v_soft := mlops.has_soft_delete_columns(v_rule.target);
         EXECUTE format(

@@ -1,6 +1,8 @@
 -- mlops.merge_assert_referenced_keys: before anything changes, refuses a merge that would set references to NULL:
 -- an FK that references other columns than the key (a nullable UNIQUE key) moves its rows to the survivor's values
--- of those columns, and where any of them is NULL the references would silently stop pointing anywhere.
+-- of those columns, and where any of them is NULL the references would silently stop pointing anywhere. And a
+-- survivor's value that the referencing column's type cannot hold (a narrower integer, a domain whose CHECK it
+-- fails) is refused here, not met as a raw error in the middle of the merge.
 
 CREATE OR REPLACE FUNCTION mlops.merge_assert_referenced_keys(
     p_target regclass, p_key_column text, p_loser_ids bigint[], p_survivor_ids bigint[]
@@ -16,6 +18,9 @@ DECLARE
     v_pairs text[];
     v_rows bigint;
     v_clusters bigint;
+    v_casts text;
+    v_state text;
+    v_message text;
 BEGIN
     FOR v_fk IN
         SELECT f.* FROM mlops.referencing_fks(p_target) AS f
@@ -53,6 +58,42 @@ BEGIN
                     'survivor its own value of %s first.', array_to_string(v_fk.referenced_columns, ', '),
                     array_to_string(v_fk.referenced_columns, ', '));
         END IF;
+    END LOOP;
+
+    FOR v_fk IN
+        SELECT f.* FROM mlops.referencing_fks(p_target) AS f ORDER BY f.referencing_table::text, f.fk_name
+    LOOP
+        -- Only an FK column of another type than the column it references can refuse a value of it.
+        SELECT string_agg(format('v.s%s::%s IS NULL', k.ord, pg_catalog.format_type(fa.atttypid, fa.atttypmod)),
+            ' AND ' ORDER BY k.ord)
+        INTO v_casts
+        FROM pg_catalog.pg_constraint AS c
+        CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k (fkey, pkey, ord)
+        INNER JOIN pg_catalog.pg_attribute AS fa ON fa.attrelid = c.conrelid AND fa.attnum = k.fkey
+        INNER JOIN pg_catalog.pg_attribute AS pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pkey
+        WHERE c.conrelid = v_fk.referencing_table AND c.conname = v_fk.fk_name AND c.contype = 'f'
+            AND (fa.atttypid <> pa.atttypid OR fa.atttypmod <> pa.atttypmod);
+        CONTINUE WHEN v_casts IS NULL;
+        BEGIN
+            EXECUTE format(
+                'SELECT count(*) FROM (SELECT DISTINCT v.* FROM %1$s AS r INNER JOIN (%2$s) AS v ON %3$s) AS v'
+                ' WHERE %4$s',
+                v_fk.referencing_table,
+                mlops.merge_mapping_sql(p_target, p_key_column, v_fk.referenced_columns),
+                mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 'v.l%1$s'),
+                v_casts
+            ) INTO v_rows USING p_loser_ids, p_survivor_ids, NULL::bigint[];
+        EXCEPTION
+            WHEN data_exception OR integrity_constraint_violation THEN
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+                RAISE EXCEPTION 'cannot merge rows of %: % (%) cannot hold a survivor''s value of % (%)', p_target,
+                    v_fk.referencing_table, array_to_string(v_fk.referencing_columns, ', '),
+                    array_to_string(v_fk.referenced_columns, ', '), v_message
+                    USING ERRCODE = v_state,
+                    DETAIL = format('Rows referencing a loser through %s would take the survivor''s value. Nothing '
+                        'was changed.', v_fk.fk_name),
+                    HINT = 'Merge into a survivor whose value the referencing column accepts, or widen that column.';
+        END;
     END LOOP;
 END;
 $$;

@@ -30,6 +30,22 @@ BEGIN
     SELECT array_agg(e.key ORDER BY e.key), array_agg(e.value ORDER BY e.key) INTO v_columns, v_aggregates
     FROM jsonb_each_text(p_combine) AS e;
 
+    -- The twins are found by their place (ctid): lock them, so a twin the application updates meanwhile is a
+    -- concurrency failure to retry (40001), not mistaken for a trigger that skipped it.
+    EXECUTE format(
+        'SELECT count(*) FROM (SELECT FROM %s AS r INNER JOIN (SELECT DISTINCT k.toid, k.t FROM unnest($1::oid[],'
+        ' $2::tid[]) AS k (toid, t)) AS k ON r.tableoid = k.toid AND r.ctid = k.t FOR UPDATE OF r) AS l',
+        p_referencing
+    ) INTO v_updated USING p_keeper_tableoids, p_keeper_ctids;
+    SELECT count(*) INTO v_twins
+    FROM (SELECT DISTINCT k.toid, k.t FROM unnest(p_keeper_tableoids, p_keeper_ctids) AS k (toid, t)) AS d;
+    IF v_updated <> v_twins THEN
+        RAISE EXCEPTION 'rows of % changed while the merge combined colliding rows into their twins', p_referencing
+            USING ERRCODE = 'serialization_failure',
+            DETAIL = 'Another transaction updated or deleted a twin. Nothing was merged.',
+            HINT = 'Retry the merge (merge_duplicates does, and leaves it for the next run if it keeps happening).';
+    END IF;
+
     BEGIN
         EXECUTE format(
             $q$

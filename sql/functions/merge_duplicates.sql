@@ -95,9 +95,21 @@ BEGIN
     COMMIT;
     PERFORM mlops.pin_search_path(v_caller_search_path);
 
+    -- A rule whose table was dropped (DROP TABLE ... CASCADE leaves the rule's row) is named and passed over.
     FOR v_target IN
         SELECT r.target FROM mlops.dedup_rules AS r
-        WHERE (p_target IS NULL AND r.enabled) OR r.target = p_target
+        WHERE p_target IS NULL AND r.enabled
+            AND NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
+    LOOP
+        RAISE WARNING 'the table of dedup rule % (oid %) no longer exists; the rule is passed over', v_target,
+            v_target::oid
+            USING HINT = format('DELETE FROM mlops.dedup_rules WHERE target = %s;', v_target::oid);
+    END LOOP;
+
+    FOR v_target IN
+        SELECT r.target FROM mlops.dedup_rules AS r
+        WHERE ((p_target IS NULL AND r.enabled) OR r.target = p_target)
+            AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
         ORDER BY r.target::text
     LOOP
         SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = v_target;

@@ -28,6 +28,16 @@ BEGIN
     IF p_columns IS NULL OR cardinality(p_columns) = 0 THEN
         RETURN 0;
     END IF;
+    -- One join per column below: a wide table goes in slices of 40 columns (PostgreSQL joins at most 32767 columns).
+    IF cardinality(p_columns) > 40 THEN
+        v_count := 0;
+        FOR v_slice IN 0 .. (cardinality(p_columns) - 1) / 40 LOOP
+            v_count := v_count + mlops.merge_fill_columns(p_target, p_key_column,
+                p_columns[v_slice * 40 + 1:v_slice * 40 + 40], p_loser_ids, p_survivor_ids, p_merge_ids,
+                p_from_archive, p_apply);
+        END LOOP;
+        RETURN v_count;
+    END IF;
     -- A self reference (staff.boss) is never filled with the survivor itself or a loser of this merge: the survivor
     -- would report to itself, or reference a row about to go away.
     SELECT array_agg(f.referencing_columns[1]) INTO v_self_refs

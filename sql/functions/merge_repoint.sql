@@ -29,6 +29,8 @@ DECLARE
     v_moved_to text := 'NULL::jsonb';
     v_join text := '';
     v_bad bigint[];
+    v_detail text;
+    v_constraint text;
     v_moved bigint;
 BEGIN
     v_set := mlops.sql_pairs(p_fk_columns, '%1$I = v.s%2$s', ', ');
@@ -71,19 +73,31 @@ BEGIN
         v_moved_to := format('CASE WHEN r.%1$I = h.survivor_id THEN jsonb_build_object(%2$L, h.new_ref) END',
             p_key_column, p_fk_columns[1]);
     END IF;
-    EXECUTE format(
-        'WITH %11$s, moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v%9$s WHERE %4$s%5$s'
-        ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id, %10$s AS moved_to)'
-        ' INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id, moved_to)'
-        ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id, moved.moved_to FROM %12$s',
-        p_referencing,
-        v_set,
-        mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns),
-        mlops.fk_match_sql(p_referencing, p_fk_name, 'r', 'v.l%1$s'),
-        v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name, v_join, v_moved_to,
-        mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved')
-    ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
-    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    BEGIN
+        EXECUTE format(
+            'WITH %11$s, moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v%9$s WHERE %4$s%5$s'
+            ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id, %10$s AS moved_to)'
+            ' INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id, moved_to)'
+            ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id, moved.moved_to FROM %12$s',
+            p_referencing,
+            v_set,
+            mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns),
+            mlops.fk_match_sql(p_referencing, p_fk_name, 'r', 'v.l%1$s'),
+            v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name, v_join, v_moved_to,
+            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved')
+        ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
+        GET DIAGNOSTICS v_moved = ROW_COUNT;
+    EXCEPTION
+        WHEN unique_violation OR exclusion_violation THEN
+            -- The collisions were planned on the rows as they were; a row inserted or changed since by another
+            -- transaction (one referencing a survivor: its lock lets such inserts go on) collides now.
+            GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;
+            RAISE EXCEPTION 'rows of % changed while the merge re-pointed %: constraint %', p_referencing, p_fk_name,
+                v_constraint
+                USING ERRCODE = 'serialization_failure',
+                DETAIL = coalesce(v_detail || ' ', '') || 'Nothing was merged; the whole merge is rolled back.',
+                HINT = 'Retry the merge: its collision plan is made again (merge_duplicates retries by itself).';
+    END;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     RETURN v_moved;
 END;

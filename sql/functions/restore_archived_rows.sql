@@ -61,6 +61,14 @@ BEGIN
                     DETAIL = v_detail || ' Nothing was changed.',
                     HINT = 'The id or a unique value of a merged row was reused: change or merge that newer row first, '
                         'then undo.';
+            WHEN foreign_key_violation THEN
+                -- a row the archived row references was deleted since (the merge had made that delete possible)
+                GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;
+                RAISE EXCEPTION 'cannot undo merge %: a merged row of % references a row deleted since (foreign key %)',
+                    p_merge_id, coalesce(v_source.source_table, p_table), v_constraint
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = v_detail || ' Nothing was changed.',
+                    HINT = 'Restore the referenced row first, then undo.';
         END;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
         v_restored := v_restored + v_count;

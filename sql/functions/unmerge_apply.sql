@@ -15,6 +15,8 @@ DECLARE
     v_table record;
     v_fk record;
     v_child bigint;
+    v_detail text;
+    v_constraint text;
 BEGIN
     SELECT m.* INTO STRICT v_merge FROM mlops.merges AS m WHERE m.merge_id = p_merge_id;
     v_key := mlops.integer_key_column(v_merge.target);
@@ -26,6 +28,27 @@ BEGIN
     -- exact text the merge recorded (json has no equality; its to_jsonb form forgets whitespace and key order).
     -- First, so that a unique value the survivor took from a loser is free when the loser comes back.
     IF v_merge.filled IS NOT NULL OR v_merge.filled_text IS NOT NULL THEN
+        -- A filled key that rows written since reference cannot go back to NULL: ON UPDATE SET NULL or CASCADE
+        -- would null those references, NO ACTION would fail. Refused, naming them.
+        FOR v_fk IN
+            SELECT f.* FROM mlops.referencing_fks(v_merge.target) AS f
+            WHERE f.referenced_columns && ARRAY(
+                SELECT jsonb_object_keys(coalesce(v_merge.filled, '{}') || coalesce(v_merge.filled_text, '{}'))
+            )
+        LOOP
+            EXECUTE format('SELECT count(*) FROM %s AS r INNER JOIN %s AS s ON s.%I = $1 AND %s',
+                v_fk.referencing_table, v_merge.target, v_key,
+                mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 's.%2$I')
+            ) INTO v_count USING v_merge.survivor_id;
+            IF v_count > 0 THEN
+                RAISE EXCEPTION 'cannot undo merge %: % row(s) of % reference the survivor''s % through %, which the '
+                    'merge filled and undo would set back to NULL', p_merge_id, v_count, v_fk.referencing_table,
+                    array_to_string(v_fk.referenced_columns, ', '), v_fk.fk_name
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'Their references would be set to NULL (or the undo fail). Nothing was changed.',
+                    HINT = 'Point those rows elsewhere (or delete them) first, then undo.';
+            END IF;
+        END LOOP;
         EXECUTE format(
             'WITH %4$s, cleared AS (UPDATE %1$s AS t SET %2$s WHERE t.%3$I = $2 RETURNING 1)'
             ' SELECT count(*) FROM %5$s',
@@ -85,39 +108,50 @@ BEGIN
         END IF;
         -- Pair logged rows with rows that still point at the survivor by key (and, for identical rows of a
         -- table without a key, by count), then point each back at its loser.
-        EXECUTE format(
-            $q$
-            WITH %8$s, wanted AS (
-                SELECT mv.row_key, mv.loser_id,
-                    row_number() OVER (PARTITION BY mv.row_key ORDER BY mv.loser_id) AS n
-                FROM mlops.merge_moves AS mv
-                WHERE mv.merge_id = $1 AND mv.referencing_table = %1$L::regclass AND mv.fk_name = %2$L
-                    AND mv.moved_to IS NULL
-            ),
-            present AS (
-                SELECT r.tableoid AS toid, r.ctid AS tid, %3$s AS row_key,
-                    row_number() OVER (PARTITION BY %3$s) AS n
-                FROM %1$s AS r INNER JOIN %4$s AS s ON s.%5$I = $2 AND %6$s
-            ),
-            moved_back AS (
-                UPDATE %1$s AS r SET %7$s
-                FROM present AS p
-                INNER JOIN wanted AS w ON w.row_key = p.row_key AND w.n = p.n
-                INNER JOIN %4$s AS l ON l.%5$I = w.loser_id
-                WHERE r.tableoid = p.toid AND r.ctid = p.tid
-                RETURNING 1
-            )
-            SELECT count(*) FROM %9$s
-            $q$,
-            v_table.referencing_table,
-            v_table.fk_name,
-            mlops.row_key_sql(v_table.referencing_table),
-            v_merge.target,
-            v_key,
-            mlops.fk_match_sql(v_table.referencing_table, v_table.fk_name, 'r', 's.%2$I'),
-            mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, '%I = l.%I', ', '),
-            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved_back')
-        ) INTO v_count USING p_merge_id, v_merge.survivor_id;
+        BEGIN
+            EXECUTE format(
+                $q$
+                WITH %8$s, wanted AS (
+                    SELECT mv.row_key, mv.loser_id,
+                        row_number() OVER (PARTITION BY mv.row_key ORDER BY mv.loser_id) AS n
+                    FROM mlops.merge_moves AS mv
+                    WHERE mv.merge_id = $1 AND mv.referencing_table = %1$L::regclass AND mv.fk_name = %2$L
+                        AND mv.moved_to IS NULL
+                ),
+                present AS (
+                    SELECT r.tableoid AS toid, r.ctid AS tid, %3$s AS row_key,
+                        row_number() OVER (PARTITION BY %3$s) AS n
+                    FROM %1$s AS r INNER JOIN %4$s AS s ON s.%5$I = $2 AND %6$s
+                ),
+                moved_back AS (
+                    UPDATE %1$s AS r SET %7$s
+                    FROM present AS p
+                    INNER JOIN wanted AS w ON w.row_key = p.row_key AND w.n = p.n
+                    INNER JOIN %4$s AS l ON l.%5$I = w.loser_id
+                    WHERE r.tableoid = p.toid AND r.ctid = p.tid
+                    RETURNING 1
+                )
+                SELECT count(*) FROM %9$s
+                $q$,
+                v_table.referencing_table,
+                v_table.fk_name,
+                mlops.row_key_sql(v_table.referencing_table),
+                v_merge.target,
+                v_key,
+                mlops.fk_match_sql(v_table.referencing_table, v_table.fk_name, 'r', 's.%2$I'),
+                mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, '%I = l.%I', ', '),
+                mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved_back')
+            ) INTO v_count USING p_merge_id, v_merge.survivor_id;
+        EXCEPTION
+            WHEN unique_violation OR exclusion_violation OR check_violation THEN
+                -- a row written since the merge holds what a moved row would take back (its old key values)
+                GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;
+                RAISE EXCEPTION 'cannot undo merge %: rows of % moved by the merge cannot point back at their loser: '
+                    'constraint % of a row written since', p_merge_id, v_table.referencing_table, v_constraint
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = coalesce(v_detail || ' ', '') || 'Nothing was changed.',
+                    HINT = 'Change or merge the row written since the merge first, then undo.';
+        END;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
         -- rows moved elsewhere than the survivor (a survivor that took its loser's own reference)
         v_count := v_count + mlops.unmerge_redirected_moves(p_merge_id, v_merge.target, v_key,
