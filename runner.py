@@ -821,6 +821,8 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
                     continue
                 decided["merged" if answer == "m" else "distinct"] += 1
             else:
+                if answer != "s":
+                    print(f"  {answer or '(nothing)'!r} is not m, d, s or q: skipped", file=out)
                 decided["skipped"] += 1
     return decided
 

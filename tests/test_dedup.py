@@ -162,6 +162,33 @@ def test_review_merge_merges_the_pair_by_keep_order(conn: psycopg.Connection) ->
     assert conn.execute("SELECT status FROM mlops.duplicate_candidates").fetchone() == ("merged",)
 
 
+def test_review_of_a_pair_merged_already_or_gone(conn: psycopg.Connection) -> None:
+    """A pair whose rows were merged into one row meanwhile is recorded merged, with a NOTICE; a pair whose row was
+    deleted cannot merge (P0002), and the HINT says how to take it off the queue."""
+    add_letters(conn, [(1, None, "one"), (2, None, "two"), (3, None, "three"), (4, None, "four")])
+    conn.execute(
+        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 1, 2, 0.7),"
+        " (%s, 3, 4, 0.7)",
+        (LETTERS, LETTERS),
+    )
+    conn.execute("SELECT mlops.merge_rows(%s, 1, ARRAY[2]::bigint[])", (LETTERS,))
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    assert conn.execute(
+        "SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates WHERE left_id = 1"
+    ).fetchone() == (None,)
+    assert any("were merged into 1 already; recorded as merged" in n for n in notices), notices
+    conn.execute("DELETE FROM mlops.cover_letter_samples WHERE id = 4")
+    (candidate,) = conn.execute("SELECT candidate_id FROM mlops.duplicate_candidates WHERE left_id = 3").fetchone()
+    with pytest.raises(psycopg.errors.NoDataFound) as exc:
+        conn.execute("SELECT mlops.review_candidate(%s, 'merge')", (candidate,))
+    assert f"mlops.review_candidate({candidate}, 'distinct')" in exc.value.diag.message_hint
+    assert conn.execute("SELECT status FROM mlops.duplicate_candidates ORDER BY left_id").fetchall() == [
+        ("merged",),
+        ("pending",),
+    ]
+
+
 @pytest.mark.parametrize(
     ("call", "sqlstate", "message"),
     [

@@ -152,3 +152,12 @@ def test_merge_command_prints_every_run_when_a_rule_fails_and_exits_non_zero(
     assert "mlops.job_postings" in captured.out and "succeeded" in captured.out
     assert "mlops.cover_letter_samples" in captured.out and "failed" in captured.out
     assert "failed: division by zero" in captured.err
+
+
+def test_review_says_when_an_answer_is_not_one_it_knows(duplicated: psycopg.Connection, dsn: str) -> None:
+    duplicated.execute(
+        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 1, 2, 0.7)", (LETTERS,)
+    )
+    out = io.StringIO()
+    assert runner.review(dsn, None, answers=io.StringIO("x\n"), out=out)["skipped"] == 1
+    assert "'x' is not m, d, s or q: skipped" in out.getvalue()

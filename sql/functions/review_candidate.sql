@@ -45,7 +45,13 @@ BEGIN
         IF v_left IS NULL OR v_right IS NULL THEN
             RAISE EXCEPTION 'review candidate %: row % or % of % no longer exists', p_candidate_id,
                 v_candidate.left_id, v_candidate.right_id, v_candidate.target
-                USING ERRCODE = 'no_data_found';
+                USING ERRCODE = 'no_data_found',
+                HINT = format('Nothing is left to merge: SELECT mlops.review_candidate(%s, ''distinct'') takes the '
+                    'pair off the queue.', p_candidate_id);
+        END IF;
+        IF v_left = v_right THEN
+            RAISE NOTICE 'review candidate %: rows % and % of % were merged into % already; recorded as merged',
+                p_candidate_id, v_candidate.left_id, v_candidate.right_id, v_candidate.target, v_left;
         END IF;
         IF v_left <> v_right THEN
             SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = v_candidate.target;
@@ -70,9 +76,10 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.review_candidate(bigint, text) IS
-'Decides a pending review pair: ''merge'' merges it (survivor by keep_order; returns the merge id), ''distinct'' '
-'keeps it from being proposed again (returns NULL). ''merge'' is refused (42501) for a table without a dedup rule, '
-'or when the rule''s writer or a table the merge may write lacks the caller''s rights (mlops.dedup_rule_merge_'
-'refusal). Unknown id P0002, other words 22023, a decided pair 55000.';
+'Decides a pending review pair: ''merge'' merges it (survivor by keep_order; returns the merge id; NULL with a NOTICE '
+'when both rows were merged into one row already), ''distinct'' keeps it from being proposed again (returns NULL). '
+'''merge'' is refused (42501) for a table without a dedup rule, or when the rule''s writer or a table the merge may '
+'write lacks the caller''s rights (mlops.dedup_rule_merge_refusal). Unknown id P0002 (and a pair whose row is gone: '
+'decide it ''distinct''), other words 22023, a decided pair 55000.';
 
 REVOKE EXECUTE ON FUNCTION mlops.review_candidate(bigint, text) FROM PUBLIC;
