@@ -421,3 +421,136 @@ def test_a_survivor_value_the_referencing_column_cannot_hold_is_refused_up_front
     assert "public.dom (k_id) cannot hold a survivor's value of id" in str(exc.value)
     assert conn.execute("SELECT k_id FROM public.narrow").fetchall() == [(1,)]
     assert merge_log(conn) == (0, 0, 0)
+
+
+# ---------------------------------------------------------------- from the code review
+
+
+def test_the_stale_re_point_never_sets_a_reference_to_null(conn: psycopg.Connection) -> None:
+    """2 was soft-merged into 1; the application deletes 1, then references 2: nowhere to send it, so it stays."""
+    conn.execute(
+        """
+        CREATE SCHEMA app;
+        CREATE TABLE app.cust (id int PRIMARY KEY, email text, deleted_at timestamptz, merged_into bigint);
+        CREATE TABLE app.ord (id int PRIMARY KEY, cust_id int REFERENCES app.cust);
+        INSERT INTO app.cust (id, email) VALUES (1, 'a@x'), (2, 'a@x');
+        INSERT INTO mlops.dedup_rules (target, exact_key, keep_order, soft_delete)
+            VALUES ('app.cust', 't.email', 't.id', true);
+        """
+    )
+    conn.execute("CALL mlops.merge_duplicates('app.cust')")
+    conn.execute("DELETE FROM app.cust WHERE id = 1")
+    conn.execute("INSERT INTO app.ord VALUES (100, 2)")
+    conn.execute("CALL mlops.merge_duplicates('app.cust')")
+    assert conn.execute("SELECT id, cust_id FROM app.ord").fetchall() == [(100, 2)]
+    assert conn.execute("SELECT count(*) FROM mlops.merge_moves").fetchone() == (0,)
+
+
+def test_a_deferred_constraint_that_fails_is_recorded_and_the_run_finishes(conn: psycopg.Connection) -> None:
+    """A deferrable unique key the plan misses (a hierarchy survivor takes its loser's reference) fails inside the
+    batch, not at the procedure's COMMIT: the cluster is recorded, the run ends, the advisory lock is free."""
+    conn.execute(
+        """
+        CREATE SCHEMA app;
+        CREATE TABLE app.staff (id int PRIMARY KEY, boss int REFERENCES app.staff, name text, code text, prio int,
+            CONSTRAINT staff_boss_name_key UNIQUE (boss, name) DEFERRABLE INITIALLY DEFERRED);
+        INSERT INTO app.staff VALUES (1, NULL, 'Alice', 'a', 1), (2, 1, 'Bob', 'X', 2), (3, 2, 'Carol', 'X', 1),
+            (7, 1, 'Carol', 'c', 1);
+        INSERT INTO mlops.dedup_rules (target, exact_key, keep_order) VALUES ('app.staff', 't.code', 't.prio');
+        """
+    )
+    before = rows(conn, "app.staff")
+    conn.execute("CALL mlops.merge_duplicates('app.staff')")
+    assert conn.execute("SELECT status FROM mlops.dedup_runs").fetchall() == [("partial",)]
+    assert conn.execute("SELECT survivor_id, loser_ids, sqlstate FROM mlops.merge_failures").fetchall() == [
+        (3, [2], "23505")
+    ]
+    assert rows(conn, "app.staff") == before
+    assert conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+    ).fetchone() == (0,)
+
+
+def test_a_collision_between_two_clusters_of_one_batch_is_isolated_by_bisection(conn: psycopg.Connection) -> None:
+    """Row 5 moves onto (1, 'x') while row 4 there is a loser of another cluster in the same batch: the batch fails
+    as a whole (a unique violation, not a retry-forever 40001), is bisected, and both clusters merge one after the
+    other: 5 collides with 4 and is merged into it, then 4 into 6."""
+    conn.execute(
+        """
+        CREATE SCHEMA app;
+        CREATE TABLE app.cat (id int PRIMARY KEY, parent_id int REFERENCES app.cat, name text, code text, prio int,
+            CONSTRAINT cat_parent_name_key UNIQUE (parent_id, name));
+        INSERT INTO app.cat VALUES (1, NULL, 'Shoes', 'S', 1), (2, NULL, 'shoes', 'S', 2), (6, NULL, 'Boots', 'B', 1),
+            (4, 1, 'x', 'B', 2), (5, 2, 'x', 'Q', 1);
+        INSERT INTO mlops.dedup_rules (target, exact_key, keep_order) VALUES ('app.cat', 't.code', 't.prio');
+        """
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation) as exc:
+        conn.execute("SELECT * FROM mlops.merge_clusters('app.cat', ARRAY[1, 6], ARRAY[2, 4])")
+    assert "cannot re-point" in str(exc.value)
+    conn.execute("CALL mlops.merge_duplicates('app.cat')")
+    assert conn.execute("SELECT status, rows_merged FROM mlops.dedup_runs").fetchall() == [("succeeded", 2)]
+    assert conn.execute("SELECT id, parent_id FROM app.cat ORDER BY id").fetchall() == [(1, None), (6, None)]
+    assert conn.execute(
+        "SELECT target::text, survivor_id, loser_ids FROM mlops.merges ORDER BY merge_id"
+    ).fetchall() == [("app.cat", 1, [2]), ("app.cat", 4, [5]), ("app.cat", 6, [4])]
+
+
+def test_undo_of_combine_is_exact_whatever_the_sessions_settings(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.cust (id int PRIMARY KEY);
+        CREATE TABLE public.rec (id int PRIMARY KEY, cust_id int REFERENCES public.cust, job int, score float8,
+            seen date, UNIQUE (cust_id, job));
+        INSERT INTO public.cust VALUES (1), (2);
+        INSERT INTO public.rec VALUES (10, 1, 7, 0.1::float8 + 0.2::float8, '2020-02-01'), (20, 2, 7, 0.1, '2020-01-05');
+        INSERT INTO mlops.conflict_policies VALUES ('public.rec', 'combine', '{"score": "max", "seen": "min"}');
+        """
+    )
+    before = rows(conn, "public.rec")
+    conn.execute("SET extra_float_digits = 0; SET datestyle = 'SQL, DMY'")
+    (merge_id,) = conn.execute("SELECT mlops.merge_rows('public.cust', 1, ARRAY[2]::bigint[])").fetchone()
+    conn.execute("SET datestyle = 'SQL, MDY'")
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    conn.execute("RESET datestyle; RESET extra_float_digits")
+    assert rows(conn, "public.rec") == before
+
+
+def test_undo_refuses_when_a_trigger_drops_a_restored_colliding_row(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.cust (id int PRIMARY KEY);
+        CREATE TABLE public.tag (cust_id int REFERENCES public.cust, tag text, UNIQUE (cust_id, tag));
+        INSERT INTO public.cust VALUES (1), (2); INSERT INTO public.tag VALUES (1, 'vip'), (2, 'vip');
+        """
+    )
+    (merge_id,) = conn.execute("SELECT mlops.merge_rows('public.cust', 1, ARRAY[2]::bigint[])").fetchone()
+    conn.execute(
+        """
+        CREATE FUNCTION public.skip() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN IF NEW.cust_id = 2 THEN RETURN NULL; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER s BEFORE INSERT ON public.tag FOR EACH ROW EXECUTE FUNCTION public.skip();
+        """
+    )
+    with pytest.raises(psycopg.errors.TriggeredActionException):
+        conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert conn.execute("SELECT undone_at FROM mlops.merges WHERE merge_id = %s", (merge_id,)).fetchone() == (None,)
+
+
+def test_self_link_rows_of_a_partitioned_table_are_archived_under_that_table(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.acct (id int PRIMARY KEY);
+        CREATE TABLE public.follow (follower int REFERENCES public.acct, followee int REFERENCES public.acct,
+            CHECK (follower <> followee)) PARTITION BY RANGE (follower);
+        CREATE TABLE public.follow_all PARTITION OF public.follow FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
+        INSERT INTO public.acct VALUES (1), (2), (3); INSERT INTO public.follow VALUES (2, 1), (3, 1);
+        """
+    )
+    before = rows(conn, "public.follow")
+    (merge_id,) = conn.execute("SELECT mlops.merge_rows('public.acct', 1, ARRAY[2]::bigint[])").fetchone()
+    assert conn.execute(
+        "SELECT target::text, source_table FROM mlops.merge_archive WHERE target <> 'public.acct'::regclass"
+    ).fetchall() == [("follow", None)]
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert rows(conn, "public.follow") == before

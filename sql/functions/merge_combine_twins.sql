@@ -34,7 +34,8 @@ BEGIN
     -- concurrency failure to retry (40001), not mistaken for a trigger that skipped it.
     EXECUTE format(
         'SELECT count(*) FROM (SELECT FROM %s AS r INNER JOIN (SELECT DISTINCT k.toid, k.t FROM unnest($1::oid[],'
-        ' $2::tid[]) AS k (toid, t)) AS k ON r.tableoid = k.toid AND r.ctid = k.t FOR UPDATE OF r) AS l',
+        ' $2::tid[]) AS k (toid, t)) AS k ON r.tableoid = k.toid AND r.ctid = k.t ORDER BY k.toid, k.t'
+        ' FOR UPDATE OF r) AS l',
         p_referencing
     ) INTO v_updated USING p_keeper_tableoids, p_keeper_ctids;
     SELECT count(*) INTO v_twins
@@ -90,16 +91,27 @@ BEGIN
             mlops.sql_pairs(v_columns, 'k.%1$I AS "c%2$s"', ', '),
             (
                 SELECT string_agg(format(
-                    '(array_agg(m."c%1$s"::text) FILTER (WHERE m.pos = 0))[1] AS "old%1$s", %2$s AS "new%1$s"',
+                    '(array_agg(mlops.archive_text(m."c%1$s")) FILTER (WHERE m.pos = 0))[1] AS "old%1$s", %2$s AS "new%1$s"',
                     c.ord,
                     CASE v_aggregates[c.ord]
                         WHEN 'sum' THEN format('sum(m."c%s")', c.ord)
                         WHEN 'min' THEN format('min(m."c%s")', c.ord)
                         WHEN 'max' THEN format('max(m."c%s")', c.ord)
-                        -- a subquery, not array_agg(...)[1]: an array column would aggregate into a bigger array
-                        WHEN 'fill' THEN format(
+                        -- an array column would aggregate into a bigger array: a subquery for those (it reads the
+                        -- twin's members again), the aggregate's first element for every other type
+                        WHEN 'fill' THEN CASE WHEN EXISTS (
+                            SELECT FROM pg_catalog.pg_attribute AS a INNER JOIN pg_catalog.pg_type AS t
+                                ON t.oid = a.atttypid
+                            WHERE a.attrelid = p_referencing AND a.attname = v_columns[c.ord]
+                                AND (t.typcategory = 'A' OR (t.typtype = 'd' AND EXISTS (
+                                    SELECT FROM pg_catalog.pg_type AS b
+                                    WHERE b.oid = t.typbasetype AND b.typcategory = 'A')))
+                        ) THEN format(
                             '(SELECT f."c%1$s" FROM members AS f WHERE f.kt = m.kt AND f.kc = m.kc'
                             ' AND f."c%1$s" IS NOT NULL ORDER BY f.pos, f.n LIMIT 1)', c.ord)
+                        ELSE format(
+                            '(array_agg(m."c%1$s" ORDER BY m.pos, m.n) FILTER (WHERE m."c%1$s" IS NOT NULL))[1]', c.ord)
+                        END
                         ELSE format('string_agg(m."c%s"::text, E''\n'' ORDER BY m.pos, m.n)', c.ord)
                     END
                 ), ', ' ORDER BY c.ord)
@@ -108,7 +120,7 @@ BEGIN
             mlops.sql_pairs(v_columns, '%1$I = cb."new%2$s"', ', '),
             mlops.row_key_sql(p_referencing),
             mlops.sql_pairs(v_columns,
-                '%1$L, jsonb_build_object(''old'', cb."old%2$s", ''new'', r.%1$I::text)', ', '),
+                '%1$L, jsonb_build_object(''old'', cb."old%2$s", ''new'', mlops.archive_text(r.%1$I))', ', '),
             mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('updated')
         ) INTO v_updated, v_twins
         USING p_tableoids, p_ctids, p_keeper_tableoids, p_keeper_ctids, p_merge_ids, p_referencing::text,
@@ -139,8 +151,9 @@ $$;
 COMMENT ON FUNCTION mlops.merge_combine_twins(regclass, jsonb, oid[], tid[], oid[], tid[], bigint[]) IS
 'Internal, the combine policy: gives each twin (tableoid, ctid) the combined values of itself and its colliding '
 'rows for the policy''s columns ({"col": "sum" | "min" | "max" | "fill" | "concat"}) and appends the old and new '
-'values (as text) with the twin''s primary key to mlops.merges.combined of each row''s merge. Returns the twins '
-'updated; raises 09000 when a trigger or rule skipped one, and what mlops.conflict_policy_check raises.';
+'values (exact text, mlops.archive_text) with the twin''s primary key to mlops.merges.combined of each row''s '
+'merge. Returns the twins updated; raises 40001 when a twin changed meanwhile, 09000 when a trigger skipped one, the '
+'SQLSTATE of a combined value that does not fit, and what mlops.conflict_policy_check raises.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_combine_twins(regclass, jsonb, oid[], tid[], oid[], tid[], bigint[])
 FROM PUBLIC;

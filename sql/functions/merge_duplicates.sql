@@ -200,6 +200,8 @@ BEGIN
                     PERFORM set_config('lock_timeout', v_lock_timeout, true);
                     v_moved := mlops.merge_repoint_stale(v_target);
                     UPDATE mlops.dedup_runs SET references_moved = references_moved + v_moved WHERE run_id = v_run_id;
+                    -- deferred constraints checked here, where an error is caught, not at the COMMIT below
+                    SET CONSTRAINTS ALL IMMEDIATE;
                 EXCEPTION
                     WHEN query_canceled THEN
                         GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
@@ -271,6 +273,10 @@ BEGIN
                                     conflicts_merged = conflicts_merged + v_conflicts,
                                     conflicts = mlops.merge_conflicts_add(conflicts, v_merge_ids)
                                 WHERE run_id = v_run_id;
+                                -- Deferred constraints (the user's, or deferrable unique keys) are checked here,
+                                -- where an error is caught and bisected, not at the COMMIT, where it would end the
+                                -- CALL with the run unrecorded.
+                                SET CONSTRAINTS ALL IMMEDIATE;
                             END IF;
                             v_done := true;
                         EXCEPTION

@@ -29,10 +29,16 @@ DECLARE
     v_moved_to text := 'NULL::jsonb';
     v_join text := '';
     v_bad bigint[];
+    v_state text;
     v_detail text;
     v_constraint text;
     v_moved bigint;
 BEGIN
+    IF array_position(p_survivor_ids, NULL) IS NOT NULL THEN
+        -- a reference is never set to NULL
+        RAISE EXCEPTION 'cannot re-point references of % to a NULL survivor', p_referencing
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     v_set := mlops.sql_pairs(p_fk_columns, '%1$I = v.s%2$s', ', ');
     IF p_referencing = p_target THEN
         -- A survivor that references one of its own losers must not end up referencing itself.
@@ -89,14 +95,18 @@ BEGIN
         GET DIAGNOSTICS v_moved = ROW_COUNT;
     EXCEPTION
         WHEN unique_violation OR exclusion_violation THEN
-            -- The collisions were planned on the rows as they were; a row inserted or changed since by another
-            -- transaction (one referencing a survivor: its lock lets such inserts go on) collides now.
-            GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;
-            RAISE EXCEPTION 'rows of % changed while the merge re-pointed %: constraint %', p_referencing, p_fk_name,
-                v_constraint
-                USING ERRCODE = 'serialization_failure',
+            -- The collisions were planned on the rows as they were: a row inserted or changed since by another
+            -- transaction (one referencing a survivor: its lock lets such inserts go on) collides now, or (a case
+            -- the plan does not foresee) a row of this same merge. The SQLSTATE stays: a retry plans again, and
+            -- merge_duplicates, after its retries, isolates and records a cluster that keeps failing.
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_detail = PG_EXCEPTION_DETAIL,
+                v_constraint = CONSTRAINT_NAME;
+            RAISE EXCEPTION 'cannot re-point % of % to the survivors: the rows would collide on %', p_fk_name,
+                p_referencing, v_constraint
+                USING ERRCODE = v_state,
                 DETAIL = coalesce(v_detail || ' ', '') || 'Nothing was merged; the whole merge is rolled back.',
-                HINT = 'Retry the merge: its collision plan is made again (merge_duplicates retries by itself).';
+                HINT = 'If a row was inserted meanwhile, retry the merge (its collisions are planned again); if it '
+                    'keeps failing, merge these clusters one at a time, or declare a conflict policy for the table.';
     END;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     RETURN v_moved;

@@ -35,6 +35,23 @@ BEGIN
     IF v_stale IS NULL THEN
         RETURN 0;
     END IF;
+    -- A merged row whose survivor is gone since (deleted by the application) has nowhere to send its references:
+    -- they stay where they are, named, never set to NULL.
+    IF array_position(v_live, NULL) IS NOT NULL THEN
+        RAISE NOTICE 'references to merged row(s) % of % stay: the rows they were merged into no longer exist',
+            mlops.format_ids(ARRAY(SELECT s.id FROM unnest(v_stale, v_live) AS s (id, live) WHERE s.live IS NULL)),
+            p_target;
+        SELECT array_agg(s.id ORDER BY s.ord), array_agg(s.live ORDER BY s.ord), array_agg(s.mid ORDER BY s.ord)
+        INTO v_stale, v_live, v_merge_ids
+        FROM unnest(v_stale, v_live, v_merge_ids) WITH ORDINALITY AS s (id, live, mid, ord)
+        WHERE s.live IS NOT NULL;
+        IF v_stale IS NULL THEN
+            RETURN 0;
+        END IF;
+    END IF;
+    -- The merge's own checks before anything moves: no reference to a NULL key, CHECK/exclusion constraints.
+    PERFORM mlops.merge_assert_referenced_keys(p_target, v_key, v_stale, v_live);
+    PERFORM mlops.merge_plan_constraints(p_target, v_key, v_stale, v_live, v_merge_ids);
     FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
         PERFORM mlops.merge_resolve_collisions(
             p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,

@@ -174,12 +174,21 @@ BEGIN
     -- 3b. Twins whose values a combine policy changed get their old values back.
     PERFORM mlops.unmerge_combined(p_merge_id);
 
-    -- 4. Colliding rows of tables without an integer key, archived by this merge.
+    -- 4. Colliding rows of tables without an integer key, and self-link rows, archived by this merge: every one
+    -- back (a BEFORE INSERT trigger returning NULL would drop one silently, and the merge would count as undone).
     FOR v_table IN
-        SELECT DISTINCT a.target FROM mlops.merge_archive AS a
+        SELECT a.target, count(*) AS archived FROM mlops.merge_archive AS a
         WHERE a.merge_id = p_merge_id AND a.target <> v_merge.target
+        GROUP BY a.target
     LOOP
-        PERFORM mlops.restore_archived_rows(p_merge_id, v_table.target);
+        v_count := mlops.restore_archived_rows(p_merge_id, v_table.target);
+        IF v_count <> v_table.archived THEN
+            RAISE EXCEPTION 'cannot undo merge %: % of % archived row(s) of % could be restored; a trigger or rule '
+                'on % skipped the others', p_merge_id, v_count, v_table.archived, v_table.target, v_table.target
+                USING ERRCODE = 'triggered_action_exception',
+                DETAIL = 'Nothing was undone; the whole undo is rolled back.',
+                HINT = 'Disable or adapt the BEFORE INSERT trigger for the undo.';
+        END IF;
     END LOOP;
 
     -- 5. Conflict merges made inside this one, newest first.

@@ -47,7 +47,7 @@ BEGIN
         -- Columns changed since the merge keep their value: say which.
         EXECUTE format('SELECT array_remove(ARRAY[%s], NULL) FROM %s AS r WHERE %s',
             mlops.sql_pairs(v_columns,
-                'CASE WHEN r.%1$I::text IS DISTINCT FROM ($2 -> %1$L ->> ''new'') THEN %1$L END', ', '),
+                'CASE WHEN mlops.archive_text(r.%1$I) IS DISTINCT FROM ($2 -> %1$L ->> ''new'') THEN %1$L END', ', '),
             v_table, v_key_match
         ) INTO v_changed USING v_entry.entry -> 'row_key', v_entry.entry -> 'columns';
         EXECUTE format(
@@ -56,7 +56,7 @@ BEGIN
             v_table,
             (
                 SELECT string_agg(format(
-                    '%1$I = CASE WHEN r.%1$I::text IS NOT DISTINCT FROM ($2 -> %1$L ->> ''new'')'
+                    '%1$I = CASE WHEN mlops.archive_text(r.%1$I) IS NOT DISTINCT FROM ($2 -> %1$L ->> ''new'')'
                     ' THEN ($2 -> %1$L ->> ''old'')::%2$s ELSE r.%1$I END',
                     a.attname, format_type(a.atttypid, a.atttypmod)
                 ), ', ' ORDER BY a.attname)
@@ -64,7 +64,8 @@ BEGIN
                 WHERE a.attrelid = v_table AND a.attname = ANY (v_columns) AND NOT a.attisdropped
             ),
             v_key_match,
-            mlops.sql_pairs(v_columns, 'r.%1$I::text IS NOT DISTINCT FROM ($2 -> %1$L ->> ''new'')', ' OR '),
+            mlops.sql_pairs(v_columns,
+                'mlops.archive_text(r.%1$I) IS NOT DISTINCT FROM ($2 -> %1$L ->> ''new'')', ' OR '),
             mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('written_back')
         ) INTO v_count USING v_entry.entry -> 'row_key', v_entry.entry -> 'columns';
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers

@@ -7,6 +7,13 @@ ADD COLUMN fill_nulls boolean NOT NULL DEFAULT FALSE;
 COMMENT ON COLUMN mlops."merges".fill_nulls IS  -- noqa: RF06
 'Whether the merge filled the survivor''s NULL columns from its losers (p_fill_nulls); its conflict merges do too.';
 
+COMMENT ON TABLE mlops.merge_failures IS
+'One row per cluster a mlops.merge_duplicates run could not merge (any error but a lock timeout, a deadlock, a '
+'serialization failure or a change of its rows since detection): the error, and fingerprints of the cluster''s rows '
+'and of the rule. Later runs skip the cluster while the record is open (cleared_at NULL) and both fingerprints are '
+'unchanged; a run that finds them changed, or the cluster no longer detected, clears the record. Clear by hand with '
+'mlops.merge_failures_clear().';
+
 -- The run's collision report: the sum of its merges' (mlops.merges.conflicts), per referencing table.
 ALTER TABLE mlops.dedup_runs
 ADD COLUMN conflicts jsonb NOT NULL DEFAULT '{}'::jsonb;
