@@ -503,7 +503,8 @@ def test_undo_of_combine_is_exact_whatever_the_sessions_settings(conn: psycopg.C
         CREATE TABLE public.rec (id int PRIMARY KEY, cust_id int REFERENCES public.cust, job int, score float8,
             seen date, UNIQUE (cust_id, job));
         INSERT INTO public.cust VALUES (1), (2);
-        INSERT INTO public.rec VALUES (10, 1, 7, 0.1::float8 + 0.2::float8, '2020-02-01'), (20, 2, 7, 0.1, '2020-01-05');
+        INSERT INTO public.rec VALUES (10, 1, 7, 0.1::float8 + 0.2::float8, '2020-02-01'),
+            (20, 2, 7, 0.1, '2020-01-05');
         INSERT INTO mlops.conflict_policies VALUES ('public.rec', 'combine', '{"score": "max", "seen": "min"}');
         """
     )
