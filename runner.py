@@ -781,8 +781,26 @@ def undo(dsn: str, merge_id: int) -> None:
         conn.commit()
 
 
+REVIEW_ANSWERS = {"m": "m", "merge": "m", "d": "d", "distinct": "d", "s": "s", "skip": "s", "q": "q", "quit": "q"}
+
+
+def read_review_answer(answers: Any, out: Any) -> str:
+    """One of m, d, s, q from the answers (a whole word: 'maybe' is not 'merge'); asks again after anything else;
+    q at the end of the input."""
+    while True:
+        print("[m]erge / [d]istinct / [s]kip / [q]uit: ", end="", file=out, flush=True)
+        line = answers.readline()
+        if not line:
+            return "q"
+        word = line.strip().lower()
+        if word in REVIEW_ANSWERS:
+            return REVIEW_ANSWERS[word]
+        print(f"  {word!r} is not m, d, s or q", file=out)
+
+
 def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sys.stdout) -> dict[str, int]:
-    """Walk the pending review pairs: each side by side, then m(erge) / d(istinct) / s(kip) / q(uit)."""
+    """Walk the pending review pairs: each side by side (differing fields marked *), then m(erge) / d(istinct) /
+    s(kip) / q(uit); returns how many pairs were merged, judged distinct, skipped, or could not be decided."""
     decided = {"merged": 0, "distinct": 0, "skipped": 0, "failed": 0}
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         pending = cur.execute(
@@ -806,23 +824,25 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
             print(f"\n#{c['candidate_id']} {c['target']}  similarity {c['score']:.2f}", file=out)
             for column in left or right:
                 lv, rv = (str(side.get(column))[:60] for side in (left, right))
-                print(f"  {column:14} {lv:60} | {rv}", file=out)
-            print("[m]erge / [d]istinct / [s]kip / [q]uit: ", end="", file=out, flush=True)
-            answer = (answers.readline() or "q").strip().lower()[:1]
+                mark = "*" if left.get(column) != right.get(column) else " "
+                print(f"{mark} {column:14} {lv:60} | {rv}", file=out)
+            answer = read_review_answer(answers, out)
             if answer == "q":
                 break
             if answer in ("m", "d"):
                 decision = "merge" if answer == "m" else "distinct"
                 try:
-                    conn.execute("SELECT mlops.review_candidate(%s::bigint, %s::text)", (c["candidate_id"], decision))
+                    (merge_id,) = conn.execute(
+                        "SELECT mlops.review_candidate(%s::bigint, %s::text)", (c["candidate_id"], decision)
+                    ).fetchone()
                 except psycopg.Error as exc:  # one pair that cannot be decided does not end the review
                     print(f"  not done: {exc.diag.message_primary} ({exc.sqlstate})", file=out)
                     decided["failed"] += 1
                     continue
+                if merge_id is not None:
+                    print(f"  merged: merge {merge_id} (undo: python runner.py undo {merge_id})", file=out)
                 decided["merged" if answer == "m" else "distinct"] += 1
             else:
-                if answer != "s":
-                    print(f"  {answer or '(nothing)'!r} is not m, d, s or q: skipped", file=out)
                 decided["skipped"] += 1
     return decided
 

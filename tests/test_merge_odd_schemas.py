@@ -555,3 +555,23 @@ def test_self_link_rows_of_a_partitioned_table_are_archived_under_that_table(con
     ).fetchall() == [("follow", None)]
     conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     assert rows(conn, "public.follow") == before
+
+
+def test_a_key_of_a_domain_over_an_integer_type_merges_and_undoes(conn: psycopg.Connection) -> None:
+    """Issue 9's first step: a key declared with a domain over bigint (at any depth) is an integer key."""
+    conn.execute(
+        """
+        CREATE DOMAIN public.account_id AS bigint CHECK (VALUE > 0);
+        CREATE DOMAIN public.vip_id AS public.account_id;
+        CREATE TABLE public.account (id public.vip_id PRIMARY KEY, name text);
+        CREATE TABLE public.visit (id int PRIMARY KEY, account_id public.account_id REFERENCES public.account);
+        INSERT INTO public.account VALUES (1, 'a'), (2, 'a');
+        INSERT INTO public.visit VALUES (10, 2);
+        """
+    )
+    before = {t: rows(conn, t) for t in ("public.account", "public.visit")}
+    (merge_id,) = conn.execute("SELECT mlops.merge_rows('public.account', 1, ARRAY[2]::bigint[])").fetchone()
+    assert conn.execute("SELECT account_id FROM public.visit").fetchall() == [(1,)]
+    assert conn.execute("SELECT mlops.resolve_id('public.account', 2)").fetchone() == (1,)
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert {t: rows(conn, t) for t in ("public.account", "public.visit")} == before

@@ -154,10 +154,16 @@ def test_merge_command_prints_every_run_when_a_rule_fails_and_exits_non_zero(
     assert "failed: division by zero" in captured.err
 
 
-def test_review_says_when_an_answer_is_not_one_it_knows(duplicated: psycopg.Connection, dsn: str) -> None:
+def test_review_asks_again_after_an_answer_it_does_not_know(duplicated: psycopg.Connection, dsn: str) -> None:
+    """'maybe' starts with m but is not 'merge': it is named and the pair asked again; a merge prints its id."""
     duplicated.execute(
         "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 1, 2, 0.7)", (LETTERS,)
     )
     out = io.StringIO()
-    assert runner.review(dsn, None, answers=io.StringIO("x\n"), out=out)["skipped"] == 1
-    assert "'x' is not m, d, s or q: skipped" in out.getvalue()
+    assert runner.review(dsn, None, answers=io.StringIO("maybe\nMerge\n"), out=out) == {
+        "merged": 1, "distinct": 0, "skipped": 0, "failed": 0
+    }  # fmt: skip
+    assert "'maybe' is not m, d, s or q" in out.getvalue()
+    assert any(line.startswith("* ") for line in out.getvalue().splitlines())  # fields that differ are marked
+    (merge_id,) = duplicated.execute("SELECT max(merge_id) FROM mlops.merges").fetchone()
+    assert f"merged: merge {merge_id} (undo: python runner.py undo {merge_id})" in out.getvalue()
