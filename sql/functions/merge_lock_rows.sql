@@ -17,12 +17,8 @@ DECLARE
     v_survivor_count bigint;
     v_marked text;
     v_found_count bigint;
-    v_missing bigint[];
     v_bad bigint[];
     v_marked_losers bigint[];
-    v_merged_into bigint;
-    v_merge_id bigint;
-    v_lives_on bigint;
 BEGIN
     IF p_survivor_ids IS NULL OR array_position(p_survivor_ids, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'survivor id must not be NULL (merging into %)', p_target
@@ -75,31 +71,7 @@ BEGIN
         p_key_column, p_target, v_marked
     ) INTO v_found_count, v_bad USING p_survivor_ids;
     IF v_found_count < v_survivor_count THEN
-        EXECUTE format(
-            'SELECT array_agg(DISTINCT s.id ORDER BY s.id) FROM unnest($1) AS s (id)'
-            ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE t.%I = s.id)',
-            p_target, p_key_column
-        ) INTO v_missing USING p_survivor_ids;
-        SELECT m.merge_id, m.survivor_id INTO v_merge_id, v_merged_into
-        FROM mlops.merges AS m
-        WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_ids && v_missing
-        ORDER BY m.merge_id DESC
-        LIMIT 1;
-        IF v_merge_id IS NOT NULL THEN
-            v_lives_on := mlops.resolve_id(p_target, v_merged_into);
-            RAISE EXCEPTION 'survivor % of % was already merged into % (merge %)%',
-                mlops.format_ids(v_missing), p_target, v_merged_into, v_merge_id,
-                CASE WHEN v_lives_on IS NOT NULL AND v_lives_on <> v_merged_into
-                    THEN format('; that row lives on as %s', v_lives_on)
-                    WHEN v_lives_on IS NULL THEN '; that row no longer exists' ELSE '' END
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                HINT = 'Merge into the row it lives on as: mlops.resolve_id() gives it.';
-        END IF;
-        RAISE EXCEPTION '%', CASE WHEN cardinality(v_missing) = 1
-                THEN format('survivor %s does not exist in %s', v_missing[1], p_target)
-                ELSE format('%s survivors do not exist in %s: %s', cardinality(v_missing), p_target,
-                    mlops.format_ids(v_missing)) END
-            USING ERRCODE = 'no_data_found';
+        PERFORM mlops.merge_raise_missing_rows(p_target, p_key_column, 'survivor', p_survivor_ids);
     END IF;
 
     EXECUTE format(
@@ -109,32 +81,7 @@ BEGIN
         p_key_column, p_target, v_marked
     ) INTO v_found_count, v_marked_losers USING p_loser_ids;
     IF v_found_count < cardinality(p_loser_ids) THEN
-        EXECUTE format(
-            'SELECT array_agg(l.id ORDER BY l.id) FROM unnest($1) AS l (id)'
-            ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE t.%I = l.id)',
-            p_target, p_key_column
-        ) INTO v_missing USING p_loser_ids;
-        SELECT m.merge_id, m.survivor_id INTO v_merge_id, v_merged_into
-        FROM mlops.merges AS m
-        WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_ids && v_missing
-        ORDER BY m.merge_id DESC
-        LIMIT 1;
-        IF v_merge_id IS NOT NULL THEN
-            -- Name where the row lives now: the merge's survivor may have been merged on since.
-            v_lives_on := mlops.resolve_id(p_target, v_merged_into);
-            RAISE EXCEPTION 'loser % of % was already merged into % (merge %)%',
-                mlops.format_ids(v_missing), p_target, v_merged_into, v_merge_id,
-                CASE WHEN v_lives_on IS NOT NULL AND v_lives_on <> v_merged_into
-                    THEN format('; that row lives on as %s', v_lives_on)
-                    WHEN v_lives_on IS NULL THEN '; that row no longer exists' ELSE '' END
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                HINT = 'mlops.resolve_id() gives the id a merged row lives under now.';
-        END IF;
-        RAISE EXCEPTION '%', CASE WHEN cardinality(v_missing) = 1
-                THEN format('loser %s does not exist in %s', v_missing[1], p_target)
-                ELSE format('%s losers do not exist in %s: %s', cardinality(v_missing), p_target,
-                    mlops.format_ids(v_missing)) END
-            USING ERRCODE = 'no_data_found';
+        PERFORM mlops.merge_raise_missing_rows(p_target, p_key_column, 'loser', p_loser_ids);
     END IF;
     v_bad := v_bad || v_marked_losers;
     IF v_bad IS NOT NULL THEN

@@ -119,7 +119,9 @@ COMMENT ON FUNCTION mlops.merge_repoint(
 'Re-points the rows of one FK from losers to survivors in one UPDATE (the survivor''s values of the referenced '
 'columns) and logs every moved row in mlops.merge_moves; returns the number of rows moved. Self reference: a '
 'survivor that referenced its own loser takes the loser''s own reference (mlops.merge_hierarchy_sql, logged in '
-'merge_moves.moved_to); a chain that leads back to the survivor, or a composite self reference, is refused (55000).';
+'merge_moves.moved_to); a chain that leads back to the survivor, or a composite self reference, is refused (55000). '
+'A row that collides all the same (inserted meanwhile) raises its own SQLSTATE (23505, 23P01) naming the FK; a NULL '
+'survivor id 22004.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_repoint(
     regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]

@@ -68,7 +68,8 @@ $$;
 
 COMMENT ON FUNCTION mlops.merge_repoint_stale(regclass) IS
 'Re-points references to soft-deleted (merged) rows of the table to the rows they were merged into, logged under '
-'the merge that soft-deleted each (only merges recorded by roles with the caller''s rights); returns the number of '
-'references moved.';
+'the merge that soft-deleted each (only merges recorded by roles with the caller''s rights), after the merge''s own '
+'checks (mlops.merge_assert_referenced_keys, mlops.merge_plan_constraints); references to a merged row whose '
+'survivor no longer exists stay (NOTICE). Returns the number of references moved.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_repoint_stale(regclass) FROM PUBLIC;

@@ -79,6 +79,8 @@ $$;
 
 COMMENT ON FUNCTION mlops.restore_archived_rows(bigint, regclass) IS
 'Internal: re-inserts the rows merge p_merge_id archived from p_table, original ids and exact values included, a '
-'row that lived in an inheritance child into that child (55000 when the child is gone); returns how many.';
+'row that lived in an inheritance child into that child; returns how many. 55000 when the child is gone, when a row '
+'written since holds a restored row''s id or unique value, or when a row a restored row references was deleted '
+'since (nothing restored).';
 
 REVOKE EXECUTE ON FUNCTION mlops.restore_archived_rows(bigint, regclass) FROM PUBLIC;

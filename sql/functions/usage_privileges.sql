@@ -31,7 +31,7 @@ DECLARE
         'archive_text', 'archive_exact_columns', 'archive_value_sql', 'merge_archive_losers', 'merge_archive_rows_of',
         'merge_assert_referenced_keys', 'merge_unique_columns', 'merge_fill_columns', 'merge_fill_unique',
         'pin_search_path', 'caller_search_path_cte_sql', 'caller_search_path_scan_sql', 'format_ids',
-        'archive_row_text_sql', 'merge_merged_rows_stay_sql', 'merge_conflicts_add', 'fk_match_sql',
+        'archive_row_text_sql', 'merge_merged_rows_stay_sql', 'merge_conflicts_add', 'fk_match_sql', 'merge_raise_missing_rows',
         -- conflict policies (issue 8)
         'conflict_policy_check', 'merge_combine_twins', 'unmerge_combined', 'unique_index_keys',
         -- constraint planning (issue 8)
