@@ -1,0 +1,25 @@
+-- mlops.key_column: the column rows of a table are merged by: its single-column primary key, of any type (a
+-- primary key is a btree index, so its type has btree equality); NULL for a table without one or with a composite
+-- key (mlops.key_refusal says why).
+
+CREATE OR REPLACE FUNCTION mlops.key_column(p_table regclass)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_columns text[] := mlops.primary_key_columns(p_table);
+BEGIN
+    IF cardinality(v_columns) = 1 THEN
+        RETURN v_columns[1];
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.key_column(regclass) IS
+'Internal: name of the primary key column when the primary key has exactly one column (any type); NULL otherwise.';
+
+REVOKE EXECUTE ON FUNCTION mlops.key_column(regclass) FROM PUBLIC;

@@ -1,0 +1,43 @@
+-- mlops.key_match_sql: the condition "this row's key is the key (or one of the keys) given as text", written with
+-- the primary key index's own equality operator, schema-qualified: plain "=" under the package's pinned search path
+-- would miss an extension type's operator (citext's lives in the extension's schema) and compare as text.
+
+CREATE OR REPLACE FUNCTION mlops.key_match_sql(
+    p_table regclass, p_alias text, p_keys_sql text, p_many boolean DEFAULT TRUE
+)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_operator text;
+    v_column text := mlops.key_column(p_table);
+BEGIN
+    SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname) INTO v_operator
+    FROM pg_catalog.pg_index AS i
+    INNER JOIN pg_catalog.pg_opclass AS c ON c.oid = i.indclass[0]
+    INNER JOIN pg_catalog.pg_amop AS p
+        ON p.amopfamily = c.opcfamily AND p.amoplefttype = c.opcintype AND p.amoprighttype = c.opcintype
+            AND p.amopstrategy = 3 AND p.amopmethod = c.opcmethod
+    INNER JOIN pg_catalog.pg_operator AS o ON o.oid = p.amopopr
+    INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = o.oprnamespace
+    WHERE i.indrelid = p_table AND i.indisprimary AND i.indnatts = 1;
+    IF v_operator IS NULL OR v_column IS NULL THEN
+        PERFORM mlops.key_refusal(p_table, true);
+    END IF;
+    IF p_many THEN
+        RETURN format('%I.%I %s ANY ((%s)::%s[])', p_alias, v_column, v_operator, p_keys_sql,
+            mlops.key_type_sql(p_table));
+    END IF;
+    RETURN format('%I.%I %s (%s)::%s', p_alias, v_column, v_operator, p_keys_sql, mlops.key_type_sql(p_table));
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.key_match_sql(regclass, text, text, boolean) IS
+'Internal: SQL condition that row p_alias of the table has the key p_keys_sql (text) or, with p_many, one of the '
+'keys p_keys_sql (text[]): "alias.key OPERATOR(schema.=) ANY ((keys)::type[])", with the primary key''s own btree '
+'equality operator. Raises 0A000 for a table without a single-column primary key.';
+
+REVOKE EXECUTE ON FUNCTION mlops.key_match_sql(regclass, text, text, boolean) FROM PUBLIC;
