@@ -201,7 +201,7 @@ BEGIN
         ) INTO v_deleted USING v_losers;
         RAISE EXCEPTION 'merge of % % only % of % losers: a trigger or rule on % skipped the others (%)', p_target,
             CASE WHEN p_soft_delete THEN 'marked' ELSE 'deleted' END, v_count, cardinality(v_losers), p_target,
-            'keys ' || mlops.format_ids(v_deleted)
+            'ids ' || mlops.format_ids(v_deleted)
             USING ERRCODE = 'triggered_action_exception',
             DETAIL = 'Nothing was merged; the whole merge is rolled back.',
             HINT = 'Disable or adapt the BEFORE DELETE / BEFORE UPDATE trigger (or rule) for the merge, or merge '
