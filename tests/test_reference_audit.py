@@ -250,6 +250,32 @@ def test_same_schema_table_is_preferred(conn: psycopg.Connection) -> None:
     assert [(r["referencing_table"], r["referenced_table"]) for r in findings(conn)] == [("b.orders", "b.customer")]
 
 
+def test_column_named_word_id_without_underscore_is_a_candidate(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY); CREATE TABLE visits (id int PRIMARY KEY, personid int);"
+        " INSERT INTO people SELECT generate_series(1, 9);"
+        " INSERT INTO visits SELECT g, g FROM generate_series(1, 9) AS g"
+    )
+    assert [(r["referencing_columns"], r["referenced_table"]) for r in findings(conn, "public")] == [
+        (["personid"], "people")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("customer", ["customer", "customers", "customeres"]),
+        ("category", ["category", "categorys", "categoryes", "categories"]),
+        ("sales_person", ["sales_person", "sales_persons", "sales_persones", "sales_people"]),
+        ("User", ["user", "users", "useres"]),
+        ("UserProfile", ["user_profile", "user_profiles", "user_profilees"]),
+        ("Blog::Post", ["blog_post", "blog_posts", "blog_postes", "post", "posts", "postes"]),
+    ],
+)
+def test_table_names_a_reference_name_points_at(conn: psycopg.Connection, name: str, first: list[str]) -> None:
+    assert conn.execute("SELECT mlops.audit_table_names(%s)", (name,)).fetchone() == (first,)
+
+
 def test_empty_column_is_not_flagged(conn: psycopg.Connection) -> None:
     conn.execute(
         "CREATE TABLE customers (id int PRIMARY KEY); CREATE TABLE orders (id int PRIMARY KEY, customer_id int);"
