@@ -39,7 +39,11 @@ DECLARE
         'merge_hierarchy_sql', 'unmerge_redirected_moves',
         -- a run that always finishes (merge_duplicates)
         'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
-        'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report'
+        'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report',
+        -- declared references and the FK audit's guesses (issue 9)
+        'declared_references_of', 'index_leads_with', 'reference_type_fits', 'audit_missing_partition_fks',
+        'audit_undeclared_references', 'audit_undeclared_polymorphic', 'audit_key_match', 'audit_table_names',
+        'key_column', 'key_match_sql', 'key_type_sql', 'key_refusal'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -85,6 +89,8 @@ BEGIN
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
         -- conflict policies: merges read what to do with colliding referencing rows.
         (6, 'table', 'mlops.conflict_policies', 'SELECT', NULL),
+        -- declared references: merges re-point them, the FK audit lists them.
+        (6, 'table', 'mlops.declared_references', 'SELECT', NULL),
         -- runs: merge_duplicates records each run and its progress; dedup_stats reads them (as its owner).
         (7, 'table', 'mlops.dedup_runs', 'SELECT', NULL),
         (7, 'table', 'mlops.dedup_runs', 'INSERT', ARRAY['target', 'dry_run']),
@@ -125,6 +131,14 @@ BEGIN
         -- and the policies' trigger check that); declared_by and declared_at are stamped by the trigger.
         SELECT 10, 'table', 'mlops.conflict_policies', w.priv,
             CASE WHEN w.priv = 'DELETE' THEN NULL ELSE ARRAY['referencing_table', 'action', 'combine'] END
+        FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
+        WHERE p_rule_writer
+        UNION ALL
+        -- ... and declare references, likewise for tables whose owner's rights it has; declared_by and declared_at
+        -- are stamped by the declarations' trigger, reference_id is an identity.
+        SELECT 10, 'table', 'mlops.declared_references', w.priv,
+            CASE WHEN w.priv = 'DELETE' THEN NULL
+                ELSE ARRAY['referencing_table', 'id_column', 'target', 'type_column', 'type_value', 'json_path'] END
         FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
         WHERE p_rule_writer
         UNION ALL
