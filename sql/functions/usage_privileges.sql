@@ -43,7 +43,9 @@ DECLARE
         -- declared references and the FK audit's guesses (issue 9)
         'declared_references_of', 'index_leads_with', 'reference_type_fits', 'audit_missing_partition_fks',
         'audit_undeclared_references', 'audit_undeclared_polymorphic', 'audit_key_match', 'audit_table_names',
-        'key_column', 'key_match_sql', 'key_type_sql', 'key_refusal'
+        'key_column', 'key_match_sql', 'key_type_sql', 'key_refusal',
+        -- keys of any type and declared references in merges (issue 9)
+        'key_base_type', 'key_text_sql', 'key_texts', 'target_references', 'declared_reference', 'reference_set_sql'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -64,8 +66,8 @@ BEGIN
         (3, 'table', 'mlops.merges', 'SELECT', NULL),
         (3, 'table', 'mlops.merges', 'INSERT',
             ARRAY[
-                'parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted',
-                'fill_nulls'
+                'parent_merge_id', 'target', 'key_type', 'survivor_key', 'loser_keys', 'survivor_id', 'loser_ids',
+                'reason', 'score', 'soft_deleted', 'fill_nulls'
             ]),
         (
             3, 'table', 'mlops.merges', 'UPDATE',
@@ -76,14 +78,14 @@ BEGIN
         (4, 'table', 'mlops.merge_archive', 'SELECT', NULL),
         (
             4, 'table', 'mlops.merge_archive', 'INSERT',
-            ARRAY['merge_id', 'target', 'row_id', 'row_data', 'row_text', 'source_table']
+            ARRAY['merge_id', 'target', 'row_key', 'row_data', 'row_text', 'source_table']
         ),
         (4, 'table', 'mlops.merge_archive', 'UPDATE', ARRAY['row_data']),
         -- moved references: merges append, undo reads.
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
         (
             5, 'table', 'mlops.merge_moves', 'INSERT',
-            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_id', 'moved_to']
+            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_key', 'moved_to']
         ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
