@@ -45,7 +45,8 @@ DECLARE
         'audit_undeclared_references', 'audit_undeclared_polymorphic', 'audit_key_match', 'audit_table_names',
         'key_column', 'key_match_sql', 'key_type_sql', 'key_refusal',
         -- keys of any type and declared references in merges (issue 9)
-        'key_base_type', 'key_text_sql', 'key_texts', 'target_references', 'declared_reference', 'reference_set_sql'
+        'key_base_type', 'key_text_sql', 'key_texts', 'target_references', 'declared_reference', 'reference_set_sql',
+        'merge_assert_unreferenced_rows'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
