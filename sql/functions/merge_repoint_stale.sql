@@ -10,9 +10,9 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_key text := mlops.integer_key_column(p_target);
-    v_stale bigint[];
-    v_live bigint[];
+    v_key text := mlops.key_column(p_target);
+    v_stale text[];
+    v_live text[];
     v_merge_ids bigint[];
     v_fk record;
     v_moved bigint := 0;
@@ -20,17 +20,19 @@ BEGIN
     IF NOT mlops.has_soft_delete_columns(p_target) THEN
         RETURN 0;
     END IF;
-    -- Soft-deleted rows, where they live now, and the (latest, not undone) merge that took each.
+    -- Soft-deleted rows (their keys as the log's texts, in key order), where they live now, and the (latest, not
+    -- undone) merge that took each: the row is still there, so its text is the one its merge logged.
     EXECUTE format(
-        'SELECT array_agg(t.%1$I ORDER BY t.%1$I), array_agg(mlops.resolve_id(%2$L::regclass, t.%1$I) ORDER BY t.%1$I),'
-        ' array_agg(m.merge_id ORDER BY t.%1$I)'
-        ' FROM %2$s AS t CROSS JOIN LATERAL ('
+        'SELECT array_agg(t.key ORDER BY t.ord), array_agg(mlops.resolve_id(%2$L::regclass, t.key) ORDER BY t.ord),'
+        ' array_agg(m.merge_id ORDER BY t.ord)'
+        ' FROM (SELECT %3$s AS key, row_number() OVER (ORDER BY s.%1$I) AS ord FROM %2$s AS s'
+        -- merged_into with deleted_at NULL: a row the application revived; its new references stay
+        '   WHERE s.merged_into IS NOT NULL AND s.deleted_at IS NOT NULL) AS t'
+        ' CROSS JOIN LATERAL ('
         '   SELECT g.merge_id FROM mlops.merges AS g WHERE g.target = %2$L::regclass AND g.undone_at IS NULL'
         '   AND mlops.merge_log_trusted(g.merged_by)'
-        '   AND g.loser_ids @> ARRAY[t.%1$I::bigint] ORDER BY g.merge_id DESC LIMIT 1) AS m'
-        -- merged_into with deleted_at NULL: a row the application revived; its new references stay
-        ' WHERE t.merged_into IS NOT NULL AND t.deleted_at IS NOT NULL',
-        v_key, p_target
+        '   AND g.loser_keys @> ARRAY[t.key] ORDER BY g.merge_id DESC LIMIT 1) AS m',
+        v_key, p_target, mlops.key_text_sql(p_target, format('s.%I', v_key))
     ) INTO v_stale, v_live, v_merge_ids;
     IF v_stale IS NULL THEN
         RETURN 0;

@@ -5,8 +5,7 @@
 CREATE OR REPLACE FUNCTION mlops.unmerge_archived_moves(
     p_merge_id bigint,
     p_target regclass,
-    p_key_column text,
-    p_survivor_id bigint,
+    p_survivor_key text,
     p_referencing regclass,
     p_fk_name text,
     p_fk_columns text[],
@@ -25,8 +24,8 @@ BEGIN
         $q$
         UPDATE mlops.merge_archive AS a SET row_data = a.row_data || jsonb_build_object(%1$s)
         FROM mlops.merge_moves AS mv
-        INNER JOIN %2$s AS l ON l.%3$I = mv.loser_id
-        INNER JOIN %2$s AS s ON s.%3$I = $2
+        INNER JOIN %2$s AS l ON %3$s
+        INNER JOIN %2$s AS s ON %7$s
         WHERE mv.merge_id = $1 AND mv.referencing_table = %4$L::regclass AND mv.fk_name = %5$L
             AND a.target = mv.referencing_table
             AND a.row_data @> mv.row_key
@@ -35,23 +34,24 @@ BEGIN
         $q$,
         mlops.sql_column_pairs(p_fk_columns, p_referenced_columns, '%L, l.%I', ', '),
         p_target,
-        p_key_column,
+        mlops.key_match_sql(p_target, 'l', 'mv.loser_key', false),
         p_referencing,
         p_fk_name,
         -- the archived copy still points at the survivor
-        mlops.sql_column_pairs(p_fk_columns, p_referenced_columns, 'a.row_data -> %L = to_jsonb(s.%I)', ' AND ')
-    ) USING p_merge_id, p_survivor_id;
+        mlops.sql_column_pairs(p_fk_columns, p_referenced_columns, 'a.row_data -> %L = to_jsonb(s.%I)', ' AND '),
+        mlops.key_match_sql(p_target, 's', '$2', false)
+    ) USING p_merge_id, p_survivor_key;
     GET DIAGNOSTICS v_patched = ROW_COUNT;
     RETURN v_patched;
 END;
 $$;
 
 COMMENT ON FUNCTION mlops.unmerge_archived_moves(
-    bigint, regclass, text, bigint, regclass, text, text[], text[]
+    bigint, regclass, text, regclass, text, text[], text[]
 ) IS
 'Internal, part of undo: points the archived copies of rows this merge moved (and another merge archived since) '
 'back at their losers; returns how many archived rows were corrected.';
 
 REVOKE EXECUTE ON FUNCTION mlops.unmerge_archived_moves(
-    bigint, regclass, text, bigint, regclass, text, text[], text[]
+    bigint, regclass, text, regclass, text, text[], text[]
 ) FROM PUBLIC;

@@ -39,7 +39,9 @@ DECLARE
         'merge_hierarchy_sql', 'unmerge_redirected_moves',
         -- a run that always finishes (merge_duplicates)
         'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
-        'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report'
+        'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report',
+        -- any key type, undo side (issue 9)
+        'key_text_is_canonical', 'loser_keys_match_sql'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];

@@ -106,3 +106,8 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- replaced signatures (undo side)
+DROP FUNCTION IF EXISTS mlops.resolve_id(regclass, bigint);
+DROP FUNCTION IF EXISTS mlops.unmerge_archived_moves(bigint, regclass, text, bigint, regclass, text, text[], text[]);
+DROP FUNCTION IF EXISTS mlops.unmerge_redirected_moves(bigint, regclass, text, regclass, text, text[], text[]);
