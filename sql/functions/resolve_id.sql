@@ -11,8 +11,8 @@ AS $$
 DECLARE
     v_key text;
     v_next text;
-    v_found text;
     v_held boolean;
+    v_type text;
     v_result p_id%TYPE;
 BEGIN
     PERFORM mlops.assert_table(p_target);
@@ -49,13 +49,16 @@ BEGIN
         EXIT WHEN v_next IS NULL;
         v_key := v_next;
     END LOOP;
-    -- The row's own key (as stored: 'ALFKI' for citext 'alfki'), NULL when no row holds it.
-    EXECUTE format('SELECT %s FROM %s AS t WHERE %s LIMIT 1',
-        mlops.key_text_sql(p_target, format('t.%I', mlops.key_column(p_target))), p_target,
+    -- The row's own key (as stored: 'ALFKI' for citext 'alfki'), NULL when no row holds it, in the caller's type
+    -- (text in, text out; uuid in, uuid out): its text read by that type's input. The type by its own name, without
+    -- a type modifier ("character" would be char(1)).
+    SELECT format('%I.%I', n.nspname, t.typname) INTO v_type
+    FROM pg_catalog.pg_type AS t INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
+    WHERE t.oid = pg_catalog.pg_typeof(p_id);
+    EXECUTE format('SELECT (%s)::%s FROM %s AS t WHERE %s LIMIT 1',
+        mlops.key_text_sql(p_target, format('t.%I', mlops.key_column(p_target))), v_type, p_target,
         mlops.key_match_sql(p_target, 't', '$1', false)
-    ) INTO v_found USING v_key;
-    -- Back in the caller's type (text in, text out; uuid in, uuid out).
-    v_result := v_found;
+    ) INTO v_result USING v_key;
     RETURN v_result;
 END;
 $$;

@@ -14,6 +14,7 @@ DECLARE
     v_merge record;
     v_later record;
     v_tree bigint[];
+    v_later_id bigint;
     v_touched record;
     v_root bigint;
     v_lacking text;
@@ -141,11 +142,12 @@ BEGIN
         EXIT WHEN v_later.merge_id IS NOT NULL;
         CONTINUE WHEN mlops.key_text_is_canonical(v_touched.target);
         EXECUTE format(
-            'SELECT later.* FROM mlops.merges AS later WHERE later.target = $1 AND later.undone_at IS NULL'
+            'SELECT later.merge_id FROM mlops.merges AS later WHERE later.target = $1 AND later.undone_at IS NULL'
             ' AND NOT later.merge_id = ANY ($3) AND %s'
             ' ORDER BY later.parent_merge_id IS NULL DESC, later.merge_id DESC LIMIT 1',
             mlops.loser_keys_match_sql(v_touched.target, 'later', '$2')
-        ) INTO v_later USING v_touched.target, v_touched.keys, v_tree;
+        ) INTO v_later_id USING v_touched.target, v_touched.keys, v_tree;
+        SELECT m.* INTO v_later FROM mlops.merges AS m WHERE m.merge_id = v_later_id;
     END LOOP;
     IF v_later.merge_id IS NOT NULL THEN
         -- Name the top-level merge: that is the one a person can undo.

@@ -40,7 +40,8 @@ DECLARE
         -- a run that always finishes (merge_duplicates)
         'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
         'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report',
-        -- any key type, undo side (issue 9)
+        -- any key type (issue 9)
+        'key_column', 'key_base_type', 'key_type_sql', 'key_text_sql', 'key_match_sql', 'key_refusal', 'key_texts',
         'key_text_is_canonical', 'loser_keys_match_sql'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
@@ -63,7 +64,7 @@ BEGIN
         (3, 'table', 'mlops.merges', 'INSERT',
             ARRAY[
                 'parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted',
-                'fill_nulls'
+                'fill_nulls', 'key_type', 'survivor_key', 'loser_keys'
             ]),
         (
             3, 'table', 'mlops.merges', 'UPDATE',
@@ -74,14 +75,14 @@ BEGIN
         (4, 'table', 'mlops.merge_archive', 'SELECT', NULL),
         (
             4, 'table', 'mlops.merge_archive', 'INSERT',
-            ARRAY['merge_id', 'target', 'row_id', 'row_data', 'row_text', 'source_table']
+            ARRAY['merge_id', 'target', 'row_key', 'row_data', 'row_text', 'source_table']
         ),
         (4, 'table', 'mlops.merge_archive', 'UPDATE', ARRAY['row_data']),
         -- moved references: merges append, undo reads.
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
         (
             5, 'table', 'mlops.merge_moves', 'INSERT',
-            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_id', 'moved_to']
+            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_key', 'moved_to']
         ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
@@ -99,12 +100,13 @@ BEGIN
         -- for tables it may UPDATE. recorded_by comes from its default, never the caller.
         (7, 'table', 'mlops.merge_failures', 'SELECT', NULL),
         (7, 'table', 'mlops.merge_failures', 'INSERT',
-            ARRAY['run_id', 'target', 'survivor_id', 'loser_ids', 'sqlstate', 'message', 'detail', 'hint',
+            ARRAY['run_id', 'target', 'survivor_key', 'loser_keys', 'sqlstate', 'message', 'detail', 'hint',
                 'rows_fingerprint', 'rule_fingerprint']),
         (7, 'table', 'mlops.merge_failures', 'UPDATE', ARRAY['cleared_at', 'cleared_by', 'cleared_reason']),
         -- review queue: merge_duplicates queues pairs, detection skips decided ones, review_candidate decides.
         (8, 'table', 'mlops.duplicate_candidates', 'SELECT', NULL),
-        (8, 'table', 'mlops.duplicate_candidates', 'INSERT', ARRAY['target', 'left_id', 'right_id', 'score']),
+        (8, 'table', 'mlops.duplicate_candidates', 'INSERT',
+            ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score']),
         (8, 'table', 'mlops.duplicate_candidates', 'UPDATE', ARRAY['status', 'decided_at']),
         -- reports
         (9, 'view', 'mlops.dedup_stats', 'SELECT', NULL),
