@@ -59,22 +59,27 @@ def app(conn: psycopg.Connection) -> psycopg.Connection:
 
 
 def merge(conn: psycopg.Connection, survivor: str, losers: list[str]) -> int:
-    return conn.execute(
-        "SELECT mlops.merge_rows('app.users', %s::uuid, %s::uuid[])", (survivor, losers)
-    ).fetchone()[0]
+    return conn.execute("SELECT mlops.merge_rows('app.users', %s::uuid, %s::uuid[])", (survivor, losers)).fetchone()[0]
 
 
 def test_plain_polymorphic_and_json_references_move_to_the_survivor(app: psycopg.Connection) -> None:
     merge(app, A, [B])
     assert app.execute("SELECT actor, action FROM app.audit ORDER BY id").fetchall() == [
-        (A, "login"), (A, "login"), (A, "logout"), (None, "cron"),
+        (A, "login"),
+        (A, "login"),
+        (A, "logout"),
+        (None, "cron"),
     ]
     # the colliding avatar merged into its twin (twin policy); the cv moves; the Post's attachment stays
     assert app.execute("SELECT name, record_type, record_id, blob FROM app.attachments ORDER BY id").fetchall() == [
-        ("avatar", "User", A, "A"), ("cv", "User", A, "C"), ("avatar", "Post", B, "P"),
+        ("avatar", "User", A, "A"),
+        ("cv", "User", A, "C"),
+        ("avatar", "Post", B, "P"),
     ]
     assert app.execute("SELECT payload FROM app.events ORDER BY id").fetchall() == [
-        ({"user": {"id": A}, "kind": "signup"},), ({"user": {"id": C}},), ({"kind": "no user"},),
+        ({"user": {"id": A}, "kind": "signup"},),
+        ({"user": {"id": C}},),
+        ({"kind": "no user"},),
     ]
     moves = app.execute(
         "SELECT referencing_table::text, fk_name, loser_key FROM mlops.merge_moves ORDER BY 1, 2"
@@ -107,14 +112,13 @@ def test_json_number_keys_stay_numbers(conn: psycopg.Connection) -> None:
     )
     conn.execute("SELECT mlops.merge_rows('public.acct', 1, ARRAY[2])")
     assert conn.execute("SELECT doc FROM public.log ORDER BY id").fetchall() == [
-        ({"acct": 1, "n": 1},), ({"acct": "1"},),
+        ({"acct": 1, "n": 1},),
+        ({"acct": "1"},),
     ]
 
 
 def test_refuse_policy_applies_to_a_declared_reference(app: psycopg.Connection) -> None:
-    app.execute(
-        "INSERT INTO mlops.conflict_policies (referencing_table, action) VALUES ('app.attachments', 'refuse')"
-    )
+    app.execute("INSERT INTO mlops.conflict_policies (referencing_table, action) VALUES ('app.attachments', 'refuse')")
     before = snapshot(app, TABLES)
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation) as exc:
         merge(app, A, [B])
@@ -129,6 +133,7 @@ def test_fk_policy_report_lists_the_declarations(app: psycopg.Connection) -> Non
         " ORDER BY 1"
     ).fetchall()
     assert [r[0] for r in rows] == [
-        "declared:attachments.record_id[record_type=User]", "declared:audit.actor",
+        "declared:attachments.record_id[record_type=User]",
+        "declared:audit.actor",
         "declared:events.payload#>{user,id}",
     ]

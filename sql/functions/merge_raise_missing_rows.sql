@@ -50,7 +50,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text, text[]) IS
-'Internal: raises for the keys of p_ids (canonical text) (p_side: ''survivor'' or ''loser'') that p_target lacks: 55000 naming the '
+'Internal: raises for the keys of p_ids (canonical text) (p_side: ''survivor'' or ''loser'') that p_target lacks: '
+'55000 naming the '
 'merge that took them and where the row lives now (resolve_id), else P0002 (first five ids and the count); '
 'returns when every id is present.';
 
