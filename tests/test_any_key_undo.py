@@ -307,3 +307,72 @@ def test_references_to_soft_deleted_rows_are_re_pointed_and_undone(keyed: tuple[
     conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     conn.execute("DELETE FROM app.child WHERE id = 5")
     assert contents(conn) == before
+
+
+# ---------------------------------------------------------------- declared references (no FK) to keys of any type
+
+DECLARED = """
+CREATE SCHEMA app;
+CREATE TABLE app.users (id uuid PRIMARY KEY, email text);
+CREATE TABLE app.attachments (
+    id bigint PRIMARY KEY, name text, record_type text, record_id text, blob text,
+    UNIQUE (record_type, record_id, name)
+);
+CREATE TABLE app.events (id bigint PRIMARY KEY, payload jsonb);
+INSERT INTO app.users VALUES
+    ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'a@x'), ('b1ffbc99-9c0b-4ef8-bb6d-6bb9bd380a12', 'a@x');
+INSERT INTO app.attachments VALUES
+    (1, 'avatar', 'User', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'A'),
+    (2, 'cv', 'User', 'b1ffbc99-9c0b-4ef8-bb6d-6bb9bd380a12', 'B'),
+    (3, 'cv-old', 'User', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'C');
+INSERT INTO app.events VALUES
+    (1, '{"user": {"id": "b1ffbc99-9c0b-4ef8-bb6d-6bb9bd380a12"}, "kind": "signup"}'), (2, '{"kind": "other"}');
+INSERT INTO mlops.declared_references (referencing_table, id_column, target, type_column, type_value)
+VALUES ('app.attachments', 'record_id', 'app.users', 'record_type', 'User');
+INSERT INTO mlops.declared_references (referencing_table, id_column, target, json_path)
+VALUES ('app.events', 'payload', 'app.users', '{user,id}');
+"""
+DECLARED_TABLES = ("app.users", "app.attachments", "app.events")
+USER_A, USER_B = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "b1ffbc99-9c0b-4ef8-bb6d-6bb9bd380a12"
+
+
+@pytest.mark.parametrize("users_undone", ["first", "last"])
+def test_a_declared_reference_moved_then_merged_away_comes_back_whichever_merge_is_undone_first(
+    conn: psycopg.Connection, users_undone: str
+) -> None:
+    conn.execute(DECLARED)
+    before = contents(conn, DECLARED_TABLES)
+    users = conn.execute("SELECT mlops.merge_rows('app.users', %s::uuid, %s::uuid[])", (USER_A, [USER_B])).fetchone()[0]
+    assert conn.execute("SELECT record_id FROM app.attachments WHERE id = 2").fetchone() == (USER_A,)
+    assert conn.execute("SELECT payload #>> '{user,id}' FROM app.events WHERE id = 1").fetchone() == (USER_A,)
+    # the moved rows are themselves merged away, archived as they are now (pointing at the survivor)
+    others = [
+        conn.execute("SELECT mlops.merge_rows('app.attachments', 3, ARRAY[2])").fetchone()[0],
+        conn.execute("SELECT mlops.merge_rows('app.events', 2, ARRAY[1])").fetchone()[0],
+    ]
+    for merge_id in [users, *others] if users_undone == "first" else [*others, users]:
+        conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert contents(conn, DECLARED_TABLES) == before
+
+
+def test_a_declared_text_reference_to_numeric_keys_comes_back_with_its_scale(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.price (id numeric PRIMARY KEY, label text);
+        CREATE TABLE public.quote (id bigint PRIMARY KEY, price_ref text, doc jsonb);
+        INSERT INTO public.price VALUES (1.50, 'a'), (2.50, 'b');
+        INSERT INTO public.quote VALUES (1, '2.50', '{"price": 2.50}'), (2, '1.50', '{"price": "2.50"}');
+        INSERT INTO mlops.declared_references (referencing_table, id_column, target)
+        VALUES ('public.quote', 'price_ref', 'public.price');
+        INSERT INTO mlops.declared_references (referencing_table, id_column, target, json_path)
+        VALUES ('public.quote', 'doc', 'public.price', '{price}');
+        """
+    )
+    before = contents(conn, ("public.price", "public.quote"))
+    merge_id = conn.execute("SELECT mlops.merge_rows('public.price', 1.50, ARRAY[2.50])").fetchone()[0]
+    assert conn.execute("SELECT price_ref, doc FROM public.quote ORDER BY id").fetchall() == [
+        ("1.50", {"price": 1.50}),
+        ("1.50", {"price": "1.50"}),
+    ]
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert contents(conn, ("public.price", "public.quote")) == before

@@ -61,7 +61,7 @@ BEGIN
         -- back ...
         SELECT f.referencing_table, 'SELECT'
         FROM (SELECT DISTINCT t.target FROM tree AS t) AS t
-        CROSS JOIN LATERAL mlops.referencing_fks(t.target) AS f
+        CROSS JOIN LATERAL mlops.target_references(t.target) AS f
         WHERE mlops.key_column(f.referencing_table) IS NULL
         UNION
         -- ... and re-inserted (into the inheritance child a row lived in)

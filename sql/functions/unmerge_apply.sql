@@ -110,16 +110,20 @@ BEGIN
         WHERE mv.merge_id = p_merge_id
         GROUP BY mv.referencing_table, mv.fk_name
     LOOP
+        -- an FK, or a reference declared in mlops.declared_references (its name starts with declared:)
         SELECT f.* INTO v_fk
-        FROM mlops.referencing_fks(v_merge.target) AS f
+        FROM mlops.target_references(v_merge.target) AS f
         WHERE f.referencing_table = v_table.referencing_table AND f.fk_name = v_table.fk_name;
         IF v_fk.fk_name IS NULL THEN
-            RAISE EXCEPTION 'cannot undo merge %: foreign key % of % no longer exists',
-                p_merge_id, v_table.fk_name, v_table.referencing_table
+            RAISE EXCEPTION 'cannot undo merge %: % % of % no longer exists', p_merge_id,
+                CASE WHEN v_table.fk_name LIKE 'declared:%' THEN 'declared reference' ELSE 'foreign key' END,
+                v_table.fk_name, v_table.referencing_table
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
         -- Pair logged rows with rows that still point at the survivor by key (and, for identical rows of a
-        -- table without a key, by count), then point each back at its loser.
+        -- table without a key, by count), then point each back at its loser: at its values of the referenced
+        -- columns (lk.k1, ...), written as the reference's columns hold them (a declared reference's text column,
+        -- a key inside a json document: mlops.reference_set_sql).
         BEGIN
             EXECUTE format(
                 $q$
@@ -140,6 +144,7 @@ BEGIN
                     FROM present AS p
                     INNER JOIN wanted AS w ON w.row_key = p.row_key AND w.n = p.n
                     INNER JOIN %4$s AS l ON %10$s
+                    CROSS JOIN LATERAL (SELECT %11$s) AS lk
                     WHERE r.tableoid = p.toid AND r.ctid = p.tid
                     RETURNING 1
                 )
@@ -151,9 +156,11 @@ BEGIN
                 v_merge.target,
                 mlops.key_match_sql(v_merge.target, 's', '$2', false),
                 mlops.fk_match_sql(v_table.referencing_table, v_table.fk_name, 'r', 's.%2$I'),
-                mlops.sql_column_pairs(v_fk.referencing_columns, v_fk.referenced_columns, '%I = l.%I', ', '),
+                mlops.reference_set_sql(v_table.referencing_table, v_table.fk_name, v_fk.referencing_columns,
+                    'lk.k%2$s'),
                 mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved_back'),
-                mlops.key_match_sql(v_merge.target, 'l', 'w.loser_key', false)
+                mlops.key_match_sql(v_merge.target, 'l', 'w.loser_key', false),
+                mlops.sql_pairs(v_fk.referenced_columns, 'l.%1$I AS k%2$s', ', ')
             ) INTO v_count USING p_merge_id, v_merge.survivor_key;
         EXCEPTION
             WHEN unique_violation OR exclusion_violation OR check_violation THEN
