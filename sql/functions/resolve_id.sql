@@ -10,7 +10,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_key text;
-    v_next text;
+    v_live text;
+    v_survivor text;
     v_held boolean;
     v_type text;
     v_result p_id%TYPE;
@@ -19,46 +20,44 @@ BEGIN
     IF p_id IS NULL THEN
         RETURN NULL;
     END IF;
-    PERFORM mlops.key_refusal(p_target, true);
-    -- The key as the log writes it: cast to the key type (its own error, naming the table, when it cannot be read)
-    -- and printed canonically; for types with several texts per value, the text of the row that holds it.
-    v_key := (mlops.key_texts(p_target, ARRAY[p_id]))[1];
-    -- A chain is at most as long as the number of merges; the bound only guards against a corrupted log.
-    FOR v_step IN 1..10000 LOOP
-        SELECT m.survivor_key INTO v_next
-        FROM mlops.merges AS m
-        WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_keys @> ARRAY[v_key]
-            AND mlops.merge_log_trusted(m.merged_by)  -- a less privileged role's record does not steer this one
-        ORDER BY m.merge_id DESC
-        LIMIT 1;
-        IF v_next IS NULL AND v_step = 1 AND NOT mlops.key_text_is_canonical(p_target) THEN
-            -- An equal key written another way ('alfka' for citext 'ALFKA', 1.5 for numeric 1.50) whose row was
-            -- deleted by its merge: compare the log's keys as values of the key type, with its own equality. Only
-            -- for such types, and only when no row holds the key (a row that does was taken by its text above).
-            EXECUTE format('SELECT EXISTS (SELECT FROM %s AS t WHERE %s)', p_target,
-                mlops.key_match_sql(p_target, 't', '$1', false)) INTO v_held USING v_key;
-            IF NOT v_held THEN
-                EXECUTE format(
-                    'SELECT m.survivor_key FROM mlops.merges AS m'
-                    ' WHERE m.target = $1 AND m.undone_at IS NULL AND mlops.merge_log_trusted(m.merged_by) AND %s'
-                    ' ORDER BY m.merge_id DESC LIMIT 1',
-                    mlops.loser_keys_match_sql(p_target, 'm', 'ARRAY[$2]')
-                ) INTO v_next USING p_target, v_key;
-            END IF;
+    -- The key as the log writes it: cast to the key type (its own error, naming the table, when it cannot be read;
+    -- 0A000 for a table without a single-column primary key) and printed canonically; for types with several texts
+    -- per value, the text of the row that holds it.
+    -- An integer for an integer key (the common call) is its own canonical text.
+    IF pg_catalog.pg_typeof(p_id) IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype)
+        AND mlops.key_base_type(p_target) IN (
+            'pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype
+        ) THEN
+        v_key := p_id::text;
+    ELSE
+        v_key := (mlops.key_texts(p_target, ARRAY[p_id]))[1];
+    END IF;
+    SELECT e.live_key INTO v_live FROM mlops.merge_chain_ends(p_target, ARRAY[v_key]) AS e;
+    IF v_live IS NULL AND NOT mlops.key_text_is_canonical(p_target) THEN
+        -- An equal key written another way ('alfka' for citext 'ALFKA', 2.5 for numeric 2.50) whose row its merge
+        -- deleted: compare the log's keys as values of the key type, with its own equality. Only for such types,
+        -- and only when no row holds the key (a row that does gave its own text above).
+        EXECUTE format('SELECT EXISTS (SELECT FROM %s AS t WHERE %s)', p_target,
+            mlops.key_match_sql(p_target, 't', '$1', false)) INTO v_held USING v_key;
+        IF NOT v_held THEN
+            EXECUTE format(
+                'SELECT m.survivor_key FROM mlops.merges AS m'
+                ' WHERE m.target = $1 AND m.undone_at IS NULL AND mlops.merge_log_trusted(m.merged_by) AND %s'
+                ' ORDER BY m.merge_id DESC LIMIT 1',
+                mlops.loser_keys_match_sql(p_target, 'm', 'ARRAY[$2]')
+            ) INTO v_survivor USING p_target, v_key;
+            SELECT e.live_key INTO v_live FROM mlops.merge_chain_ends(p_target, ARRAY[v_survivor]) AS e;
         END IF;
-        EXIT WHEN v_next IS NULL;
-        v_key := v_next;
-    END LOOP;
-    -- The row's own key (as stored: 'ALFKI' for citext 'alfki'), NULL when no row holds it, in the caller's type
-    -- (text in, text out; uuid in, uuid out): its text read by that type's input. The type by its own name, without
-    -- a type modifier ("character" would be char(1)).
+    END IF;
+    IF v_live IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- Back in the caller's type (text in, text out; uuid in, uuid out), by the type's own name, without a type
+    -- modifier ("character" would be char(1)).
     SELECT format('%I.%I', n.nspname, t.typname) INTO v_type
     FROM pg_catalog.pg_type AS t INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
     WHERE t.oid = pg_catalog.pg_typeof(p_id);
-    EXECUTE format('SELECT (%s)::%s FROM %s AS t WHERE %s LIMIT 1',
-        mlops.key_text_sql(p_target, format('t.%I', mlops.key_column(p_target))), v_type, p_target,
-        mlops.key_match_sql(p_target, 't', '$1', false)
-    ) INTO v_result USING v_key;
+    EXECUTE format('SELECT ($1)::%s', v_type) INTO v_result USING v_live;
     RETURN v_result;
 END;
 $$;

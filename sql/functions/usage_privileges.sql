@@ -47,7 +47,7 @@ DECLARE
         -- keys of any type and declared references in merges (issue 9)
         'key_base_type', 'key_text_sql', 'key_texts', 'target_references', 'declared_reference', 'reference_set_sql',
         -- undo and resolve_id of keys of any type (issue 9)
-        'key_text_is_canonical', 'loser_keys_match_sql'
+        'key_text_is_canonical', 'loser_keys_match_sql', 'merge_chain_ends'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
