@@ -116,7 +116,8 @@ BEGIN
         )
         SELECT min(p.parent), p_target, v_key_type::regtype, p.survivor, array_agg(p.loser ORDER BY p.ord),
             CASE WHEN v_integer_key THEN p.survivor::bigint END,
-            CASE WHEN v_integer_key THEN array_agg(p.loser::bigint ORDER BY p.ord) END,
+            -- the cast inside the aggregate too: an aggregate is computed before the CASE around it is decided
+            CASE WHEN v_integer_key THEN array_agg(CASE WHEN v_integer_key THEN p.loser::bigint END ORDER BY p.ord) END,
             p_reason, min(p.score), p_soft_delete, p_fill_nulls
         FROM unnest(v_survivors, v_losers, p_scores, p_parent_merge_ids)
             WITH ORDINALITY AS p (survivor, loser, score, parent, ord)
