@@ -20,12 +20,13 @@ BEGIN
     IF p_id IS NULL THEN
         RETURN NULL;
     END IF;
-    -- The key as the log writes it: cast to the key type (its own error, naming the table, when it cannot be read;
-    -- 0A000 for a table without a single-column primary key) and printed canonically; for types with several texts
-    -- per value, the text of the row that holds it.
-    -- An integer for an integer key (the common call) is its own canonical text.
-    IF pg_catalog.pg_typeof(p_id) IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype)
-        AND mlops.key_base_type(p_target) IN (
+    -- The key as the log writes it: an integer for an integer key (the common call) is its own text; anything else
+    -- is cast to the key type (its own error, naming the table, when it cannot be read; 0A000 for a table without a
+    -- single-column primary key) and printed canonically, for types with several texts per value as the row that
+    -- holds it prints.
+    IF pg_catalog.pg_typeof(p_id) IN (
+            'pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype
+        ) AND mlops.key_base_type(p_target) IN (
             'pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype
         ) THEN
         v_key := p_id::text;

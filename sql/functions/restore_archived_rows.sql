@@ -59,8 +59,8 @@ BEGIN
                     '(constraint %)', p_merge_id, coalesce(v_source.source_table, p_table), v_constraint
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                     DETAIL = v_detail || ' Nothing was changed.',
-                    HINT = 'The key or a unique value of a merged row was reused: change or merge that newer row first, '
-                        'then undo.';
+                    HINT = 'The key or a unique value of a merged row was reused: change or merge that newer row '
+                        'first, then undo.';
             WHEN foreign_key_violation THEN
                 -- a row the archived row references was deleted since (the merge had made that delete possible)
                 GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;
