@@ -129,7 +129,7 @@ def test_loser_referencing_another_loser_is_archived_as_it_was(shop: psycopg.Con
     merge(shop)
     assert rows(
         shop,
-        "SELECT row_data ->> 'parent_id' FROM mlops.merge_archive WHERE row_id = 3"
+        "SELECT row_data ->> 'parent_id' FROM mlops.merge_archive WHERE row_key = '3'"
         " AND target = 'shop.customers'::regclass",
     ) == [("2",)]
 
@@ -161,7 +161,7 @@ def test_keyless_table_collisions_are_archived_and_deleted(shop: psycopg.Connect
     ]
     archived = rows(
         shop,
-        "SELECT row_id, row_data FROM mlops.merge_archive WHERE target = 'shop.wishlist'::regclass ORDER BY 2::text",
+        "SELECT row_key, row_data FROM mlops.merge_archive WHERE target = 'shop.wishlist'::regclass ORDER BY 2::text",
     )
     assert archived == [
         (None, {"customer_id": 2, "sku": "sku-1"}),
@@ -172,9 +172,11 @@ def test_keyless_table_collisions_are_archived_and_deleted(shop: psycopg.Connect
 def test_fk_that_is_the_primary_key_merges_the_twin_rows(shop: psycopg.Connection) -> None:
     merge(shop)
     assert rows(shop, "SELECT customer_id, points FROM shop.loyalty") == [(1, 10)]
-    assert rows(shop, "SELECT survivor_id, loser_ids FROM mlops.merges WHERE target = 'shop.loyalty'::regclass") == [
-        (1, [2, 3])
-    ]
+    assert rows(
+        shop,
+        "SELECT survivor_id, loser_ids, survivor_key, loser_keys FROM mlops.merges"
+        " WHERE target = 'shop.loyalty'::regclass",
+    ) == [(1, [2, 3], "1", ["2", "3"])]
 
 
 def test_partial_unique_index_collides_only_inside_its_predicate(shop: psycopg.Connection) -> None:

@@ -132,3 +132,10 @@ DROP FUNCTION IF EXISTS mlops.merge_fill_columns(
     regclass, text, text[], bigint[], bigint[], bigint[], boolean, boolean
 );
 DROP FUNCTION IF EXISTS mlops.merge_assert_referenced_keys(regclass, text, bigint[], bigint[]);
+
+-- replaced signatures (undo side)
+DROP FUNCTION IF EXISTS mlops.resolve_id(regclass, bigint);
+DROP FUNCTION IF EXISTS mlops.unmerge_archived_moves(
+    bigint, regclass, text, bigint, regclass, text, text[], text[]
+);
+DROP FUNCTION IF EXISTS mlops.unmerge_redirected_moves(bigint, regclass, text, regclass, text, text[], text[]);
