@@ -34,10 +34,10 @@ BEGIN
                     'that undo can put it back there. Nothing was changed.',
                 HINT = format('GRANT SELECT, DELETE, INSERT ON %s to the merging role.', v_rel);
         END IF;
-        v_total := v_total + mlops.merge_archive_rows_of(p_target, v_rel, p_key_column, p_loser_ids, p_merge_ids,
+        v_total := v_total + mlops.merge_archive_rows_of(p_target, v_rel, p_loser_ids, p_merge_ids,
             NULL);
     END LOOP;
-    v_count := mlops.merge_archive_rows_of(p_target, p_target, p_key_column, p_loser_ids, p_merge_ids, v_children);
+    v_count := mlops.merge_archive_rows_of(p_target, p_target, p_loser_ids, p_merge_ids, v_children);
     RETURN v_total + v_count;
 END;
 $$;

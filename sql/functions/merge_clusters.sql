@@ -167,7 +167,7 @@ BEGIN
             v_fk.referencing_table,
             mlops.merge_mapping_sql(p_target, v_key, v_fk.referenced_columns),
             mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 'v.l%1$s'),
-            mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, v_key, false)
+            mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, false)
             || mlops.merge_merged_rows_stay_sql(v_fk.referencing_table, v_pair_merge_ids)
         ) INTO v_left USING v_losers, v_survivors, v_pair_merge_ids;
         IF v_left > 0 THEN

@@ -21,7 +21,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     -- cross-cluster loser references move too, so each merge of a batch undoes on its own
-    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, true)
+    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, true)
         || mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids);
     v_hierarchy boolean := p_referencing = p_target AND p_referenced_columns = ARRAY[p_key_column]
         AND cardinality(p_fk_columns) = 1
@@ -118,9 +118,8 @@ BEGIN
                 'through %, which does not follow the change', p_fk_name, p_referencing, v_constraint
                 USING ERRCODE = v_state,
                 DETAIL = coalesce(v_detail || ' ', '') || 'Nothing was merged; the whole merge is rolled back.',
-                HINT = format('Make %s ON UPDATE CASCADE (or DEFERRABLE INITIALLY DEFERRED) so the rows referencing '
-                    '%s follow, or give %s a single-column primary key that does not contain %s.', v_constraint,
-                    p_referencing, p_referencing, array_to_string(p_fk_columns, ', '));
+                HINT = format('Make %s ON UPDATE CASCADE, so the rows that reference %s follow the re-point.',
+                    v_constraint, p_referencing);
     END;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     RETURN v_moved;

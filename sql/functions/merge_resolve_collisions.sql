@@ -28,7 +28,7 @@ DECLARE
     v_row_id text;
     v_row_order text;
     -- Self reference: losers never count as twins (a colliding cross-cluster loser makes the UPDATE fail cleanly).
-    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, false);
+    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, false);
     v_action text := 'twin';
     v_soft_delete boolean;
     v_fill_nulls boolean;
