@@ -39,7 +39,9 @@ DECLARE
         'merge_hierarchy_sql', 'unmerge_redirected_moves',
         -- a run that always finishes (merge_duplicates)
         'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
-        'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report'
+        'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report',
+        -- any key type (issue 9)
+        'key_column', 'key_type_sql', 'key_text_sql', 'key_match_sql', 'key_refusal', 'key_is_integer'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -97,12 +99,15 @@ BEGIN
         -- for tables it may UPDATE. recorded_by comes from its default, never the caller.
         (7, 'table', 'mlops.merge_failures', 'SELECT', NULL),
         (7, 'table', 'mlops.merge_failures', 'INSERT',
-            ARRAY['run_id', 'target', 'survivor_id', 'loser_ids', 'sqlstate', 'message', 'detail', 'hint',
+            ARRAY['run_id', 'target', 'survivor_key', 'loser_keys', 'sqlstate', 'message', 'detail', 'hint',
                 'rows_fingerprint', 'rule_fingerprint']),
         (7, 'table', 'mlops.merge_failures', 'UPDATE', ARRAY['cleared_at', 'cleared_by', 'cleared_reason']),
         -- review queue: merge_duplicates queues pairs, detection skips decided ones, review_candidate decides.
         (8, 'table', 'mlops.duplicate_candidates', 'SELECT', NULL),
-        (8, 'table', 'mlops.duplicate_candidates', 'INSERT', ARRAY['target', 'left_id', 'right_id', 'score']),
+        (
+            8, 'table', 'mlops.duplicate_candidates', 'INSERT',
+            ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score']
+        ),
         (8, 'table', 'mlops.duplicate_candidates', 'UPDATE', ARRAY['status', 'decided_at']),
         -- reports
         (9, 'view', 'mlops.dedup_stats', 'SELECT', NULL),
