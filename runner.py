@@ -521,14 +521,17 @@ def install(
     return report
 
 
-# Roles an earlier mlops.grant_usage gave usage to: direct EXECUTE on merge_rows (not the owner's own), and whether
-# they were made rule writers (INSERT on mlops.dedup_rules).
+# Roles an earlier mlops.grant_usage gave usage to: a column grant on the merge log (INSERT (reason) on mlops.merges,
+# which migrations keep, while a routine whose signature changed is dropped with its grants), not the owner's own;
+# and whether they were made rule writers (INSERT on mlops.dedup_rules).
 GRANTED_ROLES_SQL = """
 SELECT DISTINCT a.grantee::regrole::text AS role,
     pg_catalog.has_any_column_privilege(a.grantee, 'mlops.dedup_rules', 'INSERT') AS writer
-FROM pg_catalog.pg_proc AS p CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) AS a
-WHERE p.oid = 'mlops.merge_rows(regclass, bigint, bigint[], text, boolean, boolean, real)'::pg_catalog.regprocedure
-    AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner AND a.grantee <> 0
+FROM pg_catalog.pg_attribute AS c
+CROSS JOIN LATERAL pg_catalog.aclexplode(c.attacl) AS a
+WHERE c.attrelid = 'mlops.merges'::pg_catalog.regclass AND c.attname = 'reason'
+    AND a.privilege_type = 'INSERT' AND a.grantee <> 0
+    AND a.grantee <> (SELECT t.relowner FROM pg_catalog.pg_class AS t WHERE t.oid = c.attrelid)
 ORDER BY 1
 """
 

@@ -1,10 +1,10 @@
--- mlops.format_ids: a list of ids for an error message: all of them when few, else the first few and how many
+-- mlops.format_ids: a list of ids (keys of any type) for an error message: all of them when few, else the first few and how many
 -- more, so an error over 100,000 ids stays one readable line.
 
-CREATE OR REPLACE FUNCTION mlops.format_ids(p_ids bigint[], p_shown integer DEFAULT 5)
+CREATE OR REPLACE FUNCTION mlops.format_ids(p_ids anyarray, p_shown integer DEFAULT 5)
 RETURNS text
 LANGUAGE plpgsql
-IMMUTABLE
+STABLE
 PARALLEL SAFE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
@@ -20,8 +20,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.format_ids(bigint[], integer) IS
+COMMENT ON FUNCTION mlops.format_ids(anyarray, integer) IS
 'Internal: ids for a message: "1, 2, 3" when at most p_shown (default 5), else "1, 2, 3, 4, 5 … and 99995 more"; '
 'NULL elements shown as NULL, an empty or NULL array as (none).';
 
-REVOKE EXECUTE ON FUNCTION mlops.format_ids(bigint[], integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.format_ids(anyarray, integer) FROM PUBLIC;

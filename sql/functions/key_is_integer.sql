@@ -10,25 +10,16 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN EXISTS (
-        WITH RECURSIVE key_type AS (
-            SELECT a.atttypid AS typ
-            FROM pg_catalog.pg_attribute AS a
-            WHERE a.attrelid = p_table AND a.attname = mlops.key_column(p_table)
-            UNION ALL
-            -- a domain: its base type (domains over domains too)
-            SELECT t.typbasetype
-            FROM pg_catalog.pg_type AS t INNER JOIN key_type AS k ON t.oid = k.typ
-            WHERE t.typtype = 'd'
-        )
-        SELECT FROM key_type AS k
-        WHERE k.typ IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype)
+    RETURN coalesce(
+        mlops.key_base_type(p_table)
+        IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype),
+        false
     );
 END;
 $$;
 
 COMMENT ON FUNCTION mlops.key_is_integer(regclass) IS
 'Internal: true when the table''s single-column primary key is smallint, integer or bigint (or a domain over one of '
-'them); false for any other key type, and for a table without a single-column primary key.';
+'them, mlops.key_base_type); false for any other key type, and for a table without a single-column primary key.';
 
 REVOKE EXECUTE ON FUNCTION mlops.key_is_integer(regclass) FROM PUBLIC;

@@ -14,20 +14,8 @@ DECLARE
     v_base regtype;
     v_category "char";
 BEGIN
-    WITH RECURSIVE key_type AS (
-        SELECT a.atttypid AS typ, 0 AS depth
-        FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = p_table AND a.attname = mlops.key_column(p_table)
-        UNION ALL
-        -- a domain: its base type (domains over domains too)
-        SELECT t.typbasetype, k.depth + 1
-        FROM pg_catalog.pg_type AS t INNER JOIN key_type AS k ON t.oid = k.typ
-        WHERE t.typtype = 'd'
-    )
-    SELECT k.typ::regtype, t.typcategory INTO v_base, v_category
-    FROM key_type AS k INNER JOIN pg_catalog.pg_type AS t ON t.oid = k.typ
-    ORDER BY k.depth DESC
-    LIMIT 1;
+    v_base := mlops.key_base_type(p_table);
+    SELECT t.typcategory INTO v_category FROM pg_catalog.pg_type AS t WHERE t.oid = v_base;
     IF v_base IS NULL THEN
         PERFORM mlops.key_refusal(p_table, true);
     END IF;

@@ -3,7 +3,7 @@
 -- in an inheritance child is deleted from that child (ONLY), archived with the child's own columns and its table.
 
 CREATE OR REPLACE FUNCTION mlops.merge_archive_losers(
-    p_target regclass, p_key_column text, p_loser_ids bigint[], p_merge_ids bigint[]
+    p_target regclass, p_key_column text, p_loser_ids text[], p_merge_ids bigint[]
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -20,9 +20,9 @@ BEGIN
     -- Inheritance children (not partitions: a partition has the table's columns, and a row goes back through the
     -- table) that hold losers.
     EXECUTE format(
-        'SELECT array_agg(DISTINCT t.tableoid) FROM %s AS t WHERE t.%I = ANY ($1) AND t.tableoid <> $2::oid'
+        'SELECT array_agg(DISTINCT t.tableoid) FROM %s AS t WHERE %s AND t.tableoid <> $2::oid'
         ' AND NOT ($2::oid IN (SELECT pg_catalog.pg_partition_ancestors(t.tableoid::regclass)))',
-        p_target, p_key_column
+        p_target, mlops.key_match_sql(p_target, 't', '$1')
     ) INTO v_children USING p_loser_ids, p_target;
 
     FOR v_rel IN SELECT c::regclass FROM unnest(v_children) AS c ORDER BY c LOOP
@@ -42,9 +42,9 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_archive_losers(regclass, text, bigint[], bigint[]) IS
+COMMENT ON FUNCTION mlops.merge_archive_losers(regclass, text, text[], bigint[]) IS
 'Internal, part of a merge: deletes the losers (the i-th loser under merge p_merge_ids[i]) and archives each in '
 'mlops.merge_archive in the same statement (row_data, row_text, source_table for an inheritance child); returns '
 'how many rows were deleted. A child the caller may not read and delete: 42501.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_archive_losers(regclass, text, bigint[], bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_archive_losers(regclass, text, text[], bigint[]) FROM PUBLIC;

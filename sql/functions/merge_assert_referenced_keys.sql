@@ -5,7 +5,7 @@
 -- fails) is refused here, not met as a raw error in the middle of the merge.
 
 CREATE OR REPLACE FUNCTION mlops.merge_assert_referenced_keys(
-    p_target regclass, p_key_column text, p_loser_ids bigint[], p_survivor_ids bigint[]
+    p_target regclass, p_key_column text, p_loser_ids text[], p_survivor_ids text[]
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -98,9 +98,9 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_assert_referenced_keys(regclass, text, bigint[], bigint[]) IS
+COMMENT ON FUNCTION mlops.merge_assert_referenced_keys(regclass, text, text[], text[]) IS
 'Internal, part of a merge, before anything changes: for each FK that references non-key columns of p_target, '
 'refuses (55000, naming the FK, the loser -> survivor pairs (first five and the count) and the rows) when rows '
 'reference a loser while the survivor''s value of a referenced column is NULL: re-pointing would null them.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_assert_referenced_keys(regclass, text, bigint[], bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_assert_referenced_keys(regclass, text, text[], text[]) FROM PUBLIC;

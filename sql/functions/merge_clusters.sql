@@ -4,8 +4,8 @@
 
 CREATE OR REPLACE FUNCTION mlops.merge_clusters(
     p_target regclass,
-    p_survivor_ids bigint[],
-    p_loser_ids bigint[],
+    p_survivor_ids anycompatiblearray,
+    p_loser_ids anycompatiblearray,
     p_reason text DEFAULT 'manual',
     p_scores real[] DEFAULT NULL,
     p_parent_merge_ids bigint[] DEFAULT NULL,
@@ -24,26 +24,28 @@ AS $$
 DECLARE
     v_caller_search_path text := mlops.pin_search_path();
     v_key text;
-    v_pk text[];
     v_fk record;
     v_pair_merge_ids bigint[];
     v_left bigint;
-    v_deleted bigint[];
+    v_deleted text[];
     v_count bigint;
+    v_survivors text[];
+    v_losers text[];
+    v_key_type text;
+    v_key_text text;
+    v_integer_key boolean;
 BEGIN
     PERFORM mlops.assert_table(p_target);
     PERFORM mlops.assert_not_package_relation(p_target);
-    v_key := mlops.integer_key_column(p_target);
-    IF v_key IS NULL THEN
-        v_pk := mlops.primary_key_columns(p_target);
-        RAISE EXCEPTION 'cannot merge rows of %: %', p_target,
-            CASE WHEN v_pk IS NULL THEN 'it has no primary key'
-                WHEN cardinality(v_pk) > 1 THEN format('its primary key (%s) has more than one column',
-                    array_to_string(v_pk, ', '))
-                ELSE format('its primary key column %I is not smallint, integer or bigint', v_pk[1]) END
-            USING ERRCODE = 'feature_not_supported',
-            DETAIL = 'Merging needs a single-column integer primary key to name survivors and losers by.';
-    END IF;
+    PERFORM mlops.key_refusal(p_target, true);
+    v_key := mlops.key_column(p_target);
+    v_key_type := mlops.key_type_sql(p_target);
+    v_key_text := mlops.key_text_sql(p_target, format('t.%I', v_key));
+    v_integer_key := mlops.key_base_type(p_target)
+        IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype);
+    -- keys as the canonical text the package works with and logs, in the order given
+    v_survivors := mlops.key_texts(p_target, p_survivor_ids);
+    v_losers := mlops.key_texts(p_target, p_loser_ids);
     IF p_reason IS NULL THEN
         RAISE EXCEPTION 'merge reason must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -58,15 +60,15 @@ BEGIN
                 'archived).', p_target::text);
     END IF;
 
-    PERFORM mlops.merge_lock_rows(p_target, v_key, p_survivor_ids, p_loser_ids);
+    PERFORM mlops.merge_lock_rows(p_target, v_key, v_survivors, v_losers);
     -- A survivor in an inheritance child cannot be referenced: PostgreSQL's FKs to the parent see only its own rows.
     IF EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = p_target)
         AND (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = p_target) = 'r'
         AND EXISTS (SELECT FROM mlops.referencing_fks(p_target)) THEN
         EXECUTE format(
-            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t WHERE t.%1$I = ANY ($1) AND t.tableoid <> %3$s',
-            v_key, p_target, p_target::oid
-        ) INTO v_deleted USING p_survivor_ids;
+            'SELECT array_agg(%4$s ORDER BY t.%1$I) FROM %2$s AS t WHERE %5$s AND t.tableoid <> %3$s',
+            v_key, p_target, p_target::oid, v_key_text, mlops.key_match_sql(p_target, 't', '$1')
+        ) INTO v_deleted USING v_survivors;
         IF v_deleted IS NOT NULL THEN
             RAISE EXCEPTION 'cannot merge into rows % of %: they live in an inheritance child of it',
                 mlops.format_ids(v_deleted), p_target
@@ -80,10 +82,9 @@ BEGIN
     -- live on undo. (With soft delete off it is archived whole, deleted_at included, and undo restores it so.)
     IF p_soft_delete THEN
         EXECUTE format(
-            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t'
-            ' WHERE t.%1$I = ANY ($1) AND t.deleted_at IS NOT NULL',
-            v_key, p_target
-        ) INTO v_deleted USING p_loser_ids;
+            'SELECT array_agg(%3$s ORDER BY t.%1$I) FROM %2$s AS t WHERE %4$s AND t.deleted_at IS NOT NULL',
+            v_key, p_target, v_key_text, mlops.key_match_sql(p_target, 't', '$1')
+        ) INTO v_deleted USING v_losers;
         IF v_deleted IS NOT NULL THEN
             RAISE EXCEPTION 'cannot soft-delete rows % of %: they are deleted already (deleted_at is set)',
                 mlops.format_ids(v_deleted), p_target
@@ -93,10 +94,9 @@ BEGIN
         END IF;
         -- A survivor the application deleted already would take live losers' references into a deleted row.
         EXECUTE format(
-            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t'
-            ' WHERE t.%1$I = ANY ($1) AND t.deleted_at IS NOT NULL',
-            v_key, p_target
-        ) INTO v_deleted USING p_survivor_ids;
+            'SELECT array_agg(%3$s ORDER BY t.%1$I) FROM %2$s AS t WHERE %4$s AND t.deleted_at IS NOT NULL',
+            v_key, p_target, v_key_text, mlops.key_match_sql(p_target, 't', '$1')
+        ) INTO v_deleted USING v_survivors;
         IF v_deleted IS NOT NULL THEN
             RAISE EXCEPTION 'cannot merge into rows % of %: they are deleted already (deleted_at is set)',
                 mlops.format_ids(v_deleted), p_target
@@ -106,53 +106,56 @@ BEGIN
         END IF;
     END IF;
     -- Case of an FK to a nullable unique key: references are never re-pointed to a NULL.
-    PERFORM mlops.merge_assert_referenced_keys(p_target, v_key, p_loser_ids, p_survivor_ids);
+    PERFORM mlops.merge_assert_referenced_keys(p_target, v_key, v_losers, v_survivors);
 
     -- One merge row per survivor; v_pair_merge_ids[i] is the merge of loser i.
     WITH inserted AS (
         INSERT INTO mlops.merges (
-            parent_merge_id, target, survivor_id, loser_ids, reason, score, soft_deleted, fill_nulls
+            parent_merge_id, target, key_type, survivor_key, loser_keys, survivor_id, loser_ids, reason, score,
+            soft_deleted, fill_nulls
         )
-        SELECT min(p.parent), p_target, p.survivor, array_agg(p.loser ORDER BY p.ord), p_reason, min(p.score),
-            p_soft_delete, p_fill_nulls
-        FROM unnest(p_survivor_ids, p_loser_ids, p_scores, p_parent_merge_ids)
+        SELECT min(p.parent), p_target, v_key_type::regtype, p.survivor, array_agg(p.loser ORDER BY p.ord),
+            CASE WHEN v_integer_key THEN p.survivor::bigint END,
+            CASE WHEN v_integer_key THEN array_agg(p.loser::bigint ORDER BY p.ord) END,
+            p_reason, min(p.score), p_soft_delete, p_fill_nulls
+        FROM unnest(v_survivors, v_losers, p_scores, p_parent_merge_ids)
             WITH ORDINALITY AS p (survivor, loser, score, parent, ord)
         GROUP BY p.survivor
-        RETURNING mlops.merges.merge_id AS new_merge_id, mlops.merges.survivor_id AS new_survivor_id
+        RETURNING mlops.merges.merge_id AS new_merge_id, mlops.merges.survivor_key AS new_survivor_key
     ),
     per_pair AS (
         SELECT array_agg(i.new_merge_id ORDER BY p.ord) AS ids
-        FROM unnest(p_survivor_ids) WITH ORDINALITY AS p (survivor, ord)
-        INNER JOIN inserted AS i ON i.new_survivor_id = p.survivor
+        FROM unnest(v_survivors) WITH ORDINALITY AS p (survivor, ord)
+        INNER JOIN inserted AS i ON i.new_survivor_key = p.survivor
     )
     SELECT
         (SELECT per_pair.ids FROM per_pair),
         (SELECT array_agg(i.new_merge_id ORDER BY i.new_merge_id) FROM inserted AS i)
     INTO v_pair_merge_ids, merge_ids;
 
-    merged_rows := cardinality(p_loser_ids);
+    merged_rows := cardinality(v_losers);
     moved_references := 0;
     conflict_rows := 0;
     -- CHECK / exclusion / partition constraints planned before anything moves; self links removed as collisions
     conflict_rows := conflict_rows + mlops.merge_plan_constraints(
-        p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids
+        p_target, v_key, v_losers, v_survivors, v_pair_merge_ids
     );
     FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
         conflict_rows := conflict_rows + mlops.merge_resolve_collisions(
             p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
-            v_fk.referenced_columns, p_loser_ids, p_survivor_ids, v_pair_merge_ids
+            v_fk.referenced_columns, v_losers, v_survivors, v_pair_merge_ids
         );
         moved_references := moved_references + mlops.merge_repoint(
             p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
-            v_fk.referenced_columns, p_loser_ids, p_survivor_ids, v_pair_merge_ids
+            v_fk.referenced_columns, v_losers, v_survivors, v_pair_merge_ids
         );
     END LOOP;
 
     IF p_fill_nulls THEN
-        PERFORM mlops.merge_fill_nulls(p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids);
+        PERFORM mlops.merge_fill_nulls(p_target, v_key, v_losers, v_survivors, v_pair_merge_ids);
         IF p_soft_delete THEN
             -- the losers keep their unique values: those columns are skipped and reported
-            PERFORM mlops.merge_fill_unique(p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids, true);
+            PERFORM mlops.merge_fill_unique(p_target, v_key, v_losers, v_survivors, v_pair_merge_ids, true);
         END IF;
     END IF;
 
@@ -165,7 +168,7 @@ BEGIN
             mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 'v.l%1$s'),
             mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, v_key, false)
             || mlops.merge_merged_rows_stay_sql(v_fk.referencing_table, v_pair_merge_ids)
-        ) INTO v_left USING p_loser_ids, p_survivor_ids, v_pair_merge_ids;
+        ) INTO v_left USING v_losers, v_survivors, v_pair_merge_ids;
         IF v_left > 0 THEN
             RAISE EXCEPTION 'merge of % stopped: % row(s) of % still reference a loser through %',
                 p_target, v_left, v_fk.referencing_table, v_fk.fk_name
@@ -176,26 +179,28 @@ BEGIN
 
     IF p_soft_delete THEN
         EXECUTE format(
-            'WITH %3$s, marked AS (UPDATE %1$s AS t SET deleted_at = now(), merged_into = m.survivor_id'
-            ' FROM unnest($1::bigint[], $2::bigint[]) AS m (loser_id, survivor_id) WHERE t.%2$I = m.loser_id'
+            'WITH %3$s, marked AS (UPDATE %1$s AS t SET deleted_at = now(), merged_into = (m.survivor_id)::%5$s'
+            ' FROM unnest($1::text[], $2::text[]) AS m (loser_id, survivor_id) WHERE %2$s'
             ' RETURNING 1) SELECT count(*) FROM %4$s',
-            p_target, v_key, mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('marked')
-        ) INTO v_count USING p_loser_ids, p_survivor_ids;
+            p_target, mlops.key_match_sql(p_target, 't', 'm.loser_id', false), mlops.caller_search_path_cte_sql(),
+            mlops.caller_search_path_scan_sql('marked'), v_key_type
+        ) INTO v_count USING v_losers, v_survivors;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     ELSE
         -- Archive and delete in one statement per relation: a row leaves the table only together with its exact
         -- archive copy (inheritance children: from the child, with its own columns).
-        v_count := mlops.merge_archive_losers(p_target, v_key, p_loser_ids, v_pair_merge_ids);
+        v_count := mlops.merge_archive_losers(p_target, v_key, v_losers, v_pair_merge_ids);
     END IF;
     -- A BEFORE trigger that returns NULL (or a rule) skips a row without an error: every loser the log names as
     -- merged must really be gone (or marked), else the merge would report what did not happen.
-    IF v_count <> cardinality(p_loser_ids) THEN
+    IF v_count <> cardinality(v_losers) THEN
         EXECUTE format(
-            'SELECT array_agg(t.%1$I ORDER BY t.%1$I) FROM %2$s AS t WHERE t.%1$I = ANY ($1)%3$s',
-            v_key, p_target, CASE WHEN p_soft_delete THEN ' AND t.merged_into IS NULL' ELSE '' END
-        ) INTO v_deleted USING p_loser_ids;
+            'SELECT array_agg(%4$s ORDER BY t.%1$I) FROM %2$s AS t WHERE %5$s%3$s',
+            v_key, p_target, CASE WHEN p_soft_delete THEN ' AND t.merged_into IS NULL' ELSE '' END, v_key_text,
+            mlops.key_match_sql(p_target, 't', '$1')
+        ) INTO v_deleted USING v_losers;
         RAISE EXCEPTION 'merge of % % only % of % losers: a trigger or rule on % skipped the others (%)', p_target,
-            CASE WHEN p_soft_delete THEN 'marked' ELSE 'deleted' END, v_count, cardinality(p_loser_ids), p_target,
+            CASE WHEN p_soft_delete THEN 'marked' ELSE 'deleted' END, v_count, cardinality(v_losers), p_target,
             'ids ' || mlops.format_ids(v_deleted)
             USING ERRCODE = 'triggered_action_exception',
             DETAIL = 'Nothing was merged; the whole merge is rolled back.',
@@ -204,13 +209,15 @@ BEGIN
     END IF;
     IF p_fill_nulls AND NOT p_soft_delete THEN
         -- unique columns: the losers' values are free now; taken from their archive copies
-        PERFORM mlops.merge_fill_unique(p_target, v_key, p_loser_ids, p_survivor_ids, v_pair_merge_ids, false);
+        PERFORM mlops.merge_fill_unique(p_target, v_key, v_losers, v_survivors, v_pair_merge_ids, false);
     END IF;
     PERFORM pg_catalog.set_config('search_path', v_caller_search_path, true);
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_clusters(regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean) IS
+COMMENT ON FUNCTION mlops.merge_clusters(
+    regclass, anycompatiblearray, anycompatiblearray, text, real[], bigint[], boolean, boolean
+) IS
 'Set-based merge core: merges each loser into the survivor at the same position of the arrays, for many clusters '
 'of one table at once, inside the caller''s transaction. Returns the merge ids (one per survivor), rows merged, '
 'references moved and colliding referencing rows merged or archived (recursively). Refuses the package''s own '
@@ -218,5 +225,5 @@ COMMENT ON FUNCTION mlops.merge_clusters(regclass, bigint[], bigint[], text, rea
 'set to NULL (55000: FK to a nullable unique key), and rolls back when a trigger or rule skipped a loser (09000).';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_clusters(
-    regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean
+    regclass, anycompatiblearray, anycompatiblearray, text, real[], bigint[], boolean, boolean
 ) FROM PUBLIC;

@@ -7,8 +7,8 @@ CREATE OR REPLACE FUNCTION mlops.merge_fill_columns(
     p_target regclass,
     p_key_column text,
     p_columns text[],
-    p_loser_ids bigint[],
-    p_survivor_ids bigint[],
+    p_loser_ids text[],
+    p_survivor_ids text[],
     p_merge_ids bigint[],
     p_from_archive boolean,
     p_apply boolean
@@ -46,13 +46,13 @@ BEGIN
         AND cardinality(f.referencing_columns) = 1;
     v_source := format(
         'SELECT m.merge_id, m.survivor_id, m.ord, %s'
-        ' FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS m (loser_id, survivor_id, merge_id,'
+        ' FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS m (loser_id, survivor_id, merge_id,'
         ' ord) %s',
         (
             SELECT string_agg(
                 CASE WHEN c.col = ANY (coalesce(v_self_refs, '{}'))
-                    THEN format('CASE WHEN %1$s = m.survivor_id OR %1$s = ANY ($1::bigint[]) THEN NULL ELSE %1$s END',
-                        c.value)
+                    THEN format('CASE WHEN %2$s = m.survivor_id OR %2$s = ANY ($1::text[]) THEN NULL ELSE %1$s END',
+                        c.value, mlops.key_text_sql(p_target, c.value))
                     ELSE c.value END
                 || format(' AS "v_%s"', c.ord), ', ' ORDER BY c.ord
             )
@@ -64,22 +64,22 @@ BEGIN
         ),
         CASE WHEN p_from_archive
             THEN format('INNER JOIN mlops.merge_archive AS a ON a.merge_id = m.merge_id AND a.target = %L::regclass'
-                ' AND a.row_id = m.loser_id CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, a.row_data) AS x',
+                ' AND a.row_key = m.loser_id CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, a.row_data) AS x',
                 p_target, p_target)
-            ELSE format('INNER JOIN %s AS l ON l.%I = m.loser_id', p_target, p_key_column) END
+            ELSE format('INNER JOIN %s AS l ON %s', p_target, mlops.key_match_sql(p_target, 'l', 'm.loser_id', false)) END
     );
     -- plan: per survivor, the position of the first loser with a value of each column (o_i), and whether the
     -- survivor's column is NULL while one has (f_i).
     v_plan := format(
         'src AS MATERIALIZED (%1$s),'
         ' firsts AS (SELECT src.survivor_id, src.merge_id, %2$s FROM src GROUP BY src.survivor_id, src.merge_id),'
-        ' plan AS (SELECT f.*, %3$s FROM firsts AS f INNER JOIN %4$s AS s ON s.%5$I = f.survivor_id)',
+        ' plan AS (SELECT f.*, %3$s FROM firsts AS f INNER JOIN %4$s AS s ON %5$s)',
         v_source,
         mlops.sql_pairs(p_columns, 'min(src.ord) FILTER (WHERE pg_catalog.num_nonnulls(src."v_%2$s") = 1) AS "o_%2$s"',
             ', '),
         mlops.sql_pairs(p_columns, '(pg_catalog.num_nulls(s.%1$I) = 1 AND f."o_%2$s" IS NOT NULL) AS "f_%2$s"', ', '),
         p_target,
-        p_key_column
+        mlops.key_match_sql(p_target, 's', 'f.survivor_id', false)
     );
 
     IF NOT p_apply THEN
@@ -102,7 +102,7 @@ BEGIN
 
     EXECUTE format(
         'WITH %9$s, %1$s,'
-        ' updated AS (UPDATE %2$s AS s SET %3$s FROM plan AS p %4$s WHERE s.%5$I = p.survivor_id AND (%6$s)'
+        ' updated AS (UPDATE %2$s AS s SET %3$s FROM plan AS p %4$s WHERE %5$s AND (%6$s)'
         '   RETURNING p.merge_id,'
         '   (SELECT jsonb_object_agg(x.col, x.val) FROM (VALUES %7$s) AS x (col, f, val) WHERE x.f) AS filled,'
         '   (SELECT jsonb_object_agg(x.col, x.val) FROM (VALUES %8$s) AS x (col, f, val) WHERE x.f) AS filled_text)'
@@ -113,7 +113,7 @@ BEGIN
         p_target,
         mlops.sql_pairs(p_columns, '%1$I = CASE WHEN p."f_%2$s" THEN "w_%2$s"."v_%2$s" ELSE s.%1$I END', ', '),
         mlops.sql_pairs(p_columns, 'LEFT JOIN src AS "w_%2$s" ON "w_%2$s".ord = p."o_%2$s"', ' '),
-        p_key_column,
+        mlops.key_match_sql(p_target, 's', 'p.survivor_id', false),
         mlops.sql_pairs(p_columns, 'p."f_%2$s"', ' OR '),
         mlops.sql_pairs(p_columns, '(%1$L, p."f_%2$s", to_jsonb(s.%1$I))', ', '),
         mlops.sql_pairs(p_columns, '(%1$L, p."f_%2$s", to_jsonb(mlops.archive_text(s.%1$I)))', ', '),
@@ -127,12 +127,12 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_fill_columns(regclass, text, text[], bigint[], bigint[], bigint[], boolean, boolean) IS
+COMMENT ON FUNCTION mlops.merge_fill_columns(regclass, text, text[], text[], text[], bigint[], boolean, boolean) IS
 'Internal, part of a merge: for the given columns, survivors whose value is NULL take the first non-NULL value of '
 'their losers in the order given (any type: json, arrays, composites, ...), from the rows or (p_from_archive) their '
 'archive copies, recording mlops.merges.filled and filled_text; with p_apply false only records the columns it '
 'would have filled in mlops.merges.fill_skipped (with a NOTICE). Returns the number of merges concerned.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_fill_columns(
-    regclass, text, text[], bigint[], bigint[], bigint[], boolean, boolean
+    regclass, text, text[], text[], text[], bigint[], boolean, boolean
 ) FROM PUBLIC;

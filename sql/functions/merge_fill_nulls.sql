@@ -3,7 +3,7 @@
 -- mlops.merge_fill_unique (the losers still hold their values here). What was filled is recorded for undo.
 
 CREATE OR REPLACE FUNCTION mlops.merge_fill_nulls(
-    p_target regclass, p_key_column text, p_loser_ids bigint[], p_survivor_ids bigint[], p_merge_ids bigint[]
+    p_target regclass, p_key_column text, p_loser_ids text[], p_survivor_ids text[], p_merge_ids bigint[]
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -29,10 +29,10 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_fill_nulls(regclass, text, bigint[], bigint[], bigint[]) IS
+COMMENT ON FUNCTION mlops.merge_fill_nulls(regclass, text, text[], text[], bigint[]) IS
 'Fills survivor columns that are NULL with the first non-NULL value of the losers (in the order given; any type: '
 'arrays, bytea, json, jsonb, domains, enums, composites) and records them in mlops.merges.filled and filled_text; '
 'columns a unique index or exclusion constraint involves are left to mlops.merge_fill_unique. Returns the number of '
 'survivors changed.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_fill_nulls(regclass, text, bigint[], bigint[], bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_fill_nulls(regclass, text, text[], text[], bigint[]) FROM PUBLIC;

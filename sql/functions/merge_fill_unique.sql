@@ -6,8 +6,8 @@
 CREATE OR REPLACE FUNCTION mlops.merge_fill_unique(
     p_target regclass,
     p_key_column text,
-    p_loser_ids bigint[],
-    p_survivor_ids bigint[],
+    p_loser_ids text[],
+    p_survivor_ids text[],
     p_merge_ids bigint[],
     p_soft_delete boolean
 )
@@ -42,10 +42,10 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_fill_unique(regclass, text, bigint[], bigint[], bigint[], boolean) IS
+COMMENT ON FUNCTION mlops.merge_fill_unique(regclass, text, text[], text[], bigint[], boolean) IS
 'Internal, part of a merge with fill_nulls: survivor columns under a plain one-column unique index take the first '
 'loser value from the archive once the losers are deleted (call it after the delete); with p_soft_delete (call it '
 'before the losers are marked), and for columns of multi-column, partial, expression or exclusion constraints, '
 'they are left NULL and listed in mlops.merges.fill_skipped with a NOTICE. Returns the number of survivors filled.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_fill_unique(regclass, text, bigint[], bigint[], bigint[], boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_fill_unique(regclass, text, text[], text[], bigint[], boolean) FROM PUBLIC;

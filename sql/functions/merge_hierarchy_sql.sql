@@ -12,23 +12,24 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- $1 loser ids, $2 survivor ids (the merge statements' parameters). One row per survivor that references one of
-    -- its own losers: (survivor_id, loser_id, new_ref, cycle).
+    -- $1 loser keys, $2 survivor keys (text[]: the merge statements' parameters). One row per survivor that
+    -- references one of its own losers: (survivor_id, loser_id, new_ref: key texts, cycle). Keys walk as their
+    -- canonical texts, so the chain is compared the same way whatever the key type.
     RETURN format(
         $q$
         WITH RECURSIVE m AS (
-            SELECT u.loser_id, u.survivor_id FROM unnest($1::bigint[], $2::bigint[]) AS u (loser_id, survivor_id)
+            SELECT u.loser_id, u.survivor_id FROM unnest($1::text[], $2::text[]) AS u (loser_id, survivor_id)
         ),
         walk (survivor_id, loser_id, cur, nxt, path) AS (
-            SELECT m.survivor_id, m.loser_id, m.loser_id, l.%2$I::bigint, ARRAY[m.loser_id]
+            SELECT m.survivor_id, m.loser_id, m.loser_id, %4$s, ARRAY[m.loser_id]
             FROM m
-            INNER JOIN %1$s AS s ON s.%3$I = m.survivor_id AND s.%2$I = m.loser_id
-            INNER JOIN %1$s AS l ON l.%3$I = m.loser_id
+            INNER JOIN %1$s AS s ON %5$s AND s.%2$I = (m.loser_id)::%7$s
+            INNER JOIN %1$s AS l ON %6$s
             UNION ALL
-            SELECT w.survivor_id, w.loser_id, w.nxt, l.%2$I::bigint, w.path || w.nxt
+            SELECT w.survivor_id, w.loser_id, w.nxt, %4$s, w.path || w.nxt
             FROM walk AS w
             INNER JOIN m ON m.loser_id = w.nxt AND m.survivor_id = w.survivor_id
-            INNER JOIN %1$s AS l ON l.%3$I = w.nxt
+            INNER JOIN %1$s AS l ON %8$s
             WHERE w.nxt <> ALL (w.path)
         )
         SELECT DISTINCT ON (w.survivor_id) w.survivor_id, w.loser_id,
@@ -43,14 +44,19 @@ BEGIN
         LEFT JOIN m AS o ON o.loser_id = w.nxt
         ORDER BY w.survivor_id, cardinality(w.path) DESC
         $q$,
-        p_target, p_fk_column, p_key_column
+        p_target, p_fk_column, p_key_column,
+        mlops.key_text_sql(p_target, format('l.%I', p_fk_column)),
+        mlops.key_match_sql(p_target, 's', 'm.survivor_id', false),
+        mlops.key_match_sql(p_target, 'l', 'm.loser_id', false),
+        mlops.key_type_sql(p_target),
+        mlops.key_match_sql(p_target, 'l', 'w.nxt', false)
     );
 END;
 $$;
 
 COMMENT ON FUNCTION mlops.merge_hierarchy_sql(regclass, text, text) IS
-'Internal: SQL text of a subquery (parameters $1 loser ids, $2 survivor ids) with one row (survivor_id, loser_id, '
-'new_ref bigint, cycle boolean) per survivor whose self-referencing FK column p_fk_column points at one of its own '
+'Internal: SQL text of a subquery (parameters $1 loser keys, $2 survivor keys, text[]) with one row (survivor_id, '
+'loser_id, new_ref: key texts; cycle boolean) per survivor whose self-referencing FK column p_fk_column points at one of its own '
 'losers: new_ref is the loser''s own reference (followed through losers of the same cluster, mapped to the survivor '
 'of another cluster); cycle is true when that chain leads back to the survivor or loops among the losers.';
 

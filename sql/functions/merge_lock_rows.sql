@@ -3,7 +3,7 @@
 -- them wait, then fail cleanly once the merge commits), each in id order so concurrent merges queue, not deadlock.
 
 CREATE OR REPLACE FUNCTION mlops.merge_lock_rows(
-    p_target regclass, p_key_column text, p_survivor_ids bigint[], p_loser_ids bigint[]
+    p_target regclass, p_key_column text, p_survivor_ids text[], p_loser_ids text[]
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -12,13 +12,15 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_repeated bigint[];
-    v_overlap bigint[];
+    v_repeated text[];
+    v_overlap text[];
     v_survivor_count bigint;
     v_marked text;
     v_found_count bigint;
-    v_bad bigint[];
-    v_marked_losers bigint[];
+    v_bad text[];
+    v_marked_losers text[];
+    v_key_type CONSTANT text := mlops.key_type_sql(p_target);
+    v_key_text CONSTANT text := mlops.key_text_sql(p_target, format('t.%I', p_key_column));
 BEGIN
     IF p_survivor_ids IS NULL OR array_position(p_survivor_ids, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'survivor id must not be NULL (merging into %)', p_target
@@ -27,7 +29,7 @@ BEGIN
     IF p_loser_ids IS NULL OR cardinality(p_loser_ids) = 0 THEN
         RAISE EXCEPTION 'no loser ids given (merging into %)', p_target
             USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Pass the ids to merge away, e.g. ARRAY[2, 3]::bigint[].';
+            HINT = 'Pass the keys to merge away, e.g. ARRAY[2, 3] or ARRAY[''b1ff…'']::uuid[].';
     END IF;
     IF array_position(p_loser_ids, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'loser ids for % must not contain NULL (position % of %)', p_target,
@@ -40,20 +42,27 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- Cheap checks first; the offending ids are worked out only when one fails.
-    SELECT count(DISTINCT s.id) INTO v_survivor_count FROM unnest(p_survivor_ids) AS s (id);
-    IF (SELECT count(DISTINCT l.id) FROM unnest(p_loser_ids) AS l (id)) < cardinality(p_loser_ids) THEN
-        SELECT array_agg(d.id ORDER BY d.id) INTO v_repeated
-        FROM (SELECT l.id FROM unnest(p_loser_ids) AS l (id) GROUP BY l.id HAVING count(*) > 1) AS d;
+    -- Cheap checks first; the offending keys are worked out only when one fails. Keys compare as values of the
+    -- key type (its default btree equality): 'A' and 'a' are one citext key, 1.5 and 1.50 one numeric key.
+    EXECUTE format(
+        'SELECT (SELECT count(DISTINCT s.id::%1$s) FROM unnest($1::text[]) AS s (id)),'
+        ' (SELECT count(DISTINCT l.id::%1$s) FROM unnest($2::text[]) AS l (id))',
+        v_key_type
+    ) INTO v_survivor_count, v_found_count USING p_survivor_ids, p_loser_ids;
+    IF v_found_count < cardinality(p_loser_ids) THEN
+        EXECUTE format(
+            'SELECT array_agg(d.id ORDER BY d.id) FROM (SELECT min(l.id) AS id FROM unnest($1::text[]) AS l (id)'
+            ' GROUP BY l.id::%s HAVING count(*) > 1) AS d',
+            v_key_type
+        ) INTO v_repeated USING p_loser_ids;
         RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, mlops.format_ids(v_repeated)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT array_agg(b.id ORDER BY b.id) INTO v_overlap
-    FROM (
-        SELECT s.id FROM unnest(p_survivor_ids) AS s (id)
-        INTERSECT
-        SELECT l.id FROM unnest(p_loser_ids) AS l (id)
-    ) AS b;
+    EXECUTE format(
+        'SELECT array_agg(b.id::text ORDER BY b.id) FROM (SELECT s.id::%1$s AS id FROM unnest($1::text[]) AS s (id)'
+        ' INTERSECT SELECT l.id::%1$s FROM unnest($2::text[]) AS l (id)) AS b',
+        v_key_type
+    ) INTO v_overlap USING p_survivor_ids, p_loser_ids;
     IF v_overlap IS NOT NULL THEN
         RAISE EXCEPTION 'survivor % of % is also among the losers', mlops.format_ids(v_overlap), p_target
             USING ERRCODE = 'invalid_parameter_value',
@@ -65,20 +74,20 @@ BEGIN
 
     -- Survivors first, then losers, each in id order. Which ids are missing is worked out only on error.
     EXECUTE format(
-        'SELECT count(*), array_agg(x.id ORDER BY x.id) FILTER (WHERE x.marked)'
-        ' FROM (SELECT t.%1$I AS id, %3$s AS marked FROM %2$s AS t WHERE t.%1$I = ANY ($1)'
-        ' ORDER BY t.%1$I FOR NO KEY UPDATE) AS x',
-        p_key_column, p_target, v_marked
+        'SELECT count(*), array_agg(x.id ORDER BY x.k) FILTER (WHERE x.marked)'
+        ' FROM (SELECT t.%1$I AS k, %4$s AS id, %3$s AS marked FROM %2$s AS t'
+        ' WHERE %5$s ORDER BY t.%1$I FOR NO KEY UPDATE) AS x',
+        p_key_column, p_target, v_marked, v_key_text, mlops.key_match_sql(p_target, 't', '$1')
     ) INTO v_found_count, v_bad USING p_survivor_ids;
     IF v_found_count < v_survivor_count THEN
         PERFORM mlops.merge_raise_missing_rows(p_target, p_key_column, 'survivor', p_survivor_ids);
     END IF;
 
     EXECUTE format(
-        'SELECT count(*), array_agg(x.id ORDER BY x.id) FILTER (WHERE x.marked)'
-        ' FROM (SELECT t.%1$I AS id, %3$s AS marked FROM %2$s AS t WHERE t.%1$I = ANY ($1)'
-        ' ORDER BY t.%1$I FOR UPDATE) AS x',
-        p_key_column, p_target, v_marked
+        'SELECT count(*), array_agg(x.id ORDER BY x.k) FILTER (WHERE x.marked)'
+        ' FROM (SELECT t.%1$I AS k, %4$s AS id, %3$s AS marked FROM %2$s AS t'
+        ' WHERE %5$s ORDER BY t.%1$I FOR UPDATE) AS x',
+        p_key_column, p_target, v_marked, v_key_text, mlops.key_match_sql(p_target, 't', '$1')
     ) INTO v_found_count, v_marked_losers USING p_loser_ids;
     IF v_found_count < cardinality(p_loser_ids) THEN
         PERFORM mlops.merge_raise_missing_rows(p_target, p_key_column, 'loser', p_loser_ids);
@@ -94,8 +103,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_lock_rows(regclass, text, bigint[], bigint[]) IS
+COMMENT ON FUNCTION mlops.merge_lock_rows(regclass, text, text[], text[]) IS
 'Validates a loser -> survivor mapping (no NULLs, no repeated loser, no survivor among the losers, every row '
 'present and not merged yet) and locks survivors FOR NO KEY UPDATE and losers FOR UPDATE, in id order.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_lock_rows(regclass, text, bigint[], bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_lock_rows(regclass, text, text[], text[]) FROM PUBLIC;

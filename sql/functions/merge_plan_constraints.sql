@@ -8,8 +8,8 @@
 CREATE OR REPLACE FUNCTION mlops.merge_plan_constraints(
     p_target regclass,
     p_key_column text,
-    p_loser_ids bigint[],
-    p_survivor_ids bigint[],
+    p_loser_ids text[],
+    p_survivor_ids text[],
     p_merge_ids bigint[]
 )
 RETURNS bigint
@@ -204,7 +204,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_plan_constraints(regclass, text, bigint[], bigint[], bigint[]) IS
+COMMENT ON FUNCTION mlops.merge_plan_constraints(regclass, text, text[], text[], bigint[]) IS
 'Internal, first step of a merge (before anything moves): evaluates every CHECK constraint (23514), exclusion '
 'constraint (own operators; 23P01) and partition bound (23514) of the referencing tables (partitions and inheritance '
 'children included) on the rows as re-pointing each FK in turn leaves them, and refuses violations naming the '
@@ -212,4 +212,4 @@ COMMENT ON FUNCTION mlops.merge_plan_constraints(regclass, text, bigint[], bigin
 'CHECK then forbids are archived and removed as collisions (returns how many; undo restores them), unless the '
 'table''s conflict policy is refuse or another row references them (23514).';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_plan_constraints(regclass, text, bigint[], bigint[], bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_plan_constraints(regclass, text, text[], text[], bigint[]) FROM PUBLIC;

@@ -9,8 +9,8 @@ CREATE OR REPLACE FUNCTION mlops.merge_plan_exclusion(
     p_is_partition boolean,
     p_source text,
     p_filter text,
-    p_loser_ids bigint[],
-    p_survivor_ids bigint[],
+    p_loser_ids text[],
+    p_survivor_ids text[],
     p_merge_ids bigint[],
     p_removed_toids oid[],
     p_removed_ctids tid[]
@@ -91,7 +91,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.merge_plan_exclusion(
-    regclass, regclass, oid, boolean, text, text, bigint[], bigint[], bigint[], oid[], tid[]
+    regclass, regclass, oid, boolean, text, text, text[], text[], bigint[], oid[], tid[]
 ) IS
 'Internal, part of mlops.merge_plan_constraints: evaluates the exclusion constraint of index p_index on p_table over '
 'the projected rows p_source (those satisfying p_filter land in the table; rows p_removed_* are left out) and the rows '
@@ -99,5 +99,5 @@ COMMENT ON FUNCTION mlops.merge_plan_exclusion(
 'conflicting rows (first five pairs).';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_plan_exclusion(
-    regclass, regclass, oid, boolean, text, text, bigint[], bigint[], bigint[], oid[], tid[]
+    regclass, regclass, oid, boolean, text, text, text[], text[], bigint[], oid[], tid[]
 ) FROM PUBLIC;

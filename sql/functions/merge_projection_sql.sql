@@ -26,9 +26,9 @@ DECLARE
     v_new text;
     v_columns text;
     v_old text := '';
-    v_row_key text := mlops.integer_key_column(p_from);
+    v_row_key text := mlops.key_column(p_from);
 BEGIN
-    -- $1 loser ids, $2 survivor ids, $3 merge ids; FKs in the order merge_clusters re-points them.
+    -- $1 loser keys, $2 survivor keys (text[]), $3 merge ids; FKs in the order merge_clusters re-points them.
     FOR v_fk IN
         SELECT f.* FROM mlops.referencing_fks(p_target) AS f
         WHERE f.referencing_table = p_referencing
@@ -42,8 +42,9 @@ BEGIN
         IF p_referencing = p_target THEN
             -- as merge_repoint: losers of the same cluster keep their value (they go away with it)
             v_joins := v_joins || format(
-                ' AND NOT EXISTS (SELECT FROM unnest($1::bigint[], $2::bigint[]) AS o (loser_id, survivor_id)'
-                ' WHERE o.loser_id = r.%1$I AND o.survivor_id = v%2$s.survivor_id)', p_key_column, v_n);
+                ' AND NOT EXISTS (SELECT FROM unnest($1::text[], $2::text[]) AS o (loser_id, survivor_id)'
+                ' WHERE %1$s AND o.survivor_id = v%2$s.survivor_id)',
+                mlops.key_match_sql(p_target, 'r', 'o.loser_id', false), v_n);
         END IF;
         v_touched := v_touched || format('v%s.loser_id IS NOT NULL', v_n);
         v_merge_ids := v_merge_ids || format('v%s.merge_id', v_n);
@@ -53,8 +54,9 @@ BEGIN
                 ' LEFT JOIN (%1$s) AS h%2$s'
                 ' ON h%2$s.survivor_id = v%2$s.survivor_id AND h%2$s.loser_id = v%2$s.loser_id',
                 mlops.merge_hierarchy_sql(p_target, p_key_column, v_fk.referencing_columns[1]), v_n);
-            v_new := format('CASE WHEN r.%1$I = h%2$s.survivor_id THEN h%2$s.new_ref ELSE v%2$s.s1 END',
-                p_key_column, v_n);
+            v_new := format('CASE WHEN %1$s THEN (h%2$s.new_ref)::%3$s ELSE v%2$s.s1 END',
+                mlops.key_match_sql(p_target, 'r', format('h%s.survivor_id', v_n), false), v_n,
+                mlops.key_type_sql(p_target));
         ELSE
             v_new := NULL;
         END IF;
@@ -87,16 +89,16 @@ BEGIN
         'SELECT %1$s, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid, %2$s AS mlops_row_key,'
         ' %3$s AS mlops_row_id, coalesce(%4$s) AS mlops_merge_id%5$s FROM %6$s AS r%7$s WHERE %8$s',
         v_columns, mlops.row_key_sql(p_from),
-        CASE WHEN v_row_key IS NULL THEN 'NULL::bigint' ELSE format('r.%I::bigint', v_row_key) END,
+        CASE WHEN v_row_key IS NULL THEN 'NULL::text' ELSE mlops.key_text_sql(p_from, format('r.%I', v_row_key)) END,
         array_to_string(v_merge_ids, ', '), v_old, p_from, v_joins, array_to_string(v_touched, ' OR ')
     );
 END;
 $$;
 
 COMMENT ON FUNCTION mlops.merge_projection_sql(regclass, text, regclass, integer, regclass) IS
-'Internal: SQL text (parameters $1 losers, $2 survivors, $3 merge ids) of the rows of p_from that the first '
+'Internal: SQL text (parameters $1 loser keys, $2 survivor keys, $3 merge ids) of the rows of p_from that the first '
 'p_fk_count FKs of p_referencing to p_target (by name) re-point, as they would be afterwards: every column under its '
-'name, then mlops_tableoid, mlops_ctid, mlops_row_key (jsonb), mlops_row_id, mlops_merge_id and mlops_old_<attnum> '
+'name, then mlops_tableoid, mlops_ctid, mlops_row_key (jsonb), mlops_row_id (key text), mlops_merge_id and mlops_old_<attnum> '
 '(each FK column''s value before). NULL when p_referencing has no FK to p_target.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_projection_sql(regclass, text, regclass, integer, regclass) FROM PUBLIC;

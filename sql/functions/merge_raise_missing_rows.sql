@@ -3,7 +3,7 @@
 -- both sides of mlops.merge_lock_rows.
 
 CREATE OR REPLACE FUNCTION mlops.merge_raise_missing_rows(
-    p_target regclass, p_key_column text, p_side text, p_ids bigint[]
+    p_target regclass, p_key_column text, p_side text, p_ids text[]
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -12,27 +12,27 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_missing bigint[];
+    v_missing text[];
     v_merge_id bigint;
-    v_merged_into bigint;
-    v_lives_on bigint;
+    v_merged_into text;
+    v_lives_on text;
 BEGIN
     EXECUTE format(
-        'SELECT array_agg(DISTINCT s.id ORDER BY s.id) FROM unnest($1) AS s (id)'
-        ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE t.%I = s.id)',
-        p_target, p_key_column
+        'SELECT array_agg(DISTINCT s.id ORDER BY s.id) FROM unnest($1::text[]) AS s (id)'
+        ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE %s)',
+        p_target, mlops.key_match_sql(p_target, 't', 's.id', false)
     ) INTO v_missing USING p_ids;
     IF v_missing IS NULL THEN
         RETURN;
     END IF;
-    SELECT m.merge_id, m.survivor_id INTO v_merge_id, v_merged_into
+    SELECT m.merge_id, m.survivor_key INTO v_merge_id, v_merged_into
     FROM mlops.merges AS m
-    WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_ids && v_missing
+    WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_keys && v_missing
     ORDER BY m.merge_id DESC
     LIMIT 1;
     IF v_merge_id IS NOT NULL THEN
         -- Name where the row lives now: the merge's survivor may have been merged on since.
-        v_lives_on := mlops.resolve_id(p_target, v_merged_into);
+        v_lives_on := mlops.resolve_id(p_target, v_merged_into)::text;
         RAISE EXCEPTION '% % of % was already merged into % (merge %)%', p_side,
             mlops.format_ids(v_missing), p_target, v_merged_into, v_merge_id,
             CASE WHEN v_lives_on IS NOT NULL AND v_lives_on <> v_merged_into
@@ -49,9 +49,9 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text, bigint[]) IS
-'Internal: raises for the ids of p_ids (p_side: ''survivor'' or ''loser'') that p_target lacks: 55000 naming the '
+COMMENT ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text, text[]) IS
+'Internal: raises for the keys of p_ids (canonical text) (p_side: ''survivor'' or ''loser'') that p_target lacks: 55000 naming the '
 'merge that took them and where the row lives now (resolve_id), else P0002 (first five ids and the count); '
 'returns when every id is present.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text, bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text, text[]) FROM PUBLIC;

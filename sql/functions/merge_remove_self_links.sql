@@ -65,16 +65,16 @@ BEGIN
         'WITH %3$s, gone AS (DELETE FROM %1$s AS r'
         ' USING unnest($1::oid[], $2::tid[], $3::bigint[]) AS x (toid, t, mid)'
         ' WHERE r.tableoid = x.toid AND r.ctid = x.t'
-        ' RETURNING x.mid, r.tableoid AS toid, %2$s AS row_id, to_jsonb(r.*) AS row_data, %5$s AS row_text)'
+        ' RETURNING x.mid, r.tableoid AS toid, %2$s AS row_key, to_jsonb(r.*) AS row_data, %5$s AS row_text)'
         -- archived under the referencing table (as every archive path: its rights decide who reads the copy); a
         -- row of an inheritance child keeps that child as source_table, a partition's row goes back by routing
-        ' INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data, row_text, source_table)'
-        ' SELECT gone.mid, %6$L::regclass, gone.row_id, gone.row_data, gone.row_text,'
+        ' INSERT INTO mlops.merge_archive (merge_id, target, row_key, row_data, row_text, source_table)'
+        ' SELECT gone.mid, %6$L::regclass, gone.row_key, gone.row_data, gone.row_text,'
         ' CASE WHEN gone.toid <> %6$L::regclass AND NOT (SELECT c.relispartition FROM pg_catalog.pg_class AS c'
         ' WHERE c.oid = gone.toid) THEN gone.toid::regclass END FROM %4$s',
         p_referencing,
-        CASE WHEN mlops.integer_key_column(p_referencing) IS NULL THEN 'NULL::bigint'
-            ELSE format('r.%I::bigint', mlops.integer_key_column(p_referencing)) END,
+        CASE WHEN mlops.key_column(p_referencing) IS NULL THEN 'NULL::text'
+            ELSE mlops.key_text_sql(p_referencing, format('r.%I', mlops.key_column(p_referencing))) END,
         mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('gone'),
         mlops.archive_row_text_sql(p_referencing, 'r'),
         p_referencing

@@ -9,8 +9,8 @@ CREATE OR REPLACE FUNCTION mlops.merge_repoint(
     p_fk_name text,
     p_fk_columns text[],
     p_referenced_columns text[],
-    p_loser_ids bigint[],
-    p_survivor_ids bigint[],
+    p_loser_ids text[],
+    p_survivor_ids text[],
     p_merge_ids bigint[]
 )
 RETURNS bigint
@@ -28,7 +28,7 @@ DECLARE
     v_set text;
     v_moved_to text := 'NULL::jsonb';
     v_join text := '';
-    v_bad bigint[];
+    v_bad text[];
     v_state text;
     v_detail text;
     v_constraint text;
@@ -49,8 +49,9 @@ BEGIN
         ELSE
             EXECUTE format(
                 'SELECT array_agg(v.survivor_id ORDER BY v.survivor_id) FROM %s AS r INNER JOIN (%s) AS v'
-                ' ON r.%I = v.survivor_id AND %s',
-                p_target, mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns), p_key_column,
+                ' ON %s AND %s',
+                p_target, mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns),
+                mlops.key_match_sql(p_target, 'r', 'v.survivor_id', false),
                 mlops.fk_match_sql(p_referencing, p_fk_name, 'r', 'v.l%1$s')
             ) INTO v_bad USING p_loser_ids, p_survivor_ids, p_merge_ids;
         END IF;
@@ -74,16 +75,16 @@ BEGIN
         -- the survivor's own row takes the loser's reference; every other row the survivor
         v_join := format(' LEFT JOIN (%s) AS h ON h.survivor_id = v.survivor_id AND h.loser_id = v.loser_id',
             mlops.merge_hierarchy_sql(p_target, p_key_column, p_fk_columns[1]));
-        v_set := format('%1$I = CASE WHEN r.%2$I = h.survivor_id THEN h.new_ref ELSE v.s1 END',
-            p_fk_columns[1], p_key_column);
-        v_moved_to := format('CASE WHEN r.%1$I = h.survivor_id THEN jsonb_build_object(%2$L, h.new_ref) END',
-            p_key_column, p_fk_columns[1]);
+        v_set := format('%1$I = CASE WHEN %2$s THEN (h.new_ref)::%3$s ELSE v.s1 END',
+            p_fk_columns[1], mlops.key_match_sql(p_target, 'r', 'h.survivor_id', false), mlops.key_type_sql(p_target));
+        v_moved_to := format('CASE WHEN %1$s THEN jsonb_build_object(%2$L, (h.new_ref)::%3$s) END',
+            mlops.key_match_sql(p_target, 'r', 'h.survivor_id', false), p_fk_columns[1], mlops.key_type_sql(p_target));
     END IF;
     BEGIN
         EXECUTE format(
             'WITH %11$s, moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v%9$s WHERE %4$s%5$s'
             ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id, %10$s AS moved_to)'
-            ' INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id, moved_to)'
+            ' INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_key, moved_to)'
             ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id, moved.moved_to FROM %12$s',
             p_referencing,
             v_set,
@@ -114,15 +115,15 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.merge_repoint(
-    regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]
+    regclass, text, regclass, text, text[], text[], text[], text[], bigint[]
 ) IS
 'Re-points the rows of one FK from losers to survivors in one UPDATE (the survivor''s values of the referenced '
 'columns) and logs every moved row in mlops.merge_moves; returns the number of rows moved. Self reference: a '
 'survivor that referenced its own loser takes the loser''s own reference (mlops.merge_hierarchy_sql, logged in '
 'merge_moves.moved_to); a chain that leads back to the survivor, or a composite self reference, is refused (55000). '
 'A row that collides all the same (inserted meanwhile) raises its own SQLSTATE (23505, 23P01) naming the FK; a NULL '
-'survivor id 22004.';
+'survivor key 22004. Losers and survivors are canonical key texts (mlops.key_texts).';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_repoint(
-    regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]
+    regclass, text, regclass, text, text[], text[], text[], text[], bigint[]
 ) FROM PUBLIC;

@@ -1,7 +1,7 @@
 -- mlops.merge_resolve_collisions: before an FK's rows are re-pointed, finds the rows the re-point would make
 -- collide on a unique index of the referencing table (the loser's and the survivor's recommendation for the same
 -- job) and resolves them in the plan, never by catching an error, as the table's conflict policy says: twin (merged
--- into its twin, or archived and deleted in a table without an integer key), combine (the same, the twin keeping
+-- into its twin, or archived and deleted in a table without a single-column key), combine (the same, the twin keeping
 -- the combined values) or refuse. Every merge records what it resolved (mlops.merges.conflicts) and says so.
 
 CREATE OR REPLACE FUNCTION mlops.merge_resolve_collisions(
@@ -11,8 +11,8 @@ CREATE OR REPLACE FUNCTION mlops.merge_resolve_collisions(
     p_fk_name text,
     p_fk_columns text[],
     p_referenced_columns text[],
-    p_loser_ids bigint[],
-    p_survivor_ids bigint[],
+    p_loser_ids text[],
+    p_survivor_ids text[],
     p_merge_ids bigint[]
 )
 RETURNS bigint
@@ -24,8 +24,9 @@ AS $$
 DECLARE
     v_mapping text := mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns);
     v_match text := mlops.fk_match_sql(p_referencing, p_fk_name, 'r', 'v.l%1$s');
-    v_row_key text := mlops.integer_key_column(p_referencing);
+    v_row_key text := mlops.key_column(p_referencing);
     v_row_id text;
+    v_row_order text;
     -- Self reference: losers never count as twins (a colliding cross-cluster loser makes the UPDATE fail cleanly).
     v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, false);
     v_action text := 'twin';
@@ -43,8 +44,8 @@ DECLARE
     v_pair_keys text;
     v_not_null text;
     v_compare text[];
-    v_keepers bigint[];
-    v_dupes bigint[];
+    v_keepers text[];
+    v_dupes text[];
     v_parents bigint[];
     v_tableoids oid[];
     v_ctids tid[];
@@ -60,7 +61,11 @@ BEGIN
     SELECT p.action, p.combine INTO v_action, v_combine
     FROM mlops.conflict_policies AS p WHERE p.referencing_table = p_referencing;
     v_action := coalesce(v_action, 'twin');
-    v_row_id := CASE WHEN v_row_key IS NULL THEN 'NULL::bigint' ELSE format('r.%I::bigint', v_row_key) END;
+    -- colliding rows are named by their key as text (merged by it); the lowest key in the key's order is the twin
+    v_row_id := CASE WHEN v_row_key IS NULL THEN 'NULL::text'
+        ELSE mlops.key_text_sql(p_referencing, format('r.%I', v_row_key)) END;
+    v_row_order := CASE WHEN v_row_key IS NULL THEN 'NULL::text'
+        ELSE format('(d.mlops_row_id)::%s', mlops.key_type_sql(p_referencing)) END;
     SELECT array_agg(a.attnum) INTO v_fk_attnums
     FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = p_referencing AND a.attname = ANY(p_fk_columns);
@@ -155,7 +160,7 @@ BEGIN
                     coalesce(c.mlops_merge_id, d.mlops_merge_id) AS merge_id,
                     d.mlops_tableoid AS keeper_toid, d.mlops_ctid AS keeper_tid, d.mlops_row_id AS keeper_id
                 FROM candidates AS c INNER JOIN candidates AS d ON %12$s
-                ORDER BY c.mlops_tableoid, c.mlops_ctid, d.mlops_moving, d.mlops_row_id, d.mlops_tableoid, d.mlops_ctid
+                ORDER BY c.mlops_tableoid, c.mlops_ctid, d.mlops_moving, %14$s, d.mlops_tableoid, d.mlops_ctid
             )
             SELECT array_agg(g.keeper_id ORDER BY g.toid, g.tid), array_agg(g.row_id ORDER BY g.toid, g.tid),
                 array_agg(g.merge_id ORDER BY g.toid, g.tid), array_agg(g.toid ORDER BY g.toid, g.tid),
@@ -168,7 +173,7 @@ BEGIN
             coalesce(', ' || v_generated, ''),
             v_base, v_row_id, p_referencing, v_mapping, v_match, v_exclude,
             coalesce(v_index.predicate, 'true'), v_not_null, v_staying_keys, v_pair_keys,
-            mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids)
+            mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids), v_row_order
         ) INTO v_keepers, v_dupes, v_parents, v_tableoids, v_ctids, v_keeper_tableoids, v_keeper_ctids
         USING p_loser_ids, p_survivor_ids, p_merge_ids;
 
@@ -265,11 +270,11 @@ BEGIN
         ELSE
             IF EXISTS (SELECT FROM mlops.foreign_key_catalog() AS f WHERE f.referenced_table = p_referencing) THEN
                 RAISE EXCEPTION
-                    'cannot merge through %: its rows collide on % but it has no integer key to merge them by',
+                    'cannot merge through %: its rows collide on % but it has no single-column primary key to merge them by',
                     p_referencing, v_index.index_name
                     USING ERRCODE = 'feature_not_supported',
                     DETAIL = 'Other tables reference it, so colliding rows cannot simply be archived and deleted.',
-                    HINT = format('Give the table a single-column integer primary key, or declare '
+                    HINT = format('Give the table a single-column primary key, or declare '
                         'INSERT INTO mlops.conflict_policies (referencing_table, action) VALUES (%L, ''refuse'').',
                         p_referencing::text);
             END IF;
@@ -300,17 +305,17 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.merge_resolve_collisions(
-    regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]
+    regclass, text, regclass, text, text[], text[], text[], text[], bigint[]
 ) IS
 'For one FK of a merge: finds referencing rows that re-pointing would make collide on a unique index, as the index '
 'compares them (partial, deferrable, NULLS NOT DISTINCT, expression indexes and generated columns evaluated on the '
 'rows as re-pointed, the operator class''s equality and the collation), and applies the table''s conflict policy '
 '(mlops.conflict_policies; none: twin): twin merges each into its twin with merge_clusters (or archives and '
-'deletes it in a table without an integer key), combine also gives the twin the combined values '
+'deletes it in a table without a single-column primary key), combine also gives the twin the combined values '
 '(mlops.merge_combine_twins), refuse raises 23000 naming the rows, the index and the policy to declare. Records '
 'per merge and table the colliding rows and how many differed from their twin (mlops.merges.conflicts), with a '
 'NOTICE. Returns how many rows went away, recursion included.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_resolve_collisions(
-    regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]
+    regclass, text, regclass, text, text[], text[], text[], text[], bigint[]
 ) FROM PUBLIC;

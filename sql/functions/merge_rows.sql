@@ -3,8 +3,8 @@
 
 CREATE OR REPLACE FUNCTION mlops.merge_rows(
     p_target regclass,
-    p_survivor_id bigint,
-    p_loser_ids bigint[],
+    p_survivor_id anycompatible,
+    p_loser_ids anycompatiblearray,
     p_reason text DEFAULT 'manual',
     p_soft_delete boolean DEFAULT FALSE,
     p_fill_nulls boolean DEFAULT FALSE,
@@ -40,9 +40,17 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_rows(regclass, bigint, bigint[], text, boolean, boolean, real) IS
+COMMENT ON FUNCTION mlops.merge_rows(
+    regclass, anycompatible, anycompatiblearray, text, boolean, boolean, real
+) IS
 'Merges loser rows into a survivor of the same table inside the caller''s transaction: every referencing FK '
 're-pointed (collisions merged recursively), survivor NULLs filled when asked (losers in the order given), losers '
-'archived and deleted or soft-deleted. Returns the merge id for mlops.unmerge.';
+'archived and deleted or soft-deleted. Returns the merge id for mlops.unmerge. Keys of the table''s own type (uuid, '
+'text, numeric, …), or of one it can be cast from: merge_rows(''app.users'', ''a0ee…''::uuid, ARRAY[''b1ff…'']::uuid[]), '
+'merge_rows(''shop.customers'', ''ALFKI'', ARRAY[''ALFKA'']), merge_rows(''t'', 1, ARRAY[2, 3]). Errors: 0A000 table '
+'without a single-column primary key, the cast''s own SQLSTATE for a key the key type cannot read (22P02, 42846), '
+'22004 NULL survivor, 22023 bad loser list, P0002 missing rows, 55000 already merged.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_rows(regclass, bigint, bigint[], text, boolean, boolean, real) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_rows(
+    regclass, anycompatible, anycompatiblearray, text, boolean, boolean, real
+) FROM PUBLIC;

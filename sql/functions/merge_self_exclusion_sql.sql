@@ -17,9 +17,9 @@ BEGIN
         RETURN '';
     END IF;
     RETURN format(
-        ' AND NOT EXISTS (SELECT FROM unnest($1::bigint[], $2::bigint[]) AS o (loser_id, survivor_id)'
-        ' WHERE o.loser_id = r.%I%s)',
-        p_key_column,
+        ' AND NOT EXISTS (SELECT FROM unnest($1::text[], $2::text[]) AS o (loser_id, survivor_id)'
+        ' WHERE %s%s)',
+        mlops.key_match_sql(p_target, 'r', 'o.loser_id', false),
         CASE WHEN p_same_cluster_only THEN ' AND o.survivor_id = v.survivor_id' ELSE '' END
     );
 END;

@@ -107,6 +107,28 @@ BEGIN
 END;
 $$;
 
+-- replaced signatures (merge side): keys are passed as the key's own type (polymorphic) or, inside, as text
+SET LOCAL client_min_messages = warning;  -- a fresh install has none of them: no NOTICE per DROP
+DROP FUNCTION IF EXISTS mlops.merge_rows(regclass, bigint, bigint [], text, boolean, boolean, real);
+DROP FUNCTION IF EXISTS mlops.merge_clusters(regclass, bigint [], bigint [], text, real [], bigint [], boolean, boolean);
+DROP FUNCTION IF EXISTS mlops.format_ids(bigint [], integer);
+DROP FUNCTION IF EXISTS mlops.merge_raise_missing_rows(regclass, text, text, bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_lock_rows(regclass, text, bigint [], bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_repoint(regclass, text, regclass, text, text [], text [], bigint [], bigint [], bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_resolve_collisions(
+    regclass, text, regclass, text, text [], text [], bigint [], bigint [], bigint []
+);
+DROP FUNCTION IF EXISTS mlops.merge_archive_losers(regclass, text, bigint [], bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_archive_rows_of(regclass, regclass, text, bigint [], bigint [], oid []);
+DROP FUNCTION IF EXISTS mlops.merge_plan_constraints(regclass, text, bigint [], bigint [], bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_plan_exclusion(
+    regclass, regclass, oid, boolean, text, text, bigint [], bigint [], bigint [], oid [], tid []
+);
+DROP FUNCTION IF EXISTS mlops.merge_fill_nulls(regclass, text, bigint [], bigint [], bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_fill_unique(regclass, text, bigint [], bigint [], bigint [], boolean);
+DROP FUNCTION IF EXISTS mlops.merge_fill_columns(regclass, text, text [], bigint [], bigint [], bigint [], boolean, boolean);
+DROP FUNCTION IF EXISTS mlops.merge_assert_referenced_keys(regclass, text, bigint [], bigint []);
+
 -- replaced signatures (detection side): find_duplicates returns the keys as text too (survivor_key, member_key);
 -- a failed cluster is fingerprinted and recorded by its keys as text. install re-creates them and grants them again
 -- to the roles granted usage.
