@@ -39,8 +39,8 @@ BEGIN
         IF v_refusal IS NOT NULL THEN
             RAISE EXCEPTION '%', v_refusal USING ERRCODE = 'insufficient_privilege';
         END IF;
-        -- Either row may have been merged since it was queued: merge where they live now. Keys are text; resolve_id
-        -- takes them in the key's own type, and its answer comes back as the same canonical text.
+        -- Either row may have been merged since it was queued: merge where they live now. resolve_id takes the key
+        -- in its own type and answers in it; the answer is turned back into the canonical key text.
         v_resolve := mlops.key_text_sql(v_candidate.target,
             format('mlops.resolve_id($1, ($2)::%s)', mlops.key_type_sql(v_candidate.target)));
         EXECUTE format('SELECT %s', v_resolve) INTO v_left USING v_candidate.target, v_candidate.left_key;
@@ -56,7 +56,7 @@ BEGIN
                 mlops.key_match_sql(v_candidate.target, 't', '$1')
             ) INTO v_rows USING ARRAY[v_left, v_right];
         END IF;
-        IF coalesce(cardinality(v_rows), 0) < CASE WHEN v_left = v_right THEN 1 ELSE 2 END THEN
+        IF coalesce(cardinality(v_rows), 0) < (CASE WHEN v_left = v_right THEN 1 ELSE 2 END) THEN
             RAISE EXCEPTION 'review candidate %: row % or % of % no longer exists', p_candidate_id,
                 v_candidate.left_key, v_candidate.right_key, v_candidate.target
                 USING ERRCODE = 'no_data_found',

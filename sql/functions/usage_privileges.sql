@@ -41,7 +41,8 @@ DECLARE
         'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
         'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report',
         -- any key type (issue 9)
-        'key_column', 'key_type_sql', 'key_text_sql', 'key_match_sql', 'key_refusal', 'key_is_integer'
+        'key_column', 'key_type_sql', 'key_text_sql', 'key_match_sql', 'key_refusal', 'key_is_integer', 'key_base_type',
+        'key_texts'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
