@@ -15,7 +15,24 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_sql text;
+    v_declared record;
 BEGIN
+    -- A declared reference (mlops.declared_references): its id column (or the key inside its json document) holds
+    -- the target's key; a polymorphic one only in rows whose type column names the target.
+    SELECT d.* INTO v_declared FROM mlops.declared_reference(p_referencing, p_fk_name) AS d;
+    IF v_declared.id_column IS NOT NULL THEN
+        RETURN CASE WHEN v_declared.type_column IS NULL THEN ''
+                ELSE format('%I.%I::pg_catalog.text = %L AND ', p_alias, v_declared.type_column, v_declared.type_value)
+            END
+            || CASE WHEN v_declared.json_path IS NULL
+                THEN format('(%s)::%s = %I.%I', format(p_referenced_template, 1, mlops.key_column(v_declared.target)),
+                    v_declared.id_type, p_alias, v_declared.id_column)
+                ELSE format('%s = (%I.%I::pg_catalog.jsonb #>> %L::pg_catalog.text[])',
+                    mlops.key_text_sql(v_declared.target,
+                        format(p_referenced_template, 1, mlops.key_column(v_declared.target))),
+                    p_alias, v_declared.id_column, v_declared.json_path)
+            END;
+    END IF;
     SELECT string_agg(
         format('%s OPERATOR(%I.%s) %I.%I',
             format(p_referenced_template, k.ord, rc.attname), o.nspname, o.oprname, p_alias, fc.attname),
@@ -43,6 +60,8 @@ COMMENT ON FUNCTION mlops.fk_match_sql(regclass, text, text, text) IS
 'Internal: SQL text "<referenced value> OPERATOR(schema.op) <alias>.<fk column> AND ..." for FK p_fk_name of '
 'p_referencing, one term per FK column with the FK''s own equality operator; p_referenced_template is a format() '
 'template for the referenced value (%1$s: the column''s 1-based position, %2$s: the referenced column''s name, '
-'e.g. ''v.l%1$s'' or ''s.%2$I''). Raises 42704 when the FK does not exist.';
+'e.g. ''v.l%1$s'' or ''s.%2$I''). For a declared reference (p_fk_name a reference_name of '
+'mlops.declared_references_of), the same condition on its id column (the key cast to the column''s type), its type '
+'column, or the key''s text inside its json document. Raises 42704 when neither exists.';
 
 REVOKE EXECUTE ON FUNCTION mlops.fk_match_sql(regclass, text, text, text) FROM PUBLIC;

@@ -50,7 +50,7 @@ BEGIN
         RAISE EXCEPTION 'merge reason must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM mlops.merge_assert_allowed(p_target);
-    FOR v_fk IN SELECT DISTINCT f.referencing_table FROM mlops.referencing_fks(p_target) AS f LOOP
+    FOR v_fk IN SELECT DISTINCT f.referencing_table FROM mlops.target_references(p_target) AS f LOOP
         PERFORM mlops.merge_assert_allowed(v_fk.referencing_table);
     END LOOP;
     IF p_soft_delete AND NOT mlops.has_soft_delete_columns(p_target) THEN
@@ -140,7 +140,7 @@ BEGIN
     conflict_rows := conflict_rows + mlops.merge_plan_constraints(
         p_target, v_key, v_losers, v_survivors, v_pair_merge_ids
     );
-    FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
+    FOR v_fk IN SELECT f.* FROM mlops.target_references(p_target) AS f LOOP
         conflict_rows := conflict_rows + mlops.merge_resolve_collisions(
             p_target, v_key, v_fk.referencing_table, v_fk.fk_name, v_fk.referencing_columns,
             v_fk.referenced_columns, v_losers, v_survivors, v_pair_merge_ids
@@ -160,7 +160,7 @@ BEGIN
     END IF;
 
     -- Delete gate: nothing may reference a loser any more (a concurrent insert waits on the loser's row lock).
-    FOR v_fk IN SELECT f.* FROM mlops.referencing_fks(p_target) AS f LOOP
+    FOR v_fk IN SELECT f.* FROM mlops.target_references(p_target) AS f LOOP
         EXECUTE format(
             'SELECT count(*) FROM %s AS r INNER JOIN (%s) AS v ON %s%s',
             v_fk.referencing_table,

@@ -24,7 +24,8 @@ DECLARE
     v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, true)
         || mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids);
     v_hierarchy boolean := p_referencing = p_target AND p_referenced_columns = ARRAY[p_key_column]
-        AND cardinality(p_fk_columns) = 1;
+        AND cardinality(p_fk_columns) = 1
+        AND NOT EXISTS (SELECT FROM mlops.declared_reference(p_referencing, p_fk_name));
     v_set text;
     v_moved_to text := 'NULL::jsonb';
     v_join text := '';
@@ -39,7 +40,7 @@ BEGIN
         RAISE EXCEPTION 'cannot re-point references of % to a NULL survivor', p_referencing
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    v_set := mlops.sql_pairs(p_fk_columns, '%1$I = v.s%2$s', ', ');
+    v_set := mlops.reference_set_sql(p_referencing, p_fk_name, p_fk_columns, 'v.s%2$s');
     IF p_referencing = p_target THEN
         -- A survivor that references one of its own losers must not end up referencing itself.
         IF v_hierarchy THEN

@@ -57,10 +57,17 @@ DECLARE
     v_columns text[];
     v_count bigint;
     v_total bigint := 0;
+    v_declared record;
 BEGIN
     SELECT p.action, p.combine INTO v_action, v_combine
     FROM mlops.conflict_policies AS p WHERE p.referencing_table = p_referencing;
     v_action := coalesce(v_action, 'twin');
+    SELECT d.* INTO v_declared FROM mlops.declared_reference(p_referencing, p_fk_name) AS d;
+    IF v_declared.json_path IS NOT NULL THEN
+        -- a key inside a json document: no unique index reads it as a column; a collision (an index on an
+        -- expression over the document) fails the re-point with its own SQLSTATE, nothing changed
+        RETURN 0;
+    END IF;
     -- colliding rows are named by their key as text (merged by it); the lowest key in the key's order is the twin
     v_row_id := CASE WHEN v_row_key IS NULL THEN 'NULL::text'
         ELSE mlops.key_text_sql(p_referencing, format('r.%I', v_row_key)) END;
@@ -74,7 +81,9 @@ BEGIN
     -- columns are computed again from the row so changed (their expressions read the columns unqualified).
     SELECT
         string_agg(
-            CASE WHEN a.attname = ANY (p_fk_columns)
+            CASE WHEN a.attname = ANY (p_fk_columns) AND v_declared.id_column IS NOT NULL
+                THEN format('(v.s1)::%s AS %I', v_declared.id_type, a.attname)
+                WHEN a.attname = ANY (p_fk_columns)
                 THEN format('v.s%s AS %I', array_position(p_fk_columns, a.attname::text), a.attname)
                 ELSE format('r.%1$I AS %1$I', a.attname)
             END, ', ' ORDER BY a.attnum

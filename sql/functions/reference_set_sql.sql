@@ -1,0 +1,41 @@
+-- mlops.reference_set_sql: the SET list that points a referencing row at given values of the referenced columns:
+-- an FK's columns each take theirs; a declared reference's id column takes the key cast to its type, or, inside a
+-- json document, the key at its path (a number stays a number, anything else becomes a string).
+
+CREATE OR REPLACE FUNCTION mlops.reference_set_sql(
+    p_referencing regclass, p_name text, p_columns text[], p_value_template text
+)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_declared record;
+    v_value text;
+BEGIN
+    SELECT d.* INTO v_declared FROM mlops.declared_reference(p_referencing, p_name) AS d;
+    IF v_declared.id_column IS NULL THEN
+        RETURN mlops.sql_pairs(p_columns, '%1$I = ' || p_value_template, ', ');
+    END IF;
+    v_value := format(p_value_template, v_declared.id_column, 1);
+    IF v_declared.json_path IS NULL THEN
+        RETURN format('%I = (%s)::%s', v_declared.id_column, v_value, v_declared.id_type);
+    END IF;
+    RETURN format(
+        '%1$I = (pg_catalog.jsonb_set(%1$I::pg_catalog.jsonb, %2$L::pg_catalog.text[], CASE WHEN'
+        ' pg_catalog.jsonb_typeof(%1$I::pg_catalog.jsonb #> %2$L::pg_catalog.text[]) = ''number'''
+        ' THEN pg_catalog.to_jsonb((%3$s)::pg_catalog.numeric) ELSE pg_catalog.to_jsonb(%4$s) END))::%5$s',
+        v_declared.id_column, v_declared.json_path, v_value, mlops.key_text_sql(v_declared.target, v_value),
+        v_declared.id_type
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text) IS
+'Internal: SQL SET list for p_referencing that makes reference p_name (an FK of columns p_columns, or a declared '
+'reference: mlops.declared_reference) hold the values p_value_template gives (a format() template: %1$s the column '
+'name, %2$s its 1-based position, e.g. ''v.s%2$s'' or ''l.%1$I''... for declared references the key value).';
+
+REVOKE EXECUTE ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text) FROM PUBLIC;
