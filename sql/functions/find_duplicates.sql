@@ -18,12 +18,10 @@ BEGIN
         ' reason text, score real, rnk bigint, survivor_key text, member_key text)';
     PERFORM mlops.dedup_detect(p_target);
     -- detection numbers the rows of a non-integer key by key order: those numbers are not ids, so they stay inside
-    RETURN QUERY EXECUTE format(
-        'SELECT m.cluster_id, %1$s, %2$s, m.reason, m.score, m.survivor_key, m.member_key'
-        ' FROM pg_temp.mlops_dedup_members AS m ORDER BY m.cluster_id, m.rnk',
-        CASE WHEN mlops.key_is_integer(p_target) THEN 'm.survivor_id' ELSE 'NULL::bigint' END,
-        CASE WHEN mlops.key_is_integer(p_target) THEN 'm.member_id' ELSE 'NULL::bigint' END
-    );
+    RETURN QUERY EXECUTE
+        'SELECT m.cluster_id, CASE WHEN $1 THEN m.survivor_id END, CASE WHEN $1 THEN m.member_id END, m.reason,'
+        ' m.score, m.survivor_key, m.member_key FROM pg_temp.mlops_dedup_members AS m ORDER BY m.cluster_id, m.rnk'
+        USING mlops.key_is_integer(p_target);
 END;
 $$;
 
