@@ -694,21 +694,48 @@ def fk_policy_report(dsn: str, schema: str | None = None) -> list[dict[str, Any]
 
 
 AUDIT_MARK = {"blocks_delete": "⚠️", "cascades": "✅", "sets_null": "⚠️", "sets_default": "⚠️"}
+# Rows of the audit that are not foreign keys: declared references, and references no FK covers (with a legend line
+# each, printed once when the audit has such rows).
+AUDIT_FINDINGS = {
+    "declared": "a reference declared in mlops.declared_references: merges re-point it, nothing checks it",
+    "missing_on_partition": "a partition or inheritance child lacks an FK its siblings (or its parent) carry",
+    "undeclared_reference": "a column named like a reference, without FK or declaration, whose sampled values are "
+    "keys of the table named",
+    "undeclared_polymorphic": "a (<x>_type, <x>_id) pair whose ids under a type value are keys of the table it "
+    "names, without declaration",
+}
 
 
 def format_audit(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per FK, as the incident's write-up printed them, then one warning per unindexed FK."""
+    """One line per FK, as the incident's write-up printed them, then one warning per unindexed FK (or declared
+    reference); then the declared references and the findings, each with its detail, and a legend of their words."""
+    fks = [r for r in rows if r["risk"] in AUDIT_MARK]
+    declared = [r for r in rows if r["risk"] == "declared"]
+    findings = [r for r in rows if r["risk"] not in AUDIT_MARK and r["risk"] != "declared"]
     lines = [
         f"{AUDIT_MARK[r['risk']]} {r['fk_name']}: {', '.join(r['referencing_columns'])} -> "
         f"{r['referenced_table']} (DELETE {r['on_delete']})"
-        for r in rows
+        for r in fks
+    ]
+    lines += [
+        f"📝 {r['fk_name']}: {', '.join(r['referencing_columns'])} -> {r['referenced_table']} (declared, no FK)"
+        for r in declared
     ]
     lines += [
         f"⚠️ unindexed: {r['referencing_table']} ({', '.join(r['referencing_columns'])}) for {r['fk_name']}: "
-        f"every delete or merge on {r['referenced_table']} scans {r['referencing_table']}"
-        for r in rows
-        if not r["indexed"]
+        f"every {'merge' if r['risk'] == 'declared' else 'delete or merge'} on {r['referenced_table']} scans "
+        f"{r['referencing_table']}"
+        for r in fks + declared
+        if r["indexed"] is False
     ]
+    lines += [
+        f"⚠️ {r['risk']}: {r['referencing_table']} ({', '.join(r['referencing_columns'])}) -> "
+        f"{r['referenced_table']}: {r.get('detail') or ''}".rstrip(": ")
+        for r in findings
+    ]
+    words = [word for word in AUDIT_FINDINGS if any(r["risk"] == word for r in declared + findings)]
+    if words:
+        lines += ["legend:", *(f"  {word}: {AUDIT_FINDINGS[word]}" for word in words)]
     return lines
 
 
@@ -1076,7 +1103,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_install)
 
-    p = sub.add_parser("audit", parents=[common], help="FK policy report: delete actions and unindexed FKs")
+    p = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="FK policy report: delete actions, unindexed FKs, declared references, references without an FK",
+    )
     p.add_argument("--schema", default=None, help="only FKs from or to this schema (default: all)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_audit)

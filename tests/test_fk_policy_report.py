@@ -103,4 +103,5 @@ def test_report_columns_are_the_contract(conn: psycopg.Connection) -> None:
         "on_update",
         "indexed",
         "risk",
+        "detail",  # added at the end (issue 9): the fix for an unindexed FK, and for the audit's other rows
     ]

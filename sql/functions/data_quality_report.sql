@@ -1,5 +1,6 @@
 -- mlops.data_quality_report: per rule's table, what is left to clean: live and soft-deleted rows, exact-key
--- duplicate groups still there, references still pointing at merged rows, and risky or slow FKs into it.
+-- duplicate groups still there, references still pointing at merged rows, risky or slow FKs into it, and references
+-- into it that no FK covers (partitions missing their siblings' FK, undeclared reference columns).
 
 CREATE OR REPLACE FUNCTION mlops.data_quality_report()
 RETURNS TABLE (
@@ -9,7 +10,9 @@ RETURNS TABLE (
     exact_key_duplicate_groups bigint,
     references_to_merged_rows bigint,
     fks_without_index bigint,
-    fks_blocking_deletes bigint
+    fks_blocking_deletes bigint,
+    missing_fk_partitions bigint,
+    undeclared_references bigint
 )
 LANGUAGE plpgsql
 STABLE
@@ -23,6 +26,7 @@ DECLARE
     v_count bigint;
     v_evaluator text;
     v_state text;
+    v_audit jsonb;
 BEGIN
     FOR v_rule IN
         SELECT r.* FROM mlops.dedup_rules AS r
@@ -67,10 +71,26 @@ BEGIN
                 references_to_merged_rows := references_to_merged_rows + v_count;
             END LOOP;
         END IF;
-        SELECT count(*) FILTER (WHERE NOT p.indexed), count(*) FILTER (WHERE p.risk = 'blocks_delete')
-        INTO fks_without_index, fks_blocking_deletes
-        FROM mlops.fk_policy_report() AS p
-        WHERE p.referenced_table = v_rule.target;
+        -- the FK audit once for all rules: its guesses read samples of every candidate column
+        IF v_audit IS NULL THEN
+            SELECT coalesce(jsonb_object_agg(a.tbl, a.counts), '{}'::jsonb) INTO v_audit
+            FROM (
+                SELECT p.referenced_table::oid::text AS tbl, jsonb_build_object(
+                    'without_index', count(*) FILTER (
+                        WHERE NOT p.indexed AND p.risk IN ('blocks_delete', 'cascades', 'sets_null', 'sets_default')
+                    ),
+                    'blocking', count(*) FILTER (WHERE p.risk = 'blocks_delete'),
+                    'partitions', count(*) FILTER (WHERE p.risk = 'missing_on_partition'),
+                    'undeclared', count(*) FILTER (WHERE p.risk IN ('undeclared_reference', 'undeclared_polymorphic'))
+                ) AS counts
+                FROM mlops.fk_policy_report() AS p
+                GROUP BY p.referenced_table
+            ) AS a;
+        END IF;
+        fks_without_index := coalesce((v_audit -> v_rule.target::oid::text ->> 'without_index')::bigint, 0);
+        fks_blocking_deletes := coalesce((v_audit -> v_rule.target::oid::text ->> 'blocking')::bigint, 0);
+        missing_fk_partitions := coalesce((v_audit -> v_rule.target::oid::text ->> 'partitions')::bigint, 0);
+        undeclared_references := coalesce((v_audit -> v_rule.target::oid::text ->> 'undeclared')::bigint, 0);
         RETURN NEXT;
     END LOOP;
 END;
@@ -78,7 +98,9 @@ $$;
 
 COMMENT ON FUNCTION mlops.data_quality_report() IS
 'Per dedup rule''s table: live rows, soft-deleted rows, exact-key duplicate groups remaining, references to merged '
-'(soft-deleted) rows, FKs into it without an index and FKs into it that block deletes. Read by view '
-'mlops.data_quality.';
+'(soft-deleted) rows, FKs into it without an index and FKs into it that block deletes, partitions or inheritance '
+'children lacking an FK into it that their siblings carry (missing_fk_partitions) and columns or polymorphic pairs '
+'whose values are its keys without an FK or declaration (undeclared_references), all counts (bigint) from '
+'mlops.fk_policy_report. Read by view mlops.data_quality.';
 
 REVOKE EXECUTE ON FUNCTION mlops.data_quality_report() FROM PUBLIC;

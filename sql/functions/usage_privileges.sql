@@ -40,9 +40,14 @@ DECLARE
         -- a run that always finishes (merge_duplicates)
         'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
         'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report',
-        -- any key type (issue 9)
-        'key_column', 'key_type_sql', 'key_text_sql', 'key_match_sql', 'key_refusal', 'key_is_integer', 'key_base_type',
-        'key_texts'
+        -- declared references and the FK audit's guesses (issue 9)
+        'declared_references_of', 'index_leads_with', 'reference_type_fits', 'audit_missing_partition_fks',
+        'audit_undeclared_references', 'audit_undeclared_polymorphic', 'audit_key_match', 'audit_table_names',
+        'key_column', 'key_match_sql', 'key_type_sql', 'key_refusal',
+        -- keys of any type and declared references in merges (issue 9)
+        'key_base_type', 'key_text_sql', 'key_texts', 'target_references', 'declared_reference', 'reference_set_sql',
+        -- detection of any key type (issue 9)
+        'key_is_integer'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -63,8 +68,8 @@ BEGIN
         (3, 'table', 'mlops.merges', 'SELECT', NULL),
         (3, 'table', 'mlops.merges', 'INSERT',
             ARRAY[
-                'parent_merge_id', 'target', 'survivor_id', 'loser_ids', 'reason', 'score', 'soft_deleted',
-                'fill_nulls'
+                'parent_merge_id', 'target', 'key_type', 'survivor_key', 'loser_keys', 'survivor_id', 'loser_ids',
+                'reason', 'score', 'soft_deleted', 'fill_nulls'
             ]),
         (
             3, 'table', 'mlops.merges', 'UPDATE',
@@ -75,19 +80,21 @@ BEGIN
         (4, 'table', 'mlops.merge_archive', 'SELECT', NULL),
         (
             4, 'table', 'mlops.merge_archive', 'INSERT',
-            ARRAY['merge_id', 'target', 'row_id', 'row_data', 'row_text', 'source_table']
+            ARRAY['merge_id', 'target', 'row_key', 'row_data', 'row_text', 'source_table']
         ),
         (4, 'table', 'mlops.merge_archive', 'UPDATE', ARRAY['row_data']),
         -- moved references: merges append, undo reads.
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
         (
             5, 'table', 'mlops.merge_moves', 'INSERT',
-            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_id', 'moved_to']
+            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_key', 'moved_to']
         ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),
         -- conflict policies: merges read what to do with colliding referencing rows.
         (6, 'table', 'mlops.conflict_policies', 'SELECT', NULL),
+        -- declared references: merges re-point them, the FK audit lists them.
+        (6, 'table', 'mlops.declared_references', 'SELECT', NULL),
         -- runs: merge_duplicates records each run and its progress; dedup_stats reads them (as its owner).
         (7, 'table', 'mlops.dedup_runs', 'SELECT', NULL),
         (7, 'table', 'mlops.dedup_runs', 'INSERT', ARRAY['target', 'dry_run']),
@@ -131,6 +138,14 @@ BEGIN
         -- and the policies' trigger check that); declared_by and declared_at are stamped by the trigger.
         SELECT 10, 'table', 'mlops.conflict_policies', w.priv,
             CASE WHEN w.priv = 'DELETE' THEN NULL ELSE ARRAY['referencing_table', 'action', 'combine'] END
+        FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
+        WHERE p_rule_writer
+        UNION ALL
+        -- ... and declare references, likewise for tables whose owner's rights it has; declared_by and declared_at
+        -- are stamped by the declarations' trigger, reference_id is an identity.
+        SELECT 10, 'table', 'mlops.declared_references', w.priv,
+            CASE WHEN w.priv = 'DELETE' THEN NULL
+                ELSE ARRAY['referencing_table', 'id_column', 'target', 'type_column', 'type_value', 'json_path'] END
         FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
         WHERE p_rule_writer
         UNION ALL

@@ -9,7 +9,7 @@
 ALTER TABLE mlops."merges"  -- noqa: RF06
 ADD COLUMN key_type regtype,
 ADD COLUMN survivor_key text,
-ADD COLUMN loser_keys text [];
+ADD COLUMN loser_keys text[];
 
 UPDATE mlops."merges" AS m  -- noqa: RF06
 SET
@@ -20,7 +20,7 @@ SET
         WHERE i.indrelid = m.target AND i.indisprimary
     ), 'pg_catalog.int8'::regtype),
     survivor_key = m.survivor_id::text,
-    loser_keys = m.loser_ids::text [];
+    loser_keys = m.loser_ids::text[];
 
 ALTER TABLE mlops."merges"  -- noqa: RF06
 ALTER COLUMN key_type SET NOT NULL,
@@ -59,7 +59,7 @@ COMMENT ON COLUMN mlops.merge_moves.loser_key IS
 ALTER TABLE mlops.merge_failures RENAME COLUMN survivor_id TO survivor_key;
 ALTER TABLE mlops.merge_failures ALTER COLUMN survivor_key TYPE text;
 ALTER TABLE mlops.merge_failures RENAME COLUMN loser_ids TO loser_keys;
-ALTER TABLE mlops.merge_failures ALTER COLUMN loser_keys TYPE text [];
+ALTER TABLE mlops.merge_failures ALTER COLUMN loser_keys TYPE text[];
 ALTER TABLE mlops.merge_failures RENAME CONSTRAINT merge_failures_loser_ids_check TO merge_failures_loser_keys_check;
 COMMENT ON COLUMN mlops.merge_failures.loser_keys IS 'The cluster''s losers'' keys as text, in key order.';
 
@@ -109,31 +109,35 @@ $$;
 
 -- replaced signatures (merge side): keys are passed as the key's own type (polymorphic) or, inside, as text
 SET LOCAL client_min_messages = warning;  -- a fresh install has none of them: no NOTICE per DROP
-DROP FUNCTION IF EXISTS mlops.merge_rows(regclass, bigint, bigint [], text, boolean, boolean, real);
-DROP FUNCTION IF EXISTS mlops.merge_clusters(regclass, bigint [], bigint [], text, real [], bigint [], boolean, boolean);
-DROP FUNCTION IF EXISTS mlops.format_ids(bigint [], integer);
-DROP FUNCTION IF EXISTS mlops.merge_raise_missing_rows(regclass, text, text, bigint []);
-DROP FUNCTION IF EXISTS mlops.merge_lock_rows(regclass, text, bigint [], bigint []);
-DROP FUNCTION IF EXISTS mlops.merge_repoint(regclass, text, regclass, text, text [], text [], bigint [], bigint [], bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_rows(regclass, bigint, bigint[], text, boolean, boolean, real);
+DROP FUNCTION IF EXISTS mlops.merge_clusters(regclass, bigint[], bigint[], text, real[], bigint[], boolean, boolean);
+DROP FUNCTION IF EXISTS mlops.format_ids(bigint[], integer);
+DROP FUNCTION IF EXISTS mlops.merge_raise_missing_rows(regclass, text, text, bigint[]);
+DROP FUNCTION IF EXISTS mlops.merge_lock_rows(regclass, text, bigint[], bigint[]);
+DROP FUNCTION IF EXISTS mlops.merge_repoint(
+    regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]
+);
 DROP FUNCTION IF EXISTS mlops.merge_resolve_collisions(
-    regclass, text, regclass, text, text [], text [], bigint [], bigint [], bigint []
+    regclass, text, regclass, text, text[], text[], bigint[], bigint[], bigint[]
 );
-DROP FUNCTION IF EXISTS mlops.merge_archive_losers(regclass, text, bigint [], bigint []);
-DROP FUNCTION IF EXISTS mlops.merge_archive_rows_of(regclass, regclass, text, bigint [], bigint [], oid []);
-DROP FUNCTION IF EXISTS mlops.merge_plan_constraints(regclass, text, bigint [], bigint [], bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_archive_losers(regclass, text, bigint[], bigint[]);
+DROP FUNCTION IF EXISTS mlops.merge_archive_rows_of(regclass, regclass, text, bigint[], bigint[], oid[]);
+DROP FUNCTION IF EXISTS mlops.merge_plan_constraints(regclass, text, bigint[], bigint[], bigint[]);
 DROP FUNCTION IF EXISTS mlops.merge_plan_exclusion(
-    regclass, regclass, oid, boolean, text, text, bigint [], bigint [], bigint [], oid [], tid []
+    regclass, regclass, oid, boolean, text, text, bigint[], bigint[], bigint[], oid[], tid[]
 );
-DROP FUNCTION IF EXISTS mlops.merge_fill_nulls(regclass, text, bigint [], bigint [], bigint []);
-DROP FUNCTION IF EXISTS mlops.merge_fill_unique(regclass, text, bigint [], bigint [], bigint [], boolean);
-DROP FUNCTION IF EXISTS mlops.merge_fill_columns(regclass, text, text [], bigint [], bigint [], bigint [], boolean, boolean);
-DROP FUNCTION IF EXISTS mlops.merge_assert_referenced_keys(regclass, text, bigint [], bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_fill_nulls(regclass, text, bigint[], bigint[], bigint[]);
+DROP FUNCTION IF EXISTS mlops.merge_fill_unique(regclass, text, bigint[], bigint[], bigint[], boolean);
+DROP FUNCTION IF EXISTS mlops.merge_fill_columns(
+    regclass, text, text[], bigint[], bigint[], bigint[], boolean, boolean
+);
+DROP FUNCTION IF EXISTS mlops.merge_assert_referenced_keys(regclass, text, bigint[], bigint[]);
 
 -- replaced signatures (detection side): find_duplicates returns the keys as text too (survivor_key, member_key);
 -- a failed cluster is fingerprinted and recorded by its keys as text. install re-creates them and grants them again
 -- to the roles granted usage.
 DROP FUNCTION IF EXISTS mlops.find_duplicates(regclass);
-DROP FUNCTION IF EXISTS mlops.merge_cluster_fingerprint(regclass, bigint []);
+DROP FUNCTION IF EXISTS mlops.merge_cluster_fingerprint(regclass, bigint[]);
 DROP FUNCTION IF EXISTS mlops.merge_failure_record(
-    bigint, regclass, bigint, bigint [], text, text, text, text, text, bigint, bigint
+    bigint, regclass, bigint, bigint[], text, text, text, text, text, bigint, bigint
 );

@@ -8,9 +8,12 @@ SELECT
     q.exact_key_duplicate_groups,
     q.references_to_merged_rows,
     q.fks_without_index,
-    q.fks_blocking_deletes
+    q.fks_blocking_deletes,
+    q.missing_fk_partitions,
+    q.undeclared_references
 FROM mlops.data_quality_report() AS q;
 
 COMMENT ON VIEW mlops.data_quality IS
 'Per dedup rule''s table: live and soft-deleted rows, exact-key duplicate groups remaining, references to merged '
-'rows, FKs without index, FKs that block deletes.';
+'rows, FKs without index, FKs that block deletes, partitions lacking an FK their siblings carry, undeclared '
+'references (columns whose values are its keys without an FK or declaration).';
