@@ -828,6 +828,18 @@ def read_review_answer(answers: Any, out: Any) -> str:
         print(f"  {word!r} is not m, d, s or q", file=out)
 
 
+def fetch_by_key(cur: psycopg.Cursor, target: str, key: str) -> dict[str, Any]:
+    """The row of target whose key (any type, as the package's key text) is key, or {} when there is none. The
+    condition comes from mlops.key_match_sql (the key's own equality and type, the key quoted as a literal), so
+    a uuid, text or citext key is found as an integer one is; no cast of the user's (to json, to text) runs here."""
+    match = "SELECT mlops.key_match_sql(%s::regclass, 't', quote_literal(%s::text), false) AS c"
+    condition = cur.execute(match, (target, key)).fetchone()["c"]
+    query = psycopg.sql.SQL("SELECT t.* FROM {} AS t WHERE {}").format(
+        psycopg.sql.SQL(target), psycopg.sql.SQL(condition)
+    )
+    return cur.execute(query).fetchone() or {}
+
+
 def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sys.stdout) -> dict[str, int]:
     """Walk the pending review pairs: each side by side (differing fields marked *), then m(erge) / d(istinct) /
     s(kip) / q(uit); returns how many pairs were merged, judged distinct, skipped, or could not be decided."""
@@ -835,7 +847,7 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         pending = cur.execute(
             # pairs of tables with a rule only: a pair queued by hand for another table is not the rules' to merge
-            "SELECT c.candidate_id, c.target::text AS target, c.left_id, c.right_id, c.score"
+            "SELECT c.candidate_id, c.target::text AS target, c.left_key, c.right_key, c.score"
             " FROM mlops.duplicate_candidates AS c JOIN mlops.dedup_rules AS r ON r.target = c.target"
             " WHERE c.status = 'pending' AND (%s::regclass IS NULL OR c.target = %s::regclass)"
             " ORDER BY c.score DESC, c.candidate_id",
@@ -843,15 +855,11 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
         ).fetchall()
         print(f"{len(pending)} pair(s) to review", file=out)
         for c in pending:
-            # The rows as the server prints their columns: no cast of the user's (to json, to text) runs here.
-            key = cur.execute("SELECT (mlops.primary_key_columns(%s::regclass))[1] AS k", (c["target"],)).fetchone()[
-                "k"
-            ]
-            fetch = psycopg.sql.SQL("SELECT t.* FROM {} AS t WHERE t.{} = %s").format(
-                psycopg.sql.SQL(c["target"]), psycopg.sql.Identifier(key)
-            )
-            left, right = (cur.execute(fetch, (i,)).fetchone() or {} for i in (c["left_id"], c["right_id"]))
-            print(f"\n#{c['candidate_id']} {c['target']}  similarity {c['score']:.2f}", file=out)
+            # The rows as the server prints their columns, found by the table's own key column, whatever its name
+            # and type.
+            left, right = (fetch_by_key(cur, c["target"], k) for k in (c["left_key"], c["right_key"]))
+            pair = f"{c['left_key']} | {c['right_key']}"
+            print(f"\n#{c['candidate_id']} {c['target']}  {pair}  similarity {c['score']:.2f}", file=out)
             for column in left or right:
                 lv, rv = (str(side.get(column))[:60] for side in (left, right))
                 mark = "*" if left.get(column) != right.get(column) else " "
@@ -985,8 +993,8 @@ def run_demo(
             print(f"  {t:22} {before[t]:>7} -> {after[t]:>7}")
         print("\nwhat was merged and why (the first three merges of each table):")
         examples = cur.execute(
-            "SELECT target, merge_id, survivor_id, loser_ids, reason, score FROM ("
-            " SELECT m.target::text AS target, m.merge_id, m.survivor_id, m.loser_ids, m.reason,"
+            "SELECT target, merge_id, survivor_key, loser_keys, reason, score FROM ("
+            " SELECT m.target::text AS target, m.merge_id, m.survivor_key, m.loser_keys, m.reason,"
             " round(m.score::numeric, 3) AS score, row_number() OVER (PARTITION BY m.target ORDER BY m.merge_id) AS n"
             " FROM mlops.merges AS m WHERE m.parent_merge_id IS NULL) AS x WHERE n <= 3 ORDER BY target, merge_id"
         ).fetchall()

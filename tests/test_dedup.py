@@ -138,8 +138,10 @@ def test_review_band_pairs_are_queued_and_distinct_is_never_proposed_again(conn:
     )
     add_letters(conn, [(1, None, base), (2, None, other)])
     conn.execute("CALL mlops.merge_duplicates(%s)", (LETTERS,))
-    queued = conn.execute("SELECT candidate_id, left_id, right_id, status FROM mlops.duplicate_candidates").fetchall()
-    assert [(lft, rgt, status) for _, lft, rgt, status in queued] == [(1, 2, "pending")]
+    queued = conn.execute(
+        "SELECT candidate_id, left_id, right_id, left_key, right_key, status FROM mlops.duplicate_candidates"
+    ).fetchall()
+    assert [row[1:] for row in queued] == [(1, 2, "1", "2", "pending")]
     assert conn.execute("SELECT mlops.review_candidate(%s, 'distinct')", (queued[0][0],)).fetchone() == (None,)
     conn.execute("CALL mlops.merge_duplicates(%s)", (LETTERS,))
     assert conn.execute("SELECT count(*), min(status) FROM mlops.duplicate_candidates").fetchone() == (1, "distinct")
@@ -151,7 +153,8 @@ def test_review_band_pairs_are_queued_and_distinct_is_never_proposed_again(conn:
 def test_review_merge_merges_the_pair_by_keep_order(conn: psycopg.Connection) -> None:
     add_letters(conn, [(1, None, "short"), (2, "https://x.example.com/2", "longer and more complete")])
     conn.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 1, 2, 0.7)", (LETTERS,)
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score) VALUES (%s, '1', '2', 0.7)",
+        (LETTERS,),
     )
     (merge_id,) = conn.execute(
         "SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates"
@@ -167,23 +170,23 @@ def test_review_of_a_pair_merged_already_or_gone(conn: psycopg.Connection) -> No
     deleted cannot merge (P0002), and the HINT says how to take it off the queue."""
     add_letters(conn, [(1, None, "one"), (2, None, "two"), (3, None, "three"), (4, None, "four")])
     conn.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 1, 2, 0.7),"
-        " (%s, 3, 4, 0.7)",
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score) VALUES (%s, '1', '2', 0.7),"
+        " (%s, '3', '4', 0.7)",
         (LETTERS, LETTERS),
     )
     conn.execute("SELECT mlops.merge_rows(%s, 1, ARRAY[2]::bigint[])", (LETTERS,))
     notices: list[str] = []
     conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
     assert conn.execute(
-        "SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates WHERE left_id = 1"
+        "SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates WHERE left_key = '1'"
     ).fetchone() == (None,)
     assert any("were merged into 1 already; recorded as merged" in n for n in notices), notices
     conn.execute("DELETE FROM mlops.cover_letter_samples WHERE id = 4")
-    (candidate,) = conn.execute("SELECT candidate_id FROM mlops.duplicate_candidates WHERE left_id = 3").fetchone()
+    (candidate,) = conn.execute("SELECT candidate_id FROM mlops.duplicate_candidates WHERE left_key = '3'").fetchone()
     with pytest.raises(psycopg.errors.NoDataFound) as exc:
         conn.execute("SELECT mlops.review_candidate(%s, 'merge')", (candidate,))
     assert f"mlops.review_candidate({candidate}, 'distinct')" in exc.value.diag.message_hint
-    assert conn.execute("SELECT status FROM mlops.duplicate_candidates ORDER BY left_id").fetchall() == [
+    assert conn.execute("SELECT status FROM mlops.duplicate_candidates ORDER BY left_key").fetchall() == [
         ("merged",),
         ("pending",),
     ]
@@ -221,7 +224,11 @@ def test_review_candidate_bad_input(conn: psycopg.Connection, call: str, sqlstat
         ),
         ("'mlops.job_postings', 't.url', NULL, 1.5, 0.9", "22023", "thresholds must satisfy"),
         ("'mlops.job_postings', 't.url', NULL, 0.9, 0", "22023", "thresholds must satisfy"),
-        ("'public.no_key', 't.name', NULL, 0.9, 0.5", "0A000", "no single-column integer primary key"),
+        (
+            "'public.no_key', 't.name', NULL, 0.9, 0.5",
+            "0A000",
+            "cannot merge rows of public.no_key: it has no primary key",
+        ),
         ("'mlops.merge_moves', 't.fk_name', NULL, 0.9, 0.5", "22023", "is a table of the mlops-dedup package"),
         ("'mlops.job_postings', 'nope(t.url)', NULL, 0.9, 0.5", "22023", "function nope(text) does not exist"),
         ("'mlops.job_postings', 'random()', NULL, 0.9, 0.5", "22023", "calls volatile function random()"),

@@ -324,8 +324,8 @@ def test_review_runs_no_code_planted_in_the_callers_search_path(dsn: str) -> Non
             CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.planted_eq);
             INSERT INTO mlops.cover_letter_samples (id, url, content) VALUES (1, 'https://a/1', 'one'),
                 (2, 'https://a/2', 'two');
-            INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score)
-                VALUES ('mlops.cover_letter_samples', 1, 2, 0.7);
+            INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score)
+                VALUES ('mlops.cover_letter_samples', '1', '2', 0.7);
             """
         )
     out = io.StringIO()

@@ -462,8 +462,8 @@ def test_a_deferred_constraint_that_fails_is_recorded_and_the_run_finishes(conn:
     before = rows(conn, "app.staff")
     conn.execute("CALL mlops.merge_duplicates('app.staff')")
     assert conn.execute("SELECT status FROM mlops.dedup_runs").fetchall() == [("partial",)]
-    assert conn.execute("SELECT survivor_id, loser_ids, sqlstate FROM mlops.merge_failures").fetchall() == [
-        (3, [2], "23505")
+    assert conn.execute("SELECT survivor_key, loser_keys, sqlstate FROM mlops.merge_failures").fetchall() == [
+        ("3", ["2"], "23505")
     ]
     assert rows(conn, "app.staff") == before
     assert conn.execute(

@@ -218,8 +218,8 @@ def test_granted_role_runs_merge_duplicates(dsn: str, shop: psycopg.Connection, 
 
 def test_granted_role_reviews_candidates(dsn: str, shop: psycopg.Connection, operator: str) -> None:
     shop.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score)"
-        " VALUES ('shop.products', 3, 4, 0.7), ('shop.products', 5, 6, 0.5)"
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score)"
+        " VALUES ('shop.products', '3', '4', 0.7), ('shop.products', '5', '6', 0.5)"
     )
     with connect_as(dsn, operator) as role_conn:
         merge_id = role_conn.execute("SELECT mlops.review_candidate(1, 'merge')").fetchone()[0]
@@ -438,7 +438,8 @@ def test_grant_usage_reports_each_user_table_the_role_lacks_rights_on(shop: psyc
 def test_role_without_grant_usage_is_refused(dsn: str, shop: psycopg.Connection, make_role, operation: str) -> None:
     shop.execute("SELECT mlops.merge_rows('shop.customers', 3, ARRAY[4]::bigint[])")
     shop.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES ('shop.products', 3, 4, 0.5)"
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score)"
+        " VALUES ('shop.products', '3', '4', 0.5)"
     )
     role = make_role()
     shop.execute(USER_GRANTS.format(role=role))
@@ -457,7 +458,8 @@ def test_role_without_grant_usage_is_refused(dsn: str, shop: psycopg.Connection,
 def test_revoke_usage_takes_it_all_away(dsn: str, shop: psycopg.Connection, operator: str, operation: str) -> None:
     shop.execute("SELECT mlops.merge_rows('shop.customers', 3, ARRAY[4]::bigint[])")
     shop.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES ('shop.products', 3, 4, 0.5)"
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score)"
+        " VALUES ('shop.products', '3', '4', 0.5)"
     )
     held = shop.execute(ROLE_PRIVILEGES_SQL, {"role": operator}).fetchall()
 

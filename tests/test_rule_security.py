@@ -207,7 +207,8 @@ def test_writers_function_runs_as_the_writer_when_a_superuser_detects_merges_and
         conn.execute("CALL mlops.merge_duplicates(%s)", (LETTERS,))
     status, error = conn.execute("SELECT status, error FROM mlops.dedup_runs ORDER BY run_id DESC LIMIT 1").fetchone()
     conn.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 3, 4, 0.7)", (LETTERS,)
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score) VALUES (%s, '3', '4', 0.7)",
+        (LETTERS,),
     )
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
         conn.execute("SELECT mlops.review_candidate(candidate_id, 'merge') FROM mlops.duplicate_candidates")

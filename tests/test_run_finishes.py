@@ -74,7 +74,7 @@ def runs(conn: psycopg.Connection) -> list[tuple]:
 
 def open_failures(conn: psycopg.Connection) -> list[tuple]:
     return conn.execute(
-        "SELECT target::text, survivor_id, loser_ids, sqlstate, message, detail FROM mlops.merge_failures"
+        "SELECT target::text, survivor_key, loser_keys, sqlstate, message, detail FROM mlops.merge_failures"
         " WHERE cleared_at IS NULL ORDER BY failure_id"
     ).fetchall()
 
@@ -108,7 +108,7 @@ def test_a_cluster_that_cannot_merge_fails_only_itself(
     assert ids(accounts, TAG) == [1, 3]  # the later rule ran
     assert ("app.acct", "partial", 4, 1, 0, 0, "23514") in runs(accounts)
     assert ("app.tag", "succeeded", 2, 0, 0, 0, None) in runs(accounts)
-    assert open_failures(accounts) == [("app.acct", 5, [6], "23514", "note 100 is frozen", "legal hold")]
+    assert open_failures(accounts) == [("app.acct", "5", ["6"], "23514", "note 100 is frozen", "legal hold")]
     (error,) = accounts.execute("SELECT error FROM mlops.dedup_runs WHERE target = %s::regclass", (ACCT,)).fetchone()
     assert error == "cluster of survivor 5 (losers 6) failed: note 100 is frozen"
     assert any(
@@ -161,7 +161,9 @@ def test_a_failed_cluster_is_tried_again_when_its_rows_or_the_rule_change(
     assert accounts.execute(
         "SELECT cleared_reason FROM mlops.merge_failures WHERE cleared_at IS NOT NULL"
     ).fetchall() == [(reason,)]
-    assert [f[1:3] for f in open_failures(accounts)] == [(5, [6, 11] if reason == "no longer detected" else [6])]
+    assert [f[1:3] for f in open_failures(accounts)] == [
+        ("5", ["6", "11"] if reason == "no longer detected" else ["6"])
+    ]
     assert 6 in ids(accounts, ACCT)
 
 
@@ -173,7 +175,11 @@ def test_bisection_merges_every_cluster_around_several_failing_ones(
     accounts.execute("CALL mlops.merge_duplicates(%s, p_batch_size => 500)", (ACCT,))
 
     assert ids(accounts, ACCT) == [1, 3, 4, 5, 6, 7, 8, 9]
-    assert [f[1:4] for f in open_failures(accounts)] == [(3, [4], "23514"), (5, [6], "23514"), (7, [8], "23514")]
+    assert [f[1:4] for f in open_failures(accounts)] == [
+        ("3", ["4"], "23514"),
+        ("5", ["6"], "23514"),
+        ("7", ["8"], "23514"),
+    ]
     assert runs(accounts)[-1] == ("app.acct", "partial", 2, 3, 0, 0, "23514")
     assert accounts.execute("SELECT count(*) FROM mlops.merge_archive").fetchone() == (2,)
 

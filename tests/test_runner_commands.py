@@ -43,8 +43,8 @@ def test_merge_command_unknown_target_exits_non_zero(dsn: str, capsys) -> None:
 
 def test_review_reads_answers_from_a_pipe(duplicated: psycopg.Connection, dsn: str) -> None:
     duplicated.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES"
-        " (%s, 3, 4, 0.7), (%s, 1, 3, 0.6)",
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score) VALUES"
+        " (%s, '3', '4', 0.7), (%s, '1', '3', 0.6)",
         (LETTERS, LETTERS),
     )
     out = io.StringIO()
@@ -52,14 +52,15 @@ def test_review_reads_answers_from_a_pipe(duplicated: psycopg.Connection, dsn: s
     assert decided == {"merged": 1, "distinct": 1, "skipped": 0, "failed": 0}
     assert "2 pair(s) to review" in out.getvalue() and "similarity 0.70" in out.getvalue()
     statuses = duplicated.execute(
-        "SELECT left_id, right_id, status FROM mlops.duplicate_candidates ORDER BY 1"
+        "SELECT left_key, right_key, status FROM mlops.duplicate_candidates ORDER BY 1"
     ).fetchall()
-    assert statuses == [(1, 3, "merged"), (3, 4, "distinct")]
+    assert statuses == [("1", "3", "merged"), ("3", "4", "distinct")]
 
 
 def test_review_stops_at_quit_and_at_end_of_input(duplicated: psycopg.Connection, dsn: str) -> None:
     duplicated.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 3, 4, 0.7)", (LETTERS,)
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score) VALUES (%s, '3', '4', 0.7)",
+        (LETTERS,),
     )
     assert runner.review(dsn, None, answers=io.StringIO(""), out=io.StringIO()) == {
         "merged": 0,
@@ -120,8 +121,8 @@ def test_review_shows_only_pairs_of_tables_with_a_rule_and_goes_on_after_a_pair_
         " VALUES ('x'), ('x')"
     )
     duplicated.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES"
-        " ('public.things', 1, 2, 0.9), (%s, 998, 999, 0.8), (%s, 3, 4, 0.7)",
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score) VALUES"
+        " ('public.things', '1', '2', 0.9), (%s, '998', '999', 0.8), (%s, '3', '4', 0.7)",
         (LETTERS, LETTERS),
     )
     out = io.StringIO()
@@ -157,7 +158,8 @@ def test_merge_command_prints_every_run_when_a_rule_fails_and_exits_non_zero(
 def test_review_asks_again_after_an_answer_it_does_not_know(duplicated: psycopg.Connection, dsn: str) -> None:
     """'maybe' starts with m but is not 'merge': it is named and the pair asked again; a merge prints its id."""
     duplicated.execute(
-        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score) VALUES (%s, 1, 2, 0.7)", (LETTERS,)
+        "INSERT INTO mlops.duplicate_candidates (target, left_key, right_key, score) VALUES (%s, '1', '2', 0.7)",
+        (LETTERS,),
     )
     out = io.StringIO()
     assert runner.review(dsn, None, answers=io.StringIO("maybe\nMerge\n"), out=out) == {

@@ -1,5 +1,6 @@
 -- mlops.dedup_batch_report: what one batch of a run did, from the run's work list: one NOTICE (merged, changed since
--- detection, failed, left for the next run, skipped; first few ids and the count, SQLSTATE) and the run's counts.
+-- detection, failed, left for the next run, skipped; first few keys, in key order, and the count, SQLSTATE) and the
+-- run's counts.
 
 CREATE OR REPLACE FUNCTION mlops.dedup_batch_report(
     p_run_id bigint, p_batch_no bigint, p_batches bigint, p_why text, p_first_seq bigint, p_last_seq bigint
@@ -12,41 +13,52 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_stats record;
+    v_clusters record;
 BEGIN
     -- the run's work table, declared for plpgsql_check (a constant string: a no-op at run time)
     PERFORM 'PRAGMA:TABLE: mlops_dedup_work (seq bigint, batch_no bigint, why text, cluster_id bigint,'
-        ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text)';
+        ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text,'
+        ' survivor_key text, member_key text)';
+    -- keys in key order: detection's row numbers (the ids) follow it, whatever the key type
     SELECT
         count(*) FILTER (WHERE w.status = 'merged') AS merged,
         count(DISTINCT w.cluster_id) FILTER (WHERE w.status = 'changed') AS changed_clusters,
-        array_agg(w.member_id ORDER BY w.member_id) FILTER (WHERE w.status = 'changed') AS changed,
-        array_agg(DISTINCT w.survivor_id) FILTER (WHERE w.status = 'failed') AS failed,
+        array_agg(w.member_key ORDER BY w.member_id) FILTER (WHERE w.status = 'changed') AS changed,
         string_agg(DISTINCT w.sqlstate, ', ') FILTER (WHERE w.status = 'failed') AS failed_states,
-        array_agg(DISTINCT w.survivor_id) FILTER (WHERE w.status = 'left') AS left_over,
-        string_agg(DISTINCT w.sqlstate, ', ') FILTER (WHERE w.status = 'left') AS left_states,
-        array_agg(DISTINCT w.survivor_id) FILTER (WHERE w.status = 'skipped') AS skipped
+        string_agg(DISTINCT w.sqlstate, ', ') FILTER (WHERE w.status = 'left') AS left_states
     INTO v_stats
     FROM pg_temp.mlops_dedup_work AS w
     WHERE w.seq BETWEEN p_first_seq AND p_last_seq;
+    -- one survivor per cluster
+    SELECT
+        array_agg(c.survivor_key ORDER BY c.survivor_id) FILTER (WHERE c.status = 'failed') AS failed,
+        array_agg(c.survivor_key ORDER BY c.survivor_id) FILTER (WHERE c.status = 'left') AS left_over,
+        array_agg(c.survivor_key ORDER BY c.survivor_id) FILTER (WHERE c.status = 'skipped') AS skipped
+    INTO v_clusters
+    FROM (
+        SELECT DISTINCT w.survivor_id, w.survivor_key, w.status
+        FROM pg_temp.mlops_dedup_work AS w
+        WHERE w.seq BETWEEN p_first_seq AND p_last_seq AND w.status IN ('failed', 'left', 'skipped')
+    ) AS c;
     UPDATE mlops.dedup_runs
     SET batches = batches + 1,
-        batches_failed = batches_failed + (v_stats.left_over IS NOT NULL)::integer,
+        batches_failed = batches_failed + (v_clusters.left_over IS NOT NULL)::integer,
         clusters_changed = clusters_changed + v_stats.changed_clusters
     WHERE run_id = p_run_id;
     RAISE NOTICE 'run %: batch % of % (%): merged % rows%', p_run_id, p_batch_no, p_batches, p_why, v_stats.merged,
         concat(
             CASE WHEN v_stats.changed IS NOT NULL THEN format(
-                '; %s rows changed since detection, not merged (ids %s)', cardinality(v_stats.changed),
+                '; %s rows changed since detection, not merged (keys %s)', cardinality(v_stats.changed),
                 mlops.format_ids(v_stats.changed)) END,
-            CASE WHEN v_stats.failed IS NOT NULL THEN format(
+            CASE WHEN v_clusters.failed IS NOT NULL THEN format(
                 '; %s clusters failed, recorded in mlops.merge_failures (survivors %s; SQLSTATE %s)',
-                cardinality(v_stats.failed), mlops.format_ids(v_stats.failed), v_stats.failed_states) END,
-            CASE WHEN v_stats.left_over IS NOT NULL THEN format(
-                '; %s clusters left for the next run (survivors %s; SQLSTATE %s)', cardinality(v_stats.left_over),
-                mlops.format_ids(v_stats.left_over), v_stats.left_states) END,
-            CASE WHEN v_stats.skipped IS NOT NULL THEN format(
-                '; %s clusters skipped, failed in an earlier run (survivors %s)', cardinality(v_stats.skipped),
-                mlops.format_ids(v_stats.skipped)) END
+                cardinality(v_clusters.failed), mlops.format_ids(v_clusters.failed), v_stats.failed_states) END,
+            CASE WHEN v_clusters.left_over IS NOT NULL THEN format(
+                '; %s clusters left for the next run (survivors %s; SQLSTATE %s)', cardinality(v_clusters.left_over),
+                mlops.format_ids(v_clusters.left_over), v_stats.left_states) END,
+            CASE WHEN v_clusters.skipped IS NOT NULL THEN format(
+                '; %s clusters skipped, failed in an earlier run (survivors %s)', cardinality(v_clusters.skipped),
+                mlops.format_ids(v_clusters.skipped)) END
         );
 END;
 $$;

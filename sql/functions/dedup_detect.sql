@@ -2,6 +2,8 @@
 -- clusters a merge would make) and mlops_dedup_review (pairs for the review queue). Reads the table, changes nothing.
 -- Candidates grow about linearly: exact keys by grouping; text by shared sentence hashes (words for texts of one
 -- sentence) with a document-frequency cap; similarity() only verifies candidates. Clusters are stars in keep_order.
+-- Rows are numbered by a bigint: the key itself when it is an integer, else the row's place in key order (with the
+-- key's text beside it), so every step works on bigints whatever the key type; keys come back as text at the end.
 
 CREATE OR REPLACE FUNCTION mlops.dedup_detect(
     p_target regclass,
@@ -18,6 +20,7 @@ AS $$
 DECLARE
     v_rule record;
     v_key text;
+    v_integer boolean;
     v_evaluator text;
     v_order text;
     v_state text;
@@ -31,14 +34,16 @@ DECLARE
     v_pairwise_group CONSTANT integer := 50;
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_edges (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_pairs (a bigint, b bigint, score real, reason text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_judged (a bigint, b bigint, is_distinct boolean)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h integer, n bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_nodes (id bigint, rnk bigint, survivor_id bigint, decided boolean)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
-        ' reason text, score real, rnk bigint)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, score real)';
+        ' reason text, score real, rnk bigint, survivor_key text, member_key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, left_key text, right_key text,'
+        ' score real)';
     PERFORM mlops.assert_table(p_target);
     SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = p_target;
     IF v_rule.target IS NULL THEN
@@ -46,7 +51,9 @@ BEGIN
             USING ERRCODE = 'undefined_object',
             HINT = 'INSERT INTO mlops.dedup_rules (target, exact_key, similar_text) VALUES (...).';
     END IF;
-    v_key := mlops.integer_key_column(p_target);
+    PERFORM mlops.key_refusal(p_target, true);
+    v_key := mlops.key_column(p_target);
+    v_integer := mlops.key_is_integer(p_target);
     IF EXISTS (
         SELECT FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = p_target AND a.attname = 'deleted_at' AND NOT a.attisdropped
@@ -60,7 +67,8 @@ BEGIN
     -- Scratch tables of an earlier pass in this session go first (to_regclass: no NOTICE when there are none).
     FOR v_scratch IN
         SELECT x.name FROM unnest(ARRAY['mlops_dedup_rows', 'mlops_dedup_tokens', 'mlops_dedup_edges',
-            'mlops_dedup_pairs', 'mlops_dedup_nodes', 'mlops_dedup_members', 'mlops_dedup_review']) AS x (name)
+            'mlops_dedup_pairs', 'mlops_dedup_judged', 'mlops_dedup_nodes', 'mlops_dedup_members',
+            'mlops_dedup_review']) AS x (name)
         WHERE to_regclass('pg_temp.' || x.name) IS NOT NULL
     LOOP
         EXECUTE format('DROP TABLE pg_temp.%I', v_scratch);
@@ -72,12 +80,17 @@ BEGIN
     v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
     v_order := mlops.dedup_rule_keep_order_sql(p_target, v_rule.keep_order);
     v_state := mlops.dedup_rule_session_state();
+    --    An integer key is the row's number itself (no text, no second sort); any other key is numbered in the key
+    --    type's order (so the lower number is the lower key) and kept beside it as text (mlops.key_text_sql).
     EXECUTE format(
         'CREATE TEMP TABLE mlops_dedup_rows AS'
-        ' SELECT t.%1$I::bigint AS id, row_number() OVER (ORDER BY %2$s) AS rnk,'
-        ' nullif(v.ekey, '''') AS ekey, nullif(v.txt, '''') AS txt, v.blk'
+        ' SELECT %1$s AS id, row_number() OVER (ORDER BY %2$s) AS rnk,'
+        ' nullif(v.ekey, '''') AS ekey, nullif(v.txt, '''') AS txt, v.blk, %6$s AS key'
         ' FROM %3$s AS t CROSS JOIN LATERAL %4$s(t.*) AS v WHERE %5$s',
-        v_key, v_order, p_target, v_evaluator, v_live
+        CASE WHEN v_integer THEN format('t.%I::bigint', v_key) ELSE format('row_number() OVER (ORDER BY t.%I)', v_key)
+            END,
+        v_order, p_target, v_evaluator, v_live,
+        CASE WHEN v_integer THEN 'NULL::text' ELSE mlops.key_text_sql(p_target, format('t.%I', v_key)) END
     );
     GET DIAGNOSTICS live_rows = ROW_COUNT;
     PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());
@@ -165,22 +178,38 @@ BEGIN
         );
     END IF;
 
-    -- 4. One edge per pair, both directions, strongest signal; pairs judged distinct never come back.
+    -- 4. One edge per pair, both directions, strongest signal; pairs judged distinct never come back. The queue's
+    --    pairs (keys as text) are first turned into row numbers: integer keys are their own, other keys are looked
+    --    up among the rows (their text is the same key text the queue was written with).
     EXECUTE format(
         $q$
+        CREATE TEMP TABLE mlops_dedup_judged AS
+        SELECT least(j.l, j.r) AS a, greatest(j.l, j.r) AS b, bool_or(j.status = 'distinct') AS is_distinct
+        FROM (%1$s) AS j (l, r, status)
+        GROUP BY least(j.l, j.r), greatest(j.l, j.r)
+        $q$,
+        CASE WHEN v_integer THEN format(
+            'SELECT d.left_key::bigint, d.right_key::bigint, d.status FROM mlops.duplicate_candidates AS d'
+            ' WHERE d.target = %L::regclass', p_target)
+        ELSE format(
+            'SELECT rl.id, rr.id, d.status FROM mlops.duplicate_candidates AS d'
+            ' INNER JOIN pg_temp.mlops_dedup_rows AS rl ON rl.key = d.left_key'
+            ' INNER JOIN pg_temp.mlops_dedup_rows AS rr ON rr.key = d.right_key'
+            ' WHERE d.target = %L::regclass', p_target)
+        END
+    );
+    EXECUTE 'ANALYZE pg_temp.mlops_dedup_judged';
+    EXECUTE $q$
         CREATE TEMP TABLE mlops_dedup_pairs AS
         SELECT DISTINCT ON (least(e.a, e.b), greatest(e.a, e.b))
             least(e.a, e.b) AS a, greatest(e.a, e.b) AS b, e.score, e.reason
         FROM pg_temp.mlops_dedup_edges AS e
         WHERE NOT EXISTS (
-            SELECT FROM mlops.duplicate_candidates AS d
-            WHERE d.target = %1$L::regclass AND d.status = 'distinct'
-                AND d.left_id = least(e.a, e.b) AND d.right_id = greatest(e.a, e.b)
+            SELECT FROM pg_temp.mlops_dedup_judged AS j
+            WHERE j.is_distinct AND j.a = least(e.a, e.b) AND j.b = greatest(e.a, e.b)
         )
         ORDER BY least(e.a, e.b), greatest(e.a, e.b), e.score DESC, e.reason
-        $q$,
-        p_target
-    );
+    $q$;
     EXECUTE 'TRUNCATE pg_temp.mlops_dedup_edges';
     EXECUTE 'INSERT INTO pg_temp.mlops_dedup_edges'
         ' SELECT n.a, n.b, n.score, n.reason FROM pg_temp.mlops_dedup_pairs AS n'
@@ -228,34 +257,49 @@ BEGIN
         $q$
         CREATE TEMP TABLE mlops_dedup_members AS
         SELECT dense_rank() OVER (ORDER BY s.rnk) AS cluster_id, n.survivor_id, n.id AS member_id, e.reason, e.score,
-            n.rnk
+            n.rnk, %1$s AS survivor_key, %2$s AS member_key
         FROM pg_temp.mlops_dedup_nodes AS n
         INNER JOIN pg_temp.mlops_dedup_nodes AS s ON s.id = n.survivor_id
         INNER JOIN pg_temp.mlops_dedup_edges AS e ON e.a = n.id AND e.b = n.survivor_id
-        $q$
+        %3$s
+        $q$,
+        CASE WHEN v_integer THEN 'n.survivor_id::text' ELSE 'rs.key' END,
+        CASE WHEN v_integer THEN 'n.id::text' ELSE 'rm.key' END,
+        CASE WHEN NOT v_integer THEN 'INNER JOIN pg_temp.mlops_dedup_rows AS rs ON rs.id = n.survivor_id'
+            ' INNER JOIN pg_temp.mlops_dedup_rows AS rm ON rm.id = n.id' ELSE '' END
     );
     GET DIAGNOSTICS members = ROW_COUNT;
 
-    -- 6. Review band: pairs in [review_threshold, threshold), each end taken to its cluster's survivor.
+    -- 6. Review band: pairs in [review_threshold, threshold), each end taken to its cluster's survivor, minus pairs
+    --    queued or judged already; the lower row number (the lower key) on the left.
     EXECUTE format(
         $q$
         CREATE TEMP TABLE mlops_dedup_review AS
-        SELECT least(x.l, x.r) AS left_id, greatest(x.l, x.r) AS right_id, max(x.score) AS score
+        SELECT %2$s AS left_id, %3$s AS right_id, %4$s AS left_key, %5$s AS right_key, p.score
         FROM (
-            SELECT coalesce(ma.survivor_id, e.a) AS l, coalesce(mb.survivor_id, e.b) AS r, e.score
-            FROM pg_temp.mlops_dedup_edges AS e
-            LEFT JOIN pg_temp.mlops_dedup_members AS ma ON ma.member_id = e.a
-            LEFT JOIN pg_temp.mlops_dedup_members AS mb ON mb.member_id = e.b
-            WHERE e.a < e.b AND e.score < %1$s
-        ) AS x
-        WHERE x.l <> x.r
-            AND NOT EXISTS (
-                SELECT FROM mlops.duplicate_candidates AS d
-                WHERE d.target = %2$L::regclass AND d.left_id = least(x.l, x.r) AND d.right_id = greatest(x.l, x.r)
-            )
-        GROUP BY least(x.l, x.r), greatest(x.l, x.r)
+            SELECT least(x.l, x.r) AS a, greatest(x.l, x.r) AS b, max(x.score) AS score
+            FROM (
+                SELECT coalesce(ma.survivor_id, e.a) AS l, coalesce(mb.survivor_id, e.b) AS r, e.score
+                FROM pg_temp.mlops_dedup_edges AS e
+                LEFT JOIN pg_temp.mlops_dedup_members AS ma ON ma.member_id = e.a
+                LEFT JOIN pg_temp.mlops_dedup_members AS mb ON mb.member_id = e.b
+                WHERE e.a < e.b AND e.score < %1$s
+            ) AS x
+            WHERE x.l <> x.r
+                AND NOT EXISTS (
+                    SELECT FROM pg_temp.mlops_dedup_judged AS j WHERE j.a = least(x.l, x.r) AND j.b = greatest(x.l, x.r)
+                )
+            GROUP BY least(x.l, x.r), greatest(x.l, x.r)
+        ) AS p
+        %6$s
         $q$,
-        v_rule.threshold, p_target
+        v_rule.threshold,
+        CASE WHEN v_integer THEN 'p.a' ELSE 'NULL::bigint' END,
+        CASE WHEN v_integer THEN 'p.b' ELSE 'NULL::bigint' END,
+        CASE WHEN v_integer THEN 'p.a::text' ELSE 'ra.key' END,
+        CASE WHEN v_integer THEN 'p.b::text' ELSE 'rb.key' END,
+        CASE WHEN NOT v_integer THEN 'INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.id = p.a'
+            ' INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.id = p.b' ELSE '' END
     );
     GET DIAGNOSTICS review_pairs = ROW_COUNT;
 END;
@@ -263,7 +307,10 @@ $$;
 
 COMMENT ON FUNCTION mlops.dedup_detect(regclass) IS
 'Detection pass of a table''s dedup rule into session temp tables pg_temp.mlops_dedup_members (cluster_id, '
-'survivor_id, member_id, reason, score, rnk) and pg_temp.mlops_dedup_review (left_id, right_id, score). Changes '
-'no table of the database. Returns counts.';
+'survivor_id, member_id, reason, score, rnk, survivor_key, member_key) and pg_temp.mlops_dedup_review (left_id, '
+'right_id, left_key, right_key, score). Keys are text (mlops.key_text_sql); the bigint ids are the keys for an '
+'integer key, else row numbers in key order in mlops_dedup_members and NULL in mlops_dedup_review. Any key type of '
+'a single-column primary key; other tables 0A000 (mlops.key_refusal), no rule 42704. Changes no table of the '
+'database. Returns counts: live rows, candidate pairs, members, review pairs.';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass) FROM PUBLIC;

@@ -14,16 +14,19 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_key text := mlops.integer_key_column(p_target);
+    v_key text := mlops.key_column(p_target);
     v_live text := '';
     v_changed bigint;
     v_evidence_changed bigint := 0;
     v_evaluator text;
     v_state text;
+    v_keys text[];
 BEGIN
     -- the run's work table, declared for plpgsql_check (a constant string: a no-op at run time)
     PERFORM 'PRAGMA:TABLE: mlops_dedup_work (seq bigint, batch_no bigint, why text, cluster_id bigint,'
-        ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text)';
+        ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text,'
+        ' survivor_key text, member_key text)';
+    PERFORM mlops.key_refusal(p_target, true);
     IF EXISTS (
         SELECT FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = p_target AND a.attname = 'deleted_at' AND NOT a.attisdropped
@@ -36,44 +39,51 @@ BEGIN
     ) THEN
         v_live := v_live || ' AND t.merged_into IS NULL';
     END IF;
-    -- Locked first (p_lock), in id order as merges lock: a change committed while this waited is what is checked,
-    -- and none can come between this check and the merge.
+    -- Locked first (p_lock), in key order as merges lock: a change committed while this waited is what is checked,
+    -- and none can come between this check and the merge. Rows are found by their key with the key's own equality.
     IF p_lock THEN
+        v_keys := ARRAY(
+            SELECT w.member_key FROM pg_temp.mlops_dedup_work AS w
+            WHERE w.seq BETWEEN p_first_seq AND p_last_seq AND w.status = 'pending'
+            UNION
+            SELECT w.survivor_key FROM pg_temp.mlops_dedup_work AS w
+            WHERE w.seq BETWEEN p_first_seq AND p_last_seq AND w.status = 'pending'
+        );
         EXECUTE format(
-            'SELECT count(*) FROM (SELECT FROM %1$s AS t WHERE t.%2$I IN ('
-            ' SELECT w.member_id FROM pg_temp.mlops_dedup_work AS w WHERE w.seq BETWEEN $1 AND $2'
-            ' AND w.status = ''pending'' UNION SELECT w.survivor_id FROM pg_temp.mlops_dedup_work AS w'
-            ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'') ORDER BY t.%2$I FOR NO KEY UPDATE) AS l',
-            p_target, v_key
-        ) USING p_first_seq, p_last_seq;
+            'SELECT count(*) FROM (SELECT FROM %1$s AS t WHERE %3$s ORDER BY t.%2$I FOR NO KEY UPDATE) AS l',
+            p_target, v_key, mlops.key_match_sql(p_target, 't', '$1')
+        ) USING v_keys;
     END IF;
     EXECUTE format(
         'UPDATE pg_temp.mlops_dedup_work AS w SET status = ''changed'''
         ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
-        ' AND (NOT EXISTS (SELECT FROM %1$s AS t WHERE t.%2$I = w.member_id%3$s)'
-        ' OR NOT EXISTS (SELECT FROM %1$s AS t WHERE t.%2$I = w.survivor_id%3$s))',
-        p_target, v_key, v_live
+        ' AND (NOT EXISTS (SELECT FROM %1$s AS t WHERE %2$s%4$s)'
+        ' OR NOT EXISTS (SELECT FROM %1$s AS t WHERE %3$s%4$s))',
+        p_target, mlops.key_match_sql(p_target, 't', 'w.member_key', false),
+        mlops.key_match_sql(p_target, 't', 'w.survivor_key', false), v_live
     ) USING p_first_seq, p_last_seq;
     GET DIAGNOSTICS v_changed = ROW_COUNT;
     -- Rows updated since detection: what the rule reads, evaluated again (as the rule's owner, like detection).
     IF to_regclass('pg_temp.mlops_dedup_rows') IS NOT NULL THEN
-        PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text)';
+        PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text)';
         v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
         v_state := mlops.dedup_rule_session_state();
         EXECUTE format(
             'WITH moved_on AS ('
-            '   SELECT d.id FROM pg_temp.mlops_dedup_rows AS d'
-            '   INNER JOIN %1$s AS t ON t.%2$I = d.id CROSS JOIN LATERAL %3$s(t.*) AS v'
-            '   WHERE d.id IN (SELECT w.member_id FROM pg_temp.mlops_dedup_work AS w'
+            '   SELECT d.id FROM ('
+            '       SELECT w.member_id AS id, w.member_key AS key FROM pg_temp.mlops_dedup_work AS w'
             '       WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
-            '       UNION SELECT w.survivor_id FROM pg_temp.mlops_dedup_work AS w'
-            '       WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'')'
-            '   AND (nullif(v.ekey, '''') IS DISTINCT FROM d.ekey OR nullif(v.txt, '''') IS DISTINCT FROM d.txt'
-            '       OR v.blk IS DISTINCT FROM d.blk))'
+            '       UNION SELECT w.survivor_id, w.survivor_key FROM pg_temp.mlops_dedup_work AS w'
+            '       WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'') AS x'
+            '   INNER JOIN pg_temp.mlops_dedup_rows AS d ON d.id = x.id'
+            '   INNER JOIN %1$s AS t ON %2$s CROSS JOIN LATERAL %3$s(t.*) AS v'
+            '   WHERE nullif(v.ekey, '''') IS DISTINCT FROM d.ekey OR nullif(v.txt, '''') IS DISTINCT FROM d.txt'
+            '       OR v.blk IS DISTINCT FROM d.blk)'
             ' UPDATE pg_temp.mlops_dedup_work AS w SET status = ''changed'''
             ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
-            ' AND (w.member_id IN (SELECT m.id FROM moved_on AS m) OR w.survivor_id IN (SELECT m.id FROM moved_on AS m))',
-            p_target, v_key, v_evaluator
+            ' AND (w.member_id IN (SELECT m.id FROM moved_on AS m)'
+            ' OR w.survivor_id IN (SELECT m.id FROM moved_on AS m))',
+            p_target, mlops.key_match_sql(p_target, 't', 'x.key', false), v_evaluator
         ) USING p_first_seq, p_last_seq;
         GET DIAGNOSTICS v_evidence_changed = ROW_COUNT;
         PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());
@@ -86,6 +96,8 @@ COMMENT ON FUNCTION mlops.dedup_recheck_members(regclass, bigint, bigint, boolea
 'In pg_temp.mlops_dedup_work (the run''s clusters, built by mlops.merge_duplicates), marks ''changed'' every pending '
 'member with seq in [p_first_seq, p_last_seq] whose row or whose survivor''s row of p_target is gone, soft-deleted '
 '(deleted_at), merged (merged_into), or no longer gives the rule the values detection recorded (exact key, text, '
-'block, in pg_temp.mlops_dedup_rows); returns how many it marked. Internal helper.';
+'block, in pg_temp.mlops_dedup_rows). Rows are found by their keys (text, any key type) with the key''s own '
+'equality; with p_lock they are first locked FOR NO KEY UPDATE in key order. Returns how many it marked. Internal '
+'helper.';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_recheck_members(regclass, bigint, bigint, boolean) FROM PUBLIC;

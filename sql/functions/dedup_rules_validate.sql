@@ -14,10 +14,9 @@ DECLARE
 BEGIN
     PERFORM mlops.assert_table(NEW.target);
     PERFORM mlops.assert_not_package_relation(NEW.target);
-    IF mlops.integer_key_column(NEW.target) IS NULL THEN
-        RAISE EXCEPTION 'dedup rule for %: the table has no single-column integer primary key to merge by', NEW.target
-            USING ERRCODE = 'feature_not_supported';
-    END IF;
+    -- any key type of one column (integer, uuid, text, numeric, a domain, …); no primary key or a composite one:
+    -- 0A000, with why and what to do
+    PERFORM mlops.key_refusal(NEW.target, true);
     IF nullif(btrim(NEW.exact_key), '') IS NULL AND nullif(btrim(NEW.similar_text), '') IS NULL THEN
         RAISE EXCEPTION 'dedup rule for % needs exact_key or similar_text', NEW.target
             USING ERRCODE = 'invalid_parameter_value',
@@ -87,11 +86,12 @@ $$;
 
 COMMENT ON FUNCTION mlops.dedup_rules_validate() IS
 'BEFORE INSERT OR UPDATE trigger of mlops.dedup_rules, run as the writing role: checks the target (a table of the '
-'user''s with a single-column integer key), thresholds (0 < review <= threshold <= 1), that exact_key or '
-'similar_text is set, soft-delete columns; unless only enabled, thresholds, soft_delete or fill_nulls change, it '
-'checks keep_order (mlops.dedup_rule_keep_order_sql), that the writer holds the rights a merge of the table uses '
-'(mlops.dedup_rule_missing_rights) without row-level security (42501), compiles the expressions '
-'(mlops.dedup_rule_compile) and sets evaluator and rule_owner = current_user, whatever the writer put there.';
+'user''s with a single-column primary key of any type, else 0A000 from mlops.key_refusal), thresholds '
+'(0 < review <= threshold <= 1), that exact_key or similar_text is set, soft-delete columns; unless only enabled, '
+'thresholds, soft_delete or fill_nulls change, it checks keep_order (mlops.dedup_rule_keep_order_sql), that the '
+'writer holds the rights a merge of the table uses (mlops.dedup_rule_missing_rights) without row-level security '
+'(42501), compiles the expressions (mlops.dedup_rule_compile) and sets evaluator and rule_owner = current_user, '
+'whatever the writer put there.';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rules_validate() FROM PUBLIC;
 

@@ -33,8 +33,9 @@ DECLARE
     v_lasts bigint[];
     v_first bigint;
     v_last bigint;
-    v_survivors bigint[];
-    v_losers bigint[];
+    -- a piece's clusters: keys as text (any key type), as mlops.merge_clusters takes them
+    v_survivors text[];
+    v_losers text[];
     v_scores real[];
     v_clusters bigint;
     v_done boolean;
@@ -70,10 +71,12 @@ DECLARE
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
-        ' reason text, score real, rnk bigint)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, score real)';
+        ' reason text, score real, rnk bigint, survivor_key text, member_key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, left_key text, right_key text,'
+        ' score real)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_work (seq bigint, batch_no bigint, why text, cluster_id bigint,'
-        ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text)';
+        ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text,'
+        ' survivor_key text, member_key text)';
     PERFORM mlops.assert_not_in_transaction_block(
         'mlops.merge_duplicates',
         'CALL it in autocommit mode (outside BEGIN ... COMMIT; psycopg: autocommit=True), '
@@ -164,9 +167,10 @@ BEGIN
                 CASE WHEN p_dry_run THEN ' (dry run: nothing changes)' ELSE '' END;
 
             IF NOT p_dry_run THEN
-                INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, score)
-                SELECT v_target, r.left_id, r.right_id, r.score FROM pg_temp.mlops_dedup_review AS r
-                ON CONFLICT (target, left_id, right_id) DO NOTHING;
+                INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, left_key, right_key, score)
+                SELECT v_target, r.left_id, r.right_id, r.left_key, r.right_key, r.score
+                FROM pg_temp.mlops_dedup_review AS r
+                ON CONFLICT (target, left_key, right_key) DO NOTHING;
                 PERFORM mlops.dedup_work_prepare(p_batch_size);
                 -- Clusters an earlier run recorded failed, unchanged since, are skipped (or their records cleared).
                 UPDATE mlops.dedup_runs
@@ -251,8 +255,8 @@ BEGIN
                         BEGIN
                             PERFORM set_config('lock_timeout', v_lock_timeout, true);
                             PERFORM mlops.dedup_recheck_members(v_target, v_first, v_last, true);
-                            SELECT array_agg(w.survivor_id ORDER BY w.seq, w.rnk),
-                                array_agg(w.member_id ORDER BY w.seq, w.rnk),
+                            SELECT array_agg(w.survivor_key ORDER BY w.seq, w.rnk),
+                                array_agg(w.member_key ORDER BY w.seq, w.rnk),
                                 array_agg(w.score ORDER BY w.seq, w.rnk),
                                 count(DISTINCT w.seq)
                             INTO v_survivors, v_losers, v_scores, v_clusters
@@ -312,8 +316,9 @@ BEGIN
                         v_partial_state := coalesce(v_partial_state, v_state);
                         v_partial_error := coalesce(v_partial_error, format(
                             'batch %s: clusters of survivors %s left for the next run: %s', v_batch.batch_no + 1,
-                            mlops.format_ids(ARRAY(SELECT DISTINCT s.id FROM unnest(v_survivors) AS s (id)
-                                ORDER BY s.id)), v_message));
+                            mlops.format_ids(ARRAY(SELECT w.survivor_key FROM pg_temp.mlops_dedup_work AS w
+                                WHERE w.seq BETWEEN v_first AND v_last AND w.survivor_key = ANY (v_survivors)
+                                GROUP BY w.survivor_id, w.survivor_key ORDER BY w.survivor_id)), v_message));
                     ELSIF v_clusters > 1 THEN
                         -- bisect: the first half is tried first (pushed last)
                         v_firsts := v_firsts || (v_first + (v_last - v_first) / 2 + 1);

@@ -48,7 +48,9 @@ DECLARE
         'key_base_type', 'key_text_sql', 'key_texts', 'target_references', 'declared_reference', 'reference_set_sql',
         'merge_assert_unreferenced_rows',
         -- undo and resolve_id of keys of any type (issue 9)
-        'key_text_is_canonical', 'loser_keys_match_sql', 'merge_chain_ends'
+        'key_text_is_canonical', 'loser_keys_match_sql', 'merge_chain_ends',
+        -- detection of any key type (issue 9)
+        'key_is_integer'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
@@ -113,8 +115,10 @@ BEGIN
         (7, 'table', 'mlops.merge_failures', 'UPDATE', ARRAY['cleared_at', 'cleared_by', 'cleared_reason']),
         -- review queue: merge_duplicates queues pairs, detection skips decided ones, review_candidate decides.
         (8, 'table', 'mlops.duplicate_candidates', 'SELECT', NULL),
-        (8, 'table', 'mlops.duplicate_candidates', 'INSERT',
-            ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score']),
+        (
+            8, 'table', 'mlops.duplicate_candidates', 'INSERT',
+            ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score']
+        ),
         (8, 'table', 'mlops.duplicate_candidates', 'UPDATE', ARRAY['status', 'decided_at']),
         -- reports
         (9, 'view', 'mlops.dedup_stats', 'SELECT', NULL),

@@ -139,3 +139,12 @@ DROP FUNCTION IF EXISTS mlops.unmerge_archived_moves(
     bigint, regclass, text, bigint, regclass, text, text[], text[]
 );
 DROP FUNCTION IF EXISTS mlops.unmerge_redirected_moves(bigint, regclass, text, regclass, text, text[], text[]);
+
+-- replaced signatures (detection side): find_duplicates returns the keys as text too (survivor_key, member_key);
+-- a failed cluster is fingerprinted and recorded by its keys as text. install re-creates them and grants them again
+-- to the roles granted usage.
+DROP FUNCTION IF EXISTS mlops.find_duplicates(regclass);
+DROP FUNCTION IF EXISTS mlops.merge_cluster_fingerprint(regclass, bigint[]);
+DROP FUNCTION IF EXISTS mlops.merge_failure_record(
+    bigint, regclass, bigint, bigint[], text, text, text, text, text, bigint, bigint
+);
