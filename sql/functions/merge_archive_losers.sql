@@ -3,7 +3,7 @@
 -- in an inheritance child is deleted from that child (ONLY), archived with the child's own columns and its table.
 
 CREATE OR REPLACE FUNCTION mlops.merge_archive_losers(
-    p_target regclass, p_key_column text, p_loser_ids text[], p_merge_ids bigint[]
+    p_target regclass, p_loser_ids text[], p_merge_ids bigint[]
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -42,9 +42,9 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_archive_losers(regclass, text, text[], bigint[]) IS
+COMMENT ON FUNCTION mlops.merge_archive_losers(regclass, text[], bigint[]) IS
 'Internal, part of a merge: deletes the losers (the i-th loser under merge p_merge_ids[i]) and archives each in '
 'mlops.merge_archive in the same statement (row_data, row_text, source_table for an inheritance child); returns '
 'how many rows were deleted. A child the caller may not read and delete: 42501.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_archive_losers(regclass, text, text[], bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_archive_losers(regclass, text[], bigint[]) FROM PUBLIC;

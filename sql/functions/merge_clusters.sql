@@ -190,7 +190,7 @@ BEGIN
     ELSE
         -- Archive and delete in one statement per relation: a row leaves the table only together with its exact
         -- archive copy (inheritance children: from the child, with its own columns).
-        v_count := mlops.merge_archive_losers(p_target, v_key, v_losers, v_pair_merge_ids);
+        v_count := mlops.merge_archive_losers(p_target, v_losers, v_pair_merge_ids);
     END IF;
     -- A BEFORE trigger that returns NULL (or a rule) skips a row without an error: every loser the log names as
     -- merged must really be gone (or marked), else the merge would report what did not happen.

@@ -20,7 +20,7 @@ DECLARE
         'merge_failures_clear',
         -- internal helpers on those paths
         'assert_table', 'assert_not_package_relation', 'package_table_names', 'assert_not_in_transaction_block',
-        'integer_key_column', 'primary_key_columns', 'has_soft_delete_columns', 'merge_assert_allowed',
+        'primary_key_columns', 'has_soft_delete_columns', 'merge_assert_allowed',
         'merge_lock_rows', 'merge_resolve_collisions', 'merge_repoint', 'merge_fill_nulls', 'merge_mapping_sql',
         'merge_self_exclusion_sql', 'sql_pairs', 'sql_column_pairs', 'row_key_sql', 'foreign_key_catalog',
         'fk_action_name', 'restore_archived_rows', 'unmerge_apply', 'unmerge_archived_moves', 'dedup_detect',

@@ -132,6 +132,9 @@ DROP FUNCTION IF EXISTS mlops.merge_fill_columns(
     regclass, text, text[], bigint[], bigint[], bigint[], boolean, boolean
 );
 DROP FUNCTION IF EXISTS mlops.merge_assert_referenced_keys(regclass, text, bigint[], bigint[]);
+-- any single-column key merges now (mlops.key_column, mlops.key_refusal)
+DROP FUNCTION IF EXISTS mlops.integer_key_column(regclass);
+DROP FUNCTION IF EXISTS mlops.merge_self_exclusion_sql(regclass, regclass, text, boolean);
 
 -- replaced signatures (undo side)
 DROP FUNCTION IF EXISTS mlops.resolve_id(regclass, bigint);
