@@ -39,8 +39,9 @@ $$;
 
 COMMENT ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text, text) IS
 'Internal: SQL SET list for p_referencing (the UPDATE''s alias r) that makes reference p_name (an FK of columns '
-'p_columns, or a declared reference: mlops.declared_reference) hold the values p_value_template gives (a format() template: %1$s the column '
-'name, %2$s its 1-based position, e.g. ''v.s%2$s''; for declared references the key value); p_spelling_sql, when '
-'not NULL, is text a declared reference takes instead where it is not NULL (undo''s merge_moves.moved_from).';
+'p_columns, or a declared reference: mlops.declared_reference) hold the values p_value_template gives (a format() '
+'template: %1$s the column name, %2$s its 1-based position, e.g. ''v.s%2$s''; for declared references the key '
+'value); p_spelling_sql, when not NULL, is text a declared reference takes instead where it is not NULL (undo''s '
+'merge_moves.moved_from).';
 
 REVOKE EXECUTE ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text, text) FROM PUBLIC;
