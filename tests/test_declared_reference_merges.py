@@ -154,7 +154,8 @@ INSERT INTO public.plain (user_id) VALUES ('B1FFCD00-0000-4000-8000-000000000002
     ('b1ffcd00000040008000000000000002'), ('not a uuid'), (NULL);
 INSERT INTO public.attach (record_type, record_id) VALUES ('User', 'B1FFCD00-0000-4000-8000-000000000002');
 INSERT INTO public.doc (body) VALUES ('{"u": "B1FFCD00-0000-4000-8000-000000000002"}');
-INSERT INTO mlops.declared_references (referencing_table, id_column, target) VALUES ('public.plain', 'user_id', 'public.users');
+INSERT INTO mlops.declared_references (referencing_table, id_column, target)
+VALUES ('public.plain', 'user_id', 'public.users');
 INSERT INTO mlops.declared_references (referencing_table, id_column, target, type_column, type_value)
 VALUES ('public.attach', 'record_id', 'public.users', 'record_type', 'User');
 INSERT INTO mlops.declared_references (referencing_table, id_column, target, json_path)
@@ -172,7 +173,12 @@ def test_every_spelling_of_a_key_moves_and_undo_writes_each_back_as_it_was(conn:
     ).fetchone()[0]
     survivor = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
     assert conn.execute("SELECT user_id FROM public.plain ORDER BY id").fetchall() == [
-        (survivor,), (survivor,), (survivor,), (survivor,), ("not a uuid",), (None,),
+        (survivor,),
+        (survivor,),
+        (survivor,),
+        (survivor,),
+        ("not a uuid",),
+        (None,),
     ]
     assert conn.execute("SELECT record_id FROM public.attach").fetchall() == [(survivor,)]
     assert conn.execute("SELECT body FROM public.doc").fetchall() == [({"u": survivor},)]
@@ -195,7 +201,9 @@ def test_a_text_column_declared_to_a_citext_key_matches_any_case(conn: psycopg.C
     before = snapshot(conn, ("public.cust", "public.notes"))
     merge_id = conn.execute("SELECT mlops.merge_rows('public.cust', 'ALFKI'::citext, ARRAY['bonap'])").fetchone()[0]
     assert conn.execute("SELECT cust_code FROM public.notes ORDER BY id").fetchall() == [
-        ("ALFKI",), ("ALFKI",), ("alfki",),
+        ("ALFKI",),
+        ("ALFKI",),
+        ("alfki",),
     ]
     conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     assert snapshot(conn, ("public.cust", "public.notes")) == before
