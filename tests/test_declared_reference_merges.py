@@ -279,3 +279,83 @@ def test_declaring_needs_references_on_the_target_and_rule_merges_check_the_decl
         assert app.execute("SELECT user_id FROM app.mine").fetchall() == [(B,)]
     finally:
         app.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+# ---------------------------------------------------------------- what the code review found (issue 9)
+
+
+def test_a_column_declares_one_target(app: psycopg.Connection) -> None:
+    app.execute("CREATE TABLE app.orgs (code text PRIMARY KEY)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        app.execute(
+            "INSERT INTO mlops.declared_references (referencing_table, id_column, target)"
+            " VALUES ('app.audit', 'actor', 'app.orgs')"
+        )
+
+
+def test_a_column_of_another_type_is_compared_as_the_key(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.tk (code text PRIMARY KEY);
+        CREATE TABLE public.tref (id serial PRIMARY KEY, ref uuid);
+        INSERT INTO public.tk VALUES ('X1'), ('X2'), ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+        INSERT INTO public.tref (ref) VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+        INSERT INTO mlops.declared_references (referencing_table, id_column, target)
+        VALUES ('public.tref', 'ref', 'public.tk');
+        """
+    )
+    conn.execute("SELECT mlops.merge_rows('public.tk', 'X2', ARRAY['X1'])")  # no uuid to move, no cast error
+    assert conn.execute("SELECT code FROM public.tk ORDER BY 1").fetchall() == [
+        ("X2",), ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",),
+    ]
+
+
+def test_a_citext_hierarchy_never_makes_a_survivor_its_own_parent(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE EXTENSION IF NOT EXISTS citext;
+        CREATE TABLE public.c1 (code citext PRIMARY KEY, parent citext REFERENCES public.c1);
+        INSERT INTO public.c1 VALUES ('A', NULL), ('B', 'a');
+        """
+    )
+    conn.execute("SELECT mlops.merge_rows('public.c1', 'B'::citext, ARRAY['A'::citext])")
+    assert conn.execute("SELECT code::text, parent::text FROM public.c1").fetchall() == [("B", None)]
+
+
+def test_undo_gives_an_fk_back_the_spelling_it_had(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE EXTENSION IF NOT EXISTS citext;
+        CREATE TABLE public.cu (code citext PRIMARY KEY);
+        CREATE TABLE public.ord (id int PRIMARY KEY, cust citext REFERENCES public.cu);
+        INSERT INTO public.cu VALUES ('ALFKI'), ('BONAP');
+        INSERT INTO public.ord VALUES (1, 'alfki'), (2, 'bonap');
+        """
+    )
+    before = snapshot(conn, ("public.cu", "public.ord"))
+    merge_id = conn.execute("SELECT mlops.merge_rows('public.cu', 'BONAP'::citext, ARRAY['ALFKI'])").fetchone()[0]
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert snapshot(conn, ("public.cu", "public.ord")) == before
+
+
+def test_integer_keys_in_text_match_every_spelling_and_json_columns_are_refused(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.acct (id bigint PRIMARY KEY);
+        CREATE TABLE public.memo (id serial PRIMARY KEY, acct text, doc json);
+        INSERT INTO public.acct VALUES (7), (8);
+        INSERT INTO public.memo (acct) VALUES ('007'), ('+7'), (' 7 '), ('77');
+        INSERT INTO mlops.declared_references (referencing_table, id_column, target)
+        VALUES ('public.memo', 'acct', 'public.acct');
+        """
+    )
+    before = snapshot(conn, ("public.memo",))
+    merge_id = conn.execute("SELECT mlops.merge_rows('public.acct', 8, ARRAY[7])").fetchone()[0]
+    assert conn.execute("SELECT acct FROM public.memo ORDER BY id").fetchall() == [("8",), ("8",), ("8",), ("77",)]
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert snapshot(conn, ("public.memo",)) == before
+    with pytest.raises(psycopg.errors.FeatureNotSupported):
+        conn.execute(
+            "INSERT INTO mlops.declared_references (referencing_table, id_column, target, json_path)"
+            " VALUES ('public.memo', 'doc', 'public.acct', '{a}')"
+        )

@@ -188,7 +188,7 @@ def test_stress_inserts_during_merges_lose_nothing(
         "SELECT count(*) FROM unnest(%s::bigint[]) AS a (id)"
         " WHERE NOT EXISTS (SELECT FROM mlops.job_recommendations AS r WHERE r.id = a.id)"
         " AND NOT EXISTS (SELECT FROM mlops.merge_archive AS x"
-        "   WHERE x.target = 'mlops.job_recommendations'::regclass AND x.row_id = a.id)",
+        "   WHERE x.target = 'mlops.job_recommendations'::regclass AND x.row_key = a.id::text)",
         (acknowledged["recs"],),
     ).fetchone()[0]
     dangling = conn.execute(

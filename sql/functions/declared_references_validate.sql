@@ -88,6 +88,15 @@ BEGIN
                 HINT = 'A polymorphic pair is two columns: the type (e.g. record_type) and the id (record_id).';
         END IF;
     END IF;
+    IF v_id_type = 'pg_catalog.json'::regtype THEN
+        -- re-pointing a key inside a json text would rewrite the whole document (key order, duplicate keys,
+        -- blanks) as jsonb does, and undo could not give it back
+        RAISE EXCEPTION 'declared reference %.%: column % is json; only jsonb documents can be re-pointed exactly',
+            NEW.referencing_table, quote_ident(NEW.id_column), quote_ident(NEW.id_column)
+            USING ERRCODE = 'feature_not_supported',
+            HINT = format('ALTER TABLE %s ALTER COLUMN %I TYPE jsonb, then declare it.', NEW.referencing_table,
+                NEW.id_column);
+    END IF;
     IF v_id_type IN ('pg_catalog.json'::regtype, 'pg_catalog.jsonb'::regtype) THEN
         IF NEW.json_path IS NULL OR cardinality(NEW.json_path) = 0 OR array_position(NEW.json_path, NULL) IS NOT NULL
         THEN
@@ -168,7 +177,7 @@ COMMENT ON FUNCTION mlops.declared_references_validate() IS
 'Internal: BEFORE INSERT OR UPDATE trigger of mlops.declared_references: refuses a referencing relation that is not '
 'a table (42809) or is a package table (22023), a writer without the rights of its owner (42501), an id_column or '
 'type_column it does not have (42703), type_column without type_value or the reverse, type_column = id_column, '
-'json_path on a column that is not json/jsonb or missing on one that is (22023), a target that is not a table '
+'json_path on a column that is not jsonb or missing on one that is (22023), a json (not jsonb) column (0A000), a target that is not a table '
 '(42809) or is a package table (22023) or has no single-column primary key (0A000, mlops.key_refusal), an '
 'id_column whose type cannot hold the target''s keys (42804, mlops.reference_type_fits), and a plain declaration '
 'that duplicates a foreign key (42710), a writer without REFERENCES on the target''s key (42501, as an FK would '

@@ -36,7 +36,10 @@ BEGIN
                     mlops.key_spelling_sql(v_declared.target, mlops.key_text_sql(v_declared.target, v_key)),
                     mlops.key_spelling_sql(v_declared.target, format('%I.%I::pg_catalog.text', p_alias,
                         v_declared.id_column)))
-                ELSE format('(%s)::%s = %I.%I', v_key, v_declared.id_type, p_alias, v_declared.id_column)
+                -- another type (int4 holding int8 keys, uuid holding text keys): compared as the key's type, so a
+                -- key the column cannot hold is simply not there
+                ELSE format('%s = (%I.%I)::%s', v_key, p_alias, v_declared.id_column,
+                    mlops.key_type_sql(v_declared.target))
             END;
     END IF;
     SELECT string_agg(

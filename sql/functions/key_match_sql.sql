@@ -3,7 +3,7 @@
 -- would miss an extension type's operator (citext's lives in the extension's schema) and compare as text.
 
 CREATE OR REPLACE FUNCTION mlops.key_match_sql(
-    p_table regclass, p_alias text, p_keys_sql text, p_many boolean DEFAULT TRUE
+    p_table regclass, p_alias text, p_keys_sql text, p_many boolean DEFAULT TRUE, p_value_sql text DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -14,6 +14,7 @@ AS $$
 DECLARE
     v_operator text;
     v_column text := mlops.key_column(p_table);
+    v_value text;
 BEGIN
     SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname) INTO v_operator
     FROM pg_catalog.pg_index AS i
@@ -27,17 +28,19 @@ BEGIN
     IF v_operator IS NULL OR v_column IS NULL THEN
         PERFORM mlops.key_refusal(p_table, true);
     END IF;
+    -- the row's key, or another value of the key's type (a self reference's column)
+    v_value := coalesce(p_value_sql, format('%I.%I', p_alias, v_column));
     IF p_many THEN
-        RETURN format('%I.%I %s ANY ((%s)::%s[])', p_alias, v_column, v_operator, p_keys_sql,
-            mlops.key_type_sql(p_table));
+        RETURN format('%s %s ANY ((%s)::%s[])', v_value, v_operator, p_keys_sql, mlops.key_type_sql(p_table));
     END IF;
-    RETURN format('%I.%I %s (%s)::%s', p_alias, v_column, v_operator, p_keys_sql, mlops.key_type_sql(p_table));
+    RETURN format('%s %s (%s)::%s', v_value, v_operator, p_keys_sql, mlops.key_type_sql(p_table));
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.key_match_sql(regclass, text, text, boolean) IS
+COMMENT ON FUNCTION mlops.key_match_sql(regclass, text, text, boolean, text) IS
 'Internal: SQL condition that row p_alias of the table has the key p_keys_sql (text) or, with p_many, one of the '
 'keys p_keys_sql (text[]): "alias.key OPERATOR(schema.=) ANY ((keys)::type[])", with the primary key''s own btree '
-'equality operator. Raises 0A000 for a table without a single-column primary key.';
+'equality operator. With p_value_sql, that SQL value of the key''s type (a self reference''s column) takes the place '
+'of the row''s key. Raises 0A000 for a table without a single-column primary key.';
 
-REVOKE EXECUTE ON FUNCTION mlops.key_match_sql(regclass, text, text, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.key_match_sql(regclass, text, text, boolean, text) FROM PUBLIC;

@@ -20,7 +20,9 @@ BEGIN
         RETURN format('pg_catalog.rtrim(%s)', p_text_sql);  -- char(n) equality ignores trailing blanks
     END IF;
     IF v_base IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype) THEN
-        RETURN format('pg_catalog.btrim(%s)', p_text_sql);  -- integer input takes surrounding blanks
+        -- integer input takes blanks, a sign and leading zeros ('+007' is 7)
+        RETURN format('CASE WHEN %1$s ~ ''^\s*[+-]?[0-9]+\s*$'' THEN ((%1$s)::pg_catalog.numeric)::pg_catalog.text'
+            ' ELSE %1$s END', p_text_sql);
     END IF;
     IF NOT mlops.key_text_is_canonical(p_target)
         AND (SELECT t.typcategory FROM pg_catalog.pg_type AS t WHERE t.oid = v_base) = 'S' THEN
@@ -32,8 +34,8 @@ $$;
 
 COMMENT ON FUNCTION mlops.key_spelling_sql(regclass, text) IS
 'Internal: SQL text that maps p_text_sql (a key of p_target written as text) to one spelling per key value: uuid '
-'lower case without braces, hyphens and blanks; char(n) without trailing blanks; integers without surrounding '
-'blanks; case-insensitive string keys (citext) lower case; other keys as they are (numeric keys must be written as '
+'lower case without braces, hyphens and blanks; char(n) without trailing blanks; integers as numbers (blanks, '
+'sign, leading zeros); case-insensitive string keys (citext) lower case; other keys as they are (numeric keys must be written as '
 'the key''s own text). Applied to both sides when a declared reference compares text.';
 
 REVOKE EXECUTE ON FUNCTION mlops.key_spelling_sql(regclass, text) FROM PUBLIC;

@@ -19,6 +19,10 @@ BEGIN
     IF p_keys IS NULL THEN
         RETURN NULL;
     END IF;
+    IF pg_catalog.pg_typeof(p_keys) IN ('pg_catalog.int2[]'::regtype, 'pg_catalog.int4[]'::regtype,
+        'pg_catalog.int8[]'::regtype) AND mlops.key_is_integer(p_table) THEN
+        RETURN p_keys::text[];  -- integers for an integer key: their text is the key's, no statement needed
+    END IF;
     BEGIN
         EXECUTE format(
             'SELECT array_agg(%s ORDER BY u.o) FROM unnest($1::%s[]) WITH ORDINALITY AS u (k, o)',

@@ -41,8 +41,7 @@ BEGIN
     v_key := mlops.key_column(p_target);
     v_key_type := mlops.key_type_sql(p_target);
     v_key_text := mlops.key_text_sql(p_target, format('t.%I', v_key));
-    v_integer_key := mlops.key_base_type(p_target)
-        IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype);
+    v_integer_key := mlops.key_is_integer(p_target);
     -- keys as the canonical text the package works with and logs, in the order given
     v_survivors := mlops.key_texts(p_target, p_survivor_ids);
     v_losers := mlops.key_texts(p_target, p_loser_ids);

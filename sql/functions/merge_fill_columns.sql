@@ -51,8 +51,9 @@ BEGIN
         (
             SELECT string_agg(
                 CASE WHEN c.col = ANY (coalesce(v_self_refs, '{}'))
-                    THEN format('CASE WHEN %2$s = m.survivor_id OR %2$s = ANY ($1::text[]) THEN NULL ELSE %1$s END',
-                        c.value, mlops.key_text_sql(p_target, c.value))
+                    THEN format('CASE WHEN %2$s OR %3$s THEN NULL ELSE %1$s END', c.value,
+                        mlops.key_match_sql(p_target, NULL, 'm.survivor_id', false, c.value),
+                        mlops.key_match_sql(p_target, NULL, '$1', true, c.value))
                     ELSE c.value END
                 || format(' AS "v_%s"', c.ord), ', ' ORDER BY c.ord
             )

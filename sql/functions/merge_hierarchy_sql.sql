@@ -23,7 +23,7 @@ BEGIN
         walk (survivor_id, loser_id, cur, nxt, path) AS (
             SELECT m.survivor_id, m.loser_id, m.loser_id, %4$s, ARRAY[m.loser_id]
             FROM m
-            INNER JOIN %1$s AS s ON %5$s AND s.%2$I = (m.loser_id)::%7$s
+            INNER JOIN %1$s AS s ON %5$s AND %7$s
             INNER JOIN %1$s AS l ON %6$s
             UNION ALL
             SELECT w.survivor_id, w.loser_id, w.nxt, %4$s, w.path || w.nxt
@@ -45,10 +45,12 @@ BEGIN
         ORDER BY w.survivor_id, cardinality(w.path) DESC
         $q$,
         p_target, p_fk_column, p_key_column,
-        mlops.key_text_sql(p_target, format('l.%I', p_fk_column)),
+        -- the next row of the chain named by its own key text (a citext reference may spell it otherwise)
+        format('(SELECT %s FROM %s AS x WHERE %s)', mlops.key_text_sql(p_target, format('x.%I', p_key_column)),
+            p_target, mlops.key_match_sql(p_target, 'x', format('l.%I', p_fk_column), false)),
         mlops.key_match_sql(p_target, 's', 'm.survivor_id', false),
         mlops.key_match_sql(p_target, 'l', 'm.loser_id', false),
-        mlops.key_type_sql(p_target),
+        mlops.key_match_sql(p_target, 's', 'm.loser_id', false, format('s.%I', p_fk_column)),
         mlops.key_match_sql(p_target, 'l', 'w.nxt', false)
     );
 END;

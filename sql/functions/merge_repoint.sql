@@ -87,8 +87,12 @@ BEGIN
     -- A declared reference held as text (or inside a document) may spell the key otherwise: the row's value before
     -- the move (read from the same row, joined by its ctid) is logged when it differs, for undo to write back.
     SELECT d.* INTO v_declared FROM mlops.declared_reference(p_referencing, p_fk_name) AS d;
-    IF v_declared.id_is_text OR v_declared.json_path IS NOT NULL THEN
-        v_old := CASE WHEN v_declared.json_path IS NULL THEN format('mlops_old.%I::pg_catalog.text', v_declared.id_column)
+    -- So is a one-column FK to a key whose equal values spell differently (citext 'alfki' -> 'ALFKI', numeric 1.5).
+    IF v_declared.id_is_text OR v_declared.json_path IS NOT NULL
+        OR (v_declared.id_column IS NULL AND cardinality(p_fk_columns) = 1 AND NOT v_hierarchy
+            AND NOT mlops.key_text_is_canonical(p_target)) THEN
+        v_old := CASE WHEN v_declared.json_path IS NULL
+            THEN format('mlops_old.%I::pg_catalog.text', coalesce(v_declared.id_column, p_fk_columns[1]))
             ELSE format('(mlops_old.%I::pg_catalog.jsonb #>> %L::pg_catalog.text[])', v_declared.id_column,
                 v_declared.json_path) END;
         v_join := v_join || format(', %s AS mlops_old', p_referencing);

@@ -16,6 +16,16 @@ DECLARE
     v_value text;
 BEGIN
     SELECT d.* INTO v_declared FROM mlops.declared_reference(p_referencing, p_name) AS d;
+    IF v_declared.id_column IS NULL AND p_spelling_sql IS NOT NULL AND cardinality(p_columns) = 1 THEN
+        -- undo of a one-column FK: the value as the row spelled it, where the merge logged one
+        RETURN format('%1$I = coalesce((%2$s)::%3$s, %4$s)', p_columns[1], p_spelling_sql, (
+            SELECT format('%I.%I', n.nspname, t.typname)
+            FROM pg_catalog.pg_attribute AS a
+            INNER JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+            INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
+            WHERE a.attrelid = p_referencing AND a.attname = p_columns[1]
+        ), format(p_value_template, p_columns[1], 1));
+    END IF;
     IF v_declared.id_column IS NULL THEN
         RETURN mlops.sql_pairs(p_columns, '%1$I = ' || p_value_template, ', ');
     END IF;

@@ -14,8 +14,11 @@ CREATE TABLE mlops.declared_references (
     declared_by name NOT NULL DEFAULT current_user,
     declared_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT declared_references_pkey PRIMARY KEY (reference_id),
-    CONSTRAINT declared_references_referencing_table_id_column_target_key
-    UNIQUE NULLS NOT DISTINCT (referencing_table, id_column, target, type_column, type_value, json_path),
+    -- one target per column (per type value of a polymorphic pair, per path in a document): a value that could be a
+    -- key of two tables could not be re-pointed by either merge, and the reference's name (table, column, type
+    -- value, path) names one declaration
+    CONSTRAINT declared_references_referencing_table_id_column_key
+    UNIQUE NULLS NOT DISTINCT (referencing_table, id_column, type_column, type_value, json_path),
     CONSTRAINT declared_references_type_check CHECK ((type_column IS NULL) = (type_value IS NULL))
 );
 
