@@ -50,6 +50,7 @@ grant: setup
 
 bench: setup
 	$(PY) bench/merge.py
+	$(PY) bench/merge_keys.py
 	$(PY) bench/detect.py
 	$(PY) bench/pipeline.py
 

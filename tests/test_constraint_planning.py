@@ -60,9 +60,9 @@ def test_survivor_that_reported_to_its_loser_takes_the_losers_boss_and_undo_rest
     merge_id = merge(app, "app.staff", 3, [2])
 
     assert rows(app, "SELECT id, boss FROM app.staff ORDER BY id") == [(1, None), (3, 1), (4, 3)]
-    assert rows(app, "SELECT row_key, loser_id, moved_to FROM mlops.merge_moves ORDER BY row_key::text") == [
-        ({"id": 3}, 2, {"boss": 1}),
-        ({"id": 4}, 2, None),
+    assert rows(app, "SELECT row_key, loser_key, moved_to FROM mlops.merge_moves ORDER BY row_key::text") == [
+        ({"id": 3}, "2", {"boss": 1}),
+        ({"id": 4}, "2", None),
     ]
     app.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     assert snapshot(app, ("app.staff",)) == before

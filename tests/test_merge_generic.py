@@ -129,7 +129,7 @@ def test_loser_referencing_another_loser_is_archived_as_it_was(shop: psycopg.Con
     merge(shop)
     assert rows(
         shop,
-        "SELECT row_data ->> 'parent_id' FROM mlops.merge_archive WHERE row_id = 3"
+        "SELECT row_data ->> 'parent_id' FROM mlops.merge_archive WHERE row_key = '3'"
         " AND target = 'shop.customers'::regclass",
     ) == [("2",)]
 
@@ -161,7 +161,7 @@ def test_keyless_table_collisions_are_archived_and_deleted(shop: psycopg.Connect
     ]
     archived = rows(
         shop,
-        "SELECT row_id, row_data FROM mlops.merge_archive WHERE target = 'shop.wishlist'::regclass ORDER BY 2::text",
+        "SELECT row_key, row_data FROM mlops.merge_archive WHERE target = 'shop.wishlist'::regclass ORDER BY 2::text",
     )
     assert archived == [
         (None, {"customer_id": 2, "sku": "sku-1"}),
@@ -172,9 +172,11 @@ def test_keyless_table_collisions_are_archived_and_deleted(shop: psycopg.Connect
 def test_fk_that_is_the_primary_key_merges_the_twin_rows(shop: psycopg.Connection) -> None:
     merge(shop)
     assert rows(shop, "SELECT customer_id, points FROM shop.loyalty") == [(1, 10)]
-    assert rows(shop, "SELECT survivor_id, loser_ids FROM mlops.merges WHERE target = 'shop.loyalty'::regclass") == [
-        (1, [2, 3])
-    ]
+    assert rows(
+        shop,
+        "SELECT survivor_id, loser_ids, survivor_key, loser_keys FROM mlops.merges"
+        " WHERE target = 'shop.loyalty'::regclass",
+    ) == [(1, [2, 3], "1", ["2", "3"])]
 
 
 def test_partial_unique_index_collides_only_inside_its_predicate(shop: psycopg.Connection) -> None:
@@ -221,12 +223,35 @@ def test_keyless_referenced_table_with_collisions_is_refused(shop: psycopg.Conne
         " CONSTRAINT memberships_key UNIQUE (customer_id, club));"
         "CREATE TABLE shop.badges (customer_id int, club text,"
         " FOREIGN KEY (customer_id, club) REFERENCES shop.memberships (customer_id, club));"
-        "INSERT INTO shop.memberships VALUES (1, 'gold'), (2, 'gold')"
+        "INSERT INTO shop.memberships VALUES (1, 'gold'), (2, 'gold'); INSERT INTO shop.badges VALUES (2, 'gold')"
     )
+    before = rows(shop, "SELECT * FROM shop.memberships ORDER BY 1, 2")
     with pytest.raises(psycopg.errors.FeatureNotSupported) as exc:
         merge(shop)
-    assert "cannot merge through shop.memberships: its rows collide on shop.memberships_key" in str(exc.value)
+    assert exc.value.sqlstate == "0A000"
+    assert (
+        "cannot merge through shop.memberships: 1 of its rows collide on shop.memberships_key and 1 row(s) of"
+        " shop.badges reference them through badges_customer_id_club_fkey" in str(exc.value)
+    )
     assert rows(shop, "SELECT count(*) FROM shop.customers") == [(4,)]
+    assert rows(shop, "SELECT * FROM shop.memberships ORDER BY 1, 2") == before
+    assert rows(shop, "SELECT count(*) FROM mlops.merges") == [(0,)]
+
+
+def test_keyless_colliding_rows_nobody_references_are_archived_and_come_back(shop: psycopg.Connection) -> None:
+    # badges could reference memberships, but no badge references the colliding one: it is archived and deleted
+    shop.execute(
+        "CREATE TABLE shop.memberships (customer_id int REFERENCES shop.customers, club text,"
+        " CONSTRAINT memberships_key UNIQUE (customer_id, club));"
+        "CREATE TABLE shop.badges (customer_id int, club text,"
+        " FOREIGN KEY (customer_id, club) REFERENCES shop.memberships (customer_id, club));"
+        "INSERT INTO shop.memberships VALUES (1, 'gold'), (2, 'gold'); INSERT INTO shop.badges VALUES (1, 'gold')"
+    )
+    before = rows(shop, "SELECT * FROM shop.memberships ORDER BY 1, 2")
+    merge_id = rows(shop, "SELECT mlops.merge_rows('shop.customers', 1, ARRAY[2])")[0][0]
+    assert rows(shop, "SELECT * FROM shop.memberships ORDER BY 1, 2") == [(1, "gold")]
+    shop.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert rows(shop, "SELECT * FROM shop.memberships ORDER BY 1, 2") == before
 
 
 def test_rows_merged_counts_recursive_conflicts(shop: psycopg.Connection) -> None:

@@ -53,8 +53,8 @@ def test_merge_resolves_unique_collision_by_merging_the_twin(incident: psycopg.C
 def test_merge_archives_every_deleted_row(incident: psycopg.Connection) -> None:
     before = snapshot(incident)
     merge_letters(incident, 1, [2])
-    archived = rows(incident, "SELECT target::text, row_id, row_data FROM mlops.merge_archive ORDER BY archive_id")
-    assert [(t, i) for t, i, _ in archived] == [("mlops.job_recommendations", 2), ("mlops.cover_letter_samples", 2)]
+    archived = rows(incident, "SELECT target::text, row_key, row_data FROM mlops.merge_archive ORDER BY archive_id")
+    assert [(t, i) for t, i, _ in archived] == [("mlops.job_recommendations", "2"), ("mlops.cover_letter_samples", "2")]
     assert archived[1][2] in before["mlops.cover_letter_samples"]
     assert archived[0][2] in before["mlops.job_recommendations"]
     # nothing lost: archived + remaining = before, table by table
@@ -67,11 +67,11 @@ def test_merge_archives_every_deleted_row(incident: psycopg.Connection) -> None:
 def test_merge_logs_every_moved_reference(incident: psycopg.Connection) -> None:
     merge_letters(incident, 1, [2])
     moves = rows(
-        incident, "SELECT referencing_table::text, fk_name, row_key, loser_id FROM mlops.merge_moves ORDER BY 1, 3"
+        incident, "SELECT referencing_table::text, fk_name, row_key, loser_key FROM mlops.merge_moves ORDER BY 1, 3"
     )
     assert moves == [
-        ("mlops.job_recommendations", "job_recommendations_resume_id_fkey", {"id": 3}, 2),
-        ("mlops.user_interactions", "user_interactions_recommendation_id_fkey", {"id": 2}, 2),
+        ("mlops.job_recommendations", "job_recommendations_resume_id_fkey", {"id": 3}, "2"),
+        ("mlops.user_interactions", "user_interactions_recommendation_id_fkey", {"id": 2}, "2"),
     ]
 
 

@@ -45,8 +45,8 @@ def test_plpgsql_check_reports_nothing(conn: psycopg.Connection) -> None:
 # Entry points that change user tables read the caller's search_path (for the user's triggers) before they pin
 # their own: their first declaration calls mlops.pin_search_path(), which itself carries no SET clause.
 SELF_PINNING = {
-    "mlops.merge_rows(regclass,bigint,bigint[],text,boolean,boolean,real)",
-    "mlops.merge_clusters(regclass,bigint[],bigint[],text,real[],bigint[],boolean,boolean)",
+    "mlops.merge_rows(regclass,anycompatible,anycompatiblearray,text,boolean,boolean,real)",
+    "mlops.merge_clusters(regclass,anycompatiblearray,anycompatiblearray,text,real[],bigint[],boolean,boolean)",
     "mlops.unmerge(bigint)",
     "mlops.review_candidate(bigint,text)",
 }

@@ -181,9 +181,9 @@ def test_granted_role_merges_and_the_merge_is_archived_and_logged(
     assert shop.execute("SELECT customer_id FROM shop.orders WHERE id = 10").fetchone() == (1,)
     assert shop.execute("SELECT membership_id FROM shop.membership_events WHERE id = 30").fetchone() == (20,)
     archived = shop.execute(
-        "SELECT target::text, row_id, row_data ->> 'tag' FROM mlops.merge_archive ORDER BY target::text, archive_id"
+        "SELECT target::text, row_key, row_data ->> 'tag' FROM mlops.merge_archive ORDER BY target::text, archive_id"
     ).fetchall()
-    assert archived == [("shop.customers", 2, None), ("shop.memberships", 21, None), ("shop.tags", None, "vip")]
+    assert archived == [("shop.customers", "2", None), ("shop.memberships", "21", None), ("shop.tags", None, "vip")]
 
 
 def test_granted_role_undoes_a_merge_completely(dsn: str, shop: psycopg.Connection, operator: str) -> None:
@@ -501,14 +501,14 @@ def test_archive_shows_a_role_only_rows_of_tables_it_may_read(dsn: str, shop: ps
 
     with connect_as(dsn, role) as role_conn:
         seen = role_conn.execute(
-            "SELECT target::text, row_id, row_data FROM mlops.merge_archive ORDER BY archive_id"
+            "SELECT target::text, row_key, row_data FROM mlops.merge_archive ORDER BY archive_id"
         ).fetchall()
 
-    assert shop.execute("SELECT target::text, row_id FROM mlops.merge_archive ORDER BY archive_id").fetchall() == [
-        ("shop.customers", 4),
-        ("shop.products", 2),
+    assert shop.execute("SELECT target::text, row_key FROM mlops.merge_archive ORDER BY archive_id").fetchall() == [
+        ("shop.customers", "4"),
+        ("shop.products", "2"),
     ]
-    assert [(t, r) for t, r, _ in seen] == [("shop.customers", 4)]
+    assert [(t, r) for t, r, _ in seen] == [("shop.customers", "4")]
     assert seen[0][2]["email"] == "b@x"
 
 
@@ -598,18 +598,18 @@ def test_undo_refuses_a_merge_a_less_privileged_role_recorded(
     shop.execute(f"GRANT USAGE ON SCHEMA shop TO {op}; GRANT SELECT ON shop.products TO {op}")
     with connect_as(dsn, op) as role_conn:
         (merge_id,) = role_conn.execute(
-            "INSERT INTO mlops.merges (target, survivor_id, loser_ids, reason, soft_deleted)"
-            " VALUES ('shop.products', 1, '{99}', 'forged', false) RETURNING merge_id"
+            "INSERT INTO mlops.merges (target, key_type, survivor_key, loser_keys, reason, soft_deleted)"
+            " VALUES ('shop.products', 'bigint', '1', '{99}', 'forged', false) RETURNING merge_id"
         ).fetchone()
         role_conn.execute(
-            "INSERT INTO mlops.merge_archive (merge_id, target, row_id, row_data)"
-            """ VALUES (%s, 'shop.products', 99, '{"id": 99, "name": "forged"}')""",
+            "INSERT INTO mlops.merge_archive (merge_id, target, row_key, row_data)"
+            """ VALUES (%s, 'shop.products', '99', '{"id": 99, "name": "forged"}')""",
             (merge_id,),
         )
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             role_conn.execute(
-                "INSERT INTO mlops.merges (target, survivor_id, loser_ids, reason, soft_deleted, merged_by)"
-                " VALUES ('shop.products', 1, '{98}', 'forged', false, 'postgres')"
+                "INSERT INTO mlops.merges (target, key_type, survivor_key, loser_keys, reason, soft_deleted, merged_by)"
+                " VALUES ('shop.products', 'bigint', '1', '{98}', 'forged', false, 'postgres')"
             )
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
         shop.execute("SELECT mlops.unmerge(%s)", (merge_id,))
@@ -629,14 +629,14 @@ def test_undo_refuses_a_move_a_less_privileged_role_added_to_a_real_merge(
     shop.execute(f"GRANT USAGE ON SCHEMA shop TO {op}")  # and nothing on the shop's tables
     with connect_as(dsn, op) as role_conn:
         role_conn.execute(
-            "INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id)"
-            """ VALUES (%s, 'shop.orders', 'orders_customer_id_fkey', '{"id": 12}', 2)""",
+            "INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_key)"
+            """ VALUES (%s, 'shop.orders', 'orders_customer_id_fkey', '{"id": 12}', '2')""",
             (merge_id,),
         )
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             role_conn.execute(
-                "INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_id, recorded_by)"
-                """ VALUES (%s, 'shop.orders', 'orders_customer_id_fkey', '{"id": 13}', 2, 'postgres')""",
+                "INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_key, recorded_by)"
+                """ VALUES (%s, 'shop.orders', 'orders_customer_id_fkey', '{"id": 13}', '2', 'postgres')""",
                 (merge_id,),
             )
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
@@ -726,8 +726,8 @@ def test_a_forged_merge_steers_neither_resolve_id_nor_re_pointing_of_a_more_priv
     shop.execute("SELECT mlops.merge_rows('shop.products', 1, ARRAY[2]::bigint[], p_soft_delete => true)")
     with connect_as(dsn, op) as role_conn:  # op says product 2 went into 5
         role_conn.execute(
-            "INSERT INTO mlops.merges (target, survivor_id, loser_ids, reason, soft_deleted)"
-            " VALUES ('shop.products', 5, '{2}', 'forged', true)"
+            "INSERT INTO mlops.merges (target, key_type, survivor_key, loser_keys, reason, soft_deleted)"
+            " VALUES ('shop.products', 'bigint', '5', '{2}', 'forged', true)"
         )
         assert role_conn.execute("SELECT mlops.resolve_id('shop.products', 2)").fetchone() == (5,)  # its own view
     assert shop.execute("SELECT mlops.resolve_id('shop.products', 2)").fetchone() == (1,)

@@ -60,7 +60,7 @@ def test_undo_restores_every_column_type_exactly_under_odd_session_settings(conn
     assert conn.execute("SELECT count(*) FROM public.w").fetchone()[0] == 1
     # the archive keeps json as its text, the array with its bounds
     assert conn.execute(
-        "SELECT a.row_text ->> 'j', a.row_text ->> 'arr' FROM mlops.merge_archive AS a WHERE a.row_id = 2"
+        "SELECT a.row_text ->> 'j', a.row_text ->> 'arr' FROM mlops.merge_archive AS a WHERE a.row_key = '2'"
     ).fetchone() == ('{"b": 1,  "a": [1, 2], "a": 3}', "[0:1]={1,2}")
     conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     conn.execute("RESET ALL")
@@ -83,7 +83,7 @@ def test_undo_restores_a_loser_of_an_inheritance_child_into_the_child(conn: psyc
     assert conn.execute("SELECT count(*) FROM public.dog").fetchone()[0] == 0
     assert conn.execute(
         "SELECT source_table = 'public.dog'::regclass, row_data ->> 'bark' IS NOT NULL"
-        " FROM mlops.merge_archive WHERE row_id = 2"
+        " FROM mlops.merge_archive WHERE row_key = '2'"
     ).fetchone() == (True, True)
     conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     assert exact_rows(conn, "public.animal", [1, 2]) == before

@@ -12,12 +12,14 @@ SET datestyle = 'ISO, YMD'
 SET intervalstyle = 'postgres'
 SET extra_float_digits = 1
 SET bytea_output = 'hex'
+SET timezone = 'UTC'
 AS $$
     SELECT p_value::text
 $$;
 
 COMMENT ON FUNCTION mlops.archive_text(anyelement) IS
 'Internal: the value''s text output under fixed settings (DateStyle ISO, IntervalStyle postgres, shortest exact '
-'floats, hex bytea), which its type''s input reads back to the same value under any session settings; NULL for NULL.';
+'floats, hex bytea, TimeZone UTC), which its type''s input reads back to the same value under any session settings; '
+'NULL for NULL.';
 
 REVOKE EXECUTE ON FUNCTION mlops.archive_text(anyelement) FROM PUBLIC;

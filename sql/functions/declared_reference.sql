@@ -34,7 +34,8 @@ $$;
 
 COMMENT ON FUNCTION mlops.declared_reference(regclass, text) IS
 'Internal: the declared reference of p_referencing named p_name (a reference_name of mlops.declared_references_of): '
-'(target regclass, id_column text, id_type text: the column''s type, schema-qualified, without modifier, type_column text, type_value '
+'(target regclass, id_column text, id_type text: the column''s type, schema-qualified, without modifier, '
+'type_column text, type_value '
 'text, json_path text[]); no row when there is none (an FK''s name).';
 
 REVOKE EXECUTE ON FUNCTION mlops.declared_reference(regclass, text) FROM PUBLIC;

@@ -1,4 +1,5 @@
--- mlops.format_ids: a list of ids (keys of any type) for an error message: all of them when few, else the first few and how many
+-- mlops.format_ids: a list of ids (keys of any type) for an error message: all of them when few, else the first
+-- few and how many
 -- more, so an error over 100,000 ids stays one readable line.
 
 CREATE OR REPLACE FUNCTION mlops.format_ids(p_ids anyarray, p_shown integer DEFAULT 5)

@@ -33,10 +33,7 @@ BEGIN
             HINT = format('Pass keys of type %s, or text it can read, e.g. ARRAY[''…'']::%s[].', v_key_type,
                 v_key_type);
     END;
-    IF mlops.key_base_type(p_table) IN (
-        'pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype,
-        'pg_catalog.uuid'::regtype, 'pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype
-    ) THEN
+    IF mlops.key_text_is_canonical(p_table) THEN
         RETURN v_texts;  -- one text per value: the cast's output is canonical already
     END IF;
     EXECUTE format(

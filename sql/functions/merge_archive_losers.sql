@@ -3,7 +3,7 @@
 -- in an inheritance child is deleted from that child (ONLY), archived with the child's own columns and its table.
 
 CREATE OR REPLACE FUNCTION mlops.merge_archive_losers(
-    p_target regclass, p_key_column text, p_loser_ids text[], p_merge_ids bigint[]
+    p_target regclass, p_loser_ids text[], p_merge_ids bigint[]
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -34,17 +34,17 @@ BEGIN
                     'that undo can put it back there. Nothing was changed.',
                 HINT = format('GRANT SELECT, DELETE, INSERT ON %s to the merging role.', v_rel);
         END IF;
-        v_total := v_total + mlops.merge_archive_rows_of(p_target, v_rel, p_key_column, p_loser_ids, p_merge_ids,
+        v_total := v_total + mlops.merge_archive_rows_of(p_target, v_rel, p_loser_ids, p_merge_ids,
             NULL);
     END LOOP;
-    v_count := mlops.merge_archive_rows_of(p_target, p_target, p_key_column, p_loser_ids, p_merge_ids, v_children);
+    v_count := mlops.merge_archive_rows_of(p_target, p_target, p_loser_ids, p_merge_ids, v_children);
     RETURN v_total + v_count;
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_archive_losers(regclass, text, text[], bigint[]) IS
+COMMENT ON FUNCTION mlops.merge_archive_losers(regclass, text[], bigint[]) IS
 'Internal, part of a merge: deletes the losers (the i-th loser under merge p_merge_ids[i]) and archives each in '
 'mlops.merge_archive in the same statement (row_data, row_text, source_table for an inheritance child); returns '
 'how many rows were deleted. A child the caller may not read and delete: 42501.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_archive_losers(regclass, text, text[], bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_archive_losers(regclass, text[], bigint[]) FROM PUBLIC;

@@ -4,7 +4,6 @@
 CREATE OR REPLACE FUNCTION mlops.merge_archive_rows_of(
     p_target regclass,
     p_relation regclass,
-    p_key_column text,
     p_loser_ids text[],
     p_merge_ids bigint[],
     p_skip_children oid[]
@@ -40,10 +39,10 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_archive_rows_of(regclass, regclass, text, text[], bigint[], oid[]) IS
+COMMENT ON FUNCTION mlops.merge_archive_rows_of(regclass, regclass, text[], bigint[], oid[]) IS
 'Internal, part of a merge: deletes the losers found in p_relation (p_target itself, rows of the children '
 'p_skip_children excepted, or ONLY an inheritance child) and archives each deleted row in the same statement; '
 'returns how many.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_archive_rows_of(regclass, regclass, text, text[], bigint[], oid[])
+REVOKE EXECUTE ON FUNCTION mlops.merge_archive_rows_of(regclass, regclass, text[], bigint[], oid[])
 FROM PUBLIC;

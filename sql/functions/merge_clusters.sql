@@ -116,7 +116,8 @@ BEGIN
         )
         SELECT min(p.parent), p_target, v_key_type::regtype, p.survivor, array_agg(p.loser ORDER BY p.ord),
             CASE WHEN v_integer_key THEN p.survivor::bigint END,
-            CASE WHEN v_integer_key THEN array_agg(p.loser::bigint ORDER BY p.ord) END,
+            -- the cast inside the aggregate too: an aggregate is computed before the CASE around it is decided
+            CASE WHEN v_integer_key THEN array_agg(CASE WHEN v_integer_key THEN p.loser::bigint END ORDER BY p.ord) END,
             p_reason, min(p.score), p_soft_delete, p_fill_nulls
         FROM unnest(v_survivors, v_losers, p_scores, p_parent_merge_ids)
             WITH ORDINALITY AS p (survivor, loser, score, parent, ord)
@@ -166,7 +167,7 @@ BEGIN
             v_fk.referencing_table,
             mlops.merge_mapping_sql(p_target, v_key, v_fk.referenced_columns),
             mlops.fk_match_sql(v_fk.referencing_table, v_fk.fk_name, 'r', 'v.l%1$s'),
-            mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, v_key, false)
+            mlops.merge_self_exclusion_sql(p_target, v_fk.referencing_table, false)
             || mlops.merge_merged_rows_stay_sql(v_fk.referencing_table, v_pair_merge_ids)
         ) INTO v_left USING v_losers, v_survivors, v_pair_merge_ids;
         IF v_left > 0 THEN
@@ -189,7 +190,7 @@ BEGIN
     ELSE
         -- Archive and delete in one statement per relation: a row leaves the table only together with its exact
         -- archive copy (inheritance children: from the child, with its own columns).
-        v_count := mlops.merge_archive_losers(p_target, v_key, v_losers, v_pair_merge_ids);
+        v_count := mlops.merge_archive_losers(p_target, v_losers, v_pair_merge_ids);
     END IF;
     -- A BEFORE trigger that returns NULL (or a rule) skips a row without an error: every loser the log names as
     -- merged must really be gone (or marked), else the merge would report what did not happen.

@@ -56,7 +56,8 @@ $$;
 
 COMMENT ON FUNCTION mlops.merge_hierarchy_sql(regclass, text, text) IS
 'Internal: SQL text of a subquery (parameters $1 loser keys, $2 survivor keys, text[]) with one row (survivor_id, '
-'loser_id, new_ref: key texts; cycle boolean) per survivor whose self-referencing FK column p_fk_column points at one of its own '
+'loser_id, new_ref: key texts; cycle boolean) per survivor whose self-referencing FK column p_fk_column points at '
+'one of its own '
 'losers: new_ref is the loser''s own reference (followed through losers of the same cluster, mapped to the survivor '
 'of another cluster); cycle is true when that chain leads back to the survivor or loops among the losers.';
 

@@ -51,8 +51,8 @@ BEGIN
     ) INTO v_survivor_count, v_found_count USING p_survivor_ids, p_loser_ids;
     IF v_found_count < cardinality(p_loser_ids) THEN
         EXECUTE format(
-            'SELECT array_agg(d.id ORDER BY d.id) FROM (SELECT min(l.id) AS id FROM unnest($1::text[]) AS l (id)'
-            ' GROUP BY l.id::%s HAVING count(*) > 1) AS d',
+            'SELECT array_agg(d.id ORDER BY d.id::%1$s) FROM (SELECT min(l.id) AS id FROM unnest($1::text[]) AS l (id)'
+            ' GROUP BY l.id::%1$s HAVING count(*) > 1) AS d',
             v_key_type
         ) INTO v_repeated USING p_loser_ids;
         RAISE EXCEPTION 'loser ids of % appear more than once: %', p_target, mlops.format_ids(v_repeated)
@@ -80,7 +80,7 @@ BEGIN
         p_key_column, p_target, v_marked, v_key_text, mlops.key_match_sql(p_target, 't', '$1')
     ) INTO v_found_count, v_bad USING p_survivor_ids;
     IF v_found_count < v_survivor_count THEN
-        PERFORM mlops.merge_raise_missing_rows(p_target, p_key_column, 'survivor', p_survivor_ids);
+        PERFORM mlops.merge_raise_missing_rows(p_target, 'survivor', p_survivor_ids);
     END IF;
 
     EXECUTE format(
@@ -90,7 +90,7 @@ BEGIN
         p_key_column, p_target, v_marked, v_key_text, mlops.key_match_sql(p_target, 't', '$1')
     ) INTO v_found_count, v_marked_losers USING p_loser_ids;
     IF v_found_count < cardinality(p_loser_ids) THEN
-        PERFORM mlops.merge_raise_missing_rows(p_target, p_key_column, 'loser', p_loser_ids);
+        PERFORM mlops.merge_raise_missing_rows(p_target, 'loser', p_loser_ids);
     END IF;
     v_bad := v_bad || v_marked_losers;
     IF v_bad IS NOT NULL THEN

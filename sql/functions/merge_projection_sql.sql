@@ -98,7 +98,8 @@ $$;
 COMMENT ON FUNCTION mlops.merge_projection_sql(regclass, text, regclass, integer, regclass) IS
 'Internal: SQL text (parameters $1 loser keys, $2 survivor keys, $3 merge ids) of the rows of p_from that the first '
 'p_fk_count FKs of p_referencing to p_target (by name) re-point, as they would be afterwards: every column under its '
-'name, then mlops_tableoid, mlops_ctid, mlops_row_key (jsonb), mlops_row_id (key text), mlops_merge_id and mlops_old_<attnum> '
+'name, then mlops_tableoid, mlops_ctid, mlops_row_key (jsonb), mlops_row_id (key text), mlops_merge_id and '
+'mlops_old_<attnum> '
 '(each FK column''s value before). NULL when p_referencing has no FK to p_target.';
 
 REVOKE EXECUTE ON FUNCTION mlops.merge_projection_sql(regclass, text, regclass, integer, regclass) FROM PUBLIC;

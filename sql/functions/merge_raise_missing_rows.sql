@@ -3,7 +3,7 @@
 -- both sides of mlops.merge_lock_rows.
 
 CREATE OR REPLACE FUNCTION mlops.merge_raise_missing_rows(
-    p_target regclass, p_key_column text, p_side text, p_ids text[]
+    p_target regclass, p_side text, p_ids text[]
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -18,9 +18,9 @@ DECLARE
     v_lives_on text;
 BEGIN
     EXECUTE format(
-        'SELECT array_agg(DISTINCT s.id ORDER BY s.id) FROM unnest($1::text[]) AS s (id)'
-        ' WHERE NOT EXISTS (SELECT FROM %s AS t WHERE %s)',
-        p_target, mlops.key_match_sql(p_target, 't', 's.id', false)
+        'SELECT array_agg(d.id ORDER BY d.id::%3$s) FROM (SELECT DISTINCT s.id FROM unnest($1::text[]) AS s (id)'
+        ' WHERE NOT EXISTS (SELECT FROM %1$s AS t WHERE %2$s)) AS d',
+        p_target, mlops.key_match_sql(p_target, 't', 's.id', false), mlops.key_type_sql(p_target)
     ) INTO v_missing USING p_ids;
     IF v_missing IS NULL THEN
         RETURN;
@@ -49,9 +49,10 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text, text[]) IS
-'Internal: raises for the keys of p_ids (canonical text) (p_side: ''survivor'' or ''loser'') that p_target lacks: 55000 naming the '
+COMMENT ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text[]) IS
+'Internal: raises for the keys of p_ids (canonical text) (p_side: ''survivor'' or ''loser'') that p_target lacks: '
+'55000 naming the '
 'merge that took them and where the row lives now (resolve_id), else P0002 (first five ids and the count); '
 'returns when every id is present.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_raise_missing_rows(regclass, text, text[]) FROM PUBLIC;

@@ -21,7 +21,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     -- cross-cluster loser references move too, so each merge of a batch undoes on its own
-    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, true)
+    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, true)
         || mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids);
     v_hierarchy boolean := p_referencing = p_target AND p_referenced_columns = ARRAY[p_key_column]
         AND cardinality(p_fk_columns) = 1
@@ -109,6 +109,17 @@ BEGIN
                 DETAIL = coalesce(v_detail || ' ', '') || 'Nothing was merged; the whole merge is rolled back.',
                 HINT = 'If a row was inserted meanwhile, retry the merge (its collisions are planned again); if it '
                     'keeps failing, merge these clusters one at a time, or declare a conflict policy for the table.';
+        WHEN foreign_key_violation THEN
+            -- The moved rows' own key contains the FK columns and other rows reference that key through an FK that
+            -- does not follow an update (enrolment (student_id, course_id) <- grade, ON UPDATE NO ACTION).
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_detail = PG_EXCEPTION_DETAIL,
+                v_constraint = CONSTRAINT_NAME;
+            RAISE EXCEPTION 'cannot re-point % of % to the survivors: other rows reference the moved rows'' key '
+                'through %, which does not follow the change', p_fk_name, p_referencing, v_constraint
+                USING ERRCODE = v_state,
+                DETAIL = coalesce(v_detail || ' ', '') || 'Nothing was merged; the whole merge is rolled back.',
+                HINT = format('Make %s ON UPDATE CASCADE, so the rows that reference %s follow the re-point.',
+                    v_constraint, p_referencing);
     END;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- after the user's triggers
     RETURN v_moved;

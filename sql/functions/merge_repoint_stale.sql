@@ -10,9 +10,9 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_key text := mlops.integer_key_column(p_target);
-    v_stale bigint[];
-    v_live bigint[];
+    v_key text := mlops.key_column(p_target);
+    v_stale text[];
+    v_live text[];
     v_merge_ids bigint[];
     v_fk record;
     v_moved bigint := 0;
@@ -20,21 +20,28 @@ BEGIN
     IF NOT mlops.has_soft_delete_columns(p_target) THEN
         RETURN 0;
     END IF;
-    -- Soft-deleted rows, where they live now, and the (latest, not undone) merge that took each.
+    -- Soft-deleted rows (their keys as the log's texts, in key order) and the (latest, not undone) merge that took
+    -- each: the row is still there, so its text is the one its merge logged.
     EXECUTE format(
-        'SELECT array_agg(t.%1$I ORDER BY t.%1$I), array_agg(mlops.resolve_id(%2$L::regclass, t.%1$I) ORDER BY t.%1$I),'
-        ' array_agg(m.merge_id ORDER BY t.%1$I)'
-        ' FROM %2$s AS t CROSS JOIN LATERAL ('
-        '   SELECT g.merge_id FROM mlops.merges AS g WHERE g.target = %2$L::regclass AND g.undone_at IS NULL'
-        '   AND mlops.merge_log_trusted(g.merged_by)'
-        '   AND g.loser_ids @> ARRAY[t.%1$I::bigint] ORDER BY g.merge_id DESC LIMIT 1) AS m'
+        'SELECT array_agg(t.key ORDER BY t.ord), array_agg(m.merge_id ORDER BY t.ord)'
+        ' FROM (SELECT %3$s AS key, row_number() OVER (ORDER BY s.%1$I) AS ord FROM %2$s AS s'
         -- merged_into with deleted_at NULL: a row the application revived; its new references stay
-        ' WHERE t.merged_into IS NOT NULL AND t.deleted_at IS NOT NULL',
-        v_key, p_target
-    ) INTO v_stale, v_live, v_merge_ids;
+        '   WHERE s.merged_into IS NOT NULL AND s.deleted_at IS NOT NULL) AS t'
+        -- the latest merge by an aggregate: ORDER BY ... LIMIT 1 would walk merges_pkey instead of the GIN index
+        ' CROSS JOIN LATERAL ('
+        '   SELECT max(g.merge_id) AS merge_id FROM mlops.merges AS g'
+        '   WHERE g.target = %2$L::regclass AND g.undone_at IS NULL AND mlops.merge_log_trusted(g.merged_by)'
+        '   AND g.loser_keys @> ARRAY[t.key]) AS m'
+        ' WHERE m.merge_id IS NOT NULL',
+        v_key, p_target, mlops.key_text_sql(p_target, format('s.%I', v_key))
+    ) INTO v_stale, v_merge_ids;
     IF v_stale IS NULL THEN
         RETURN 0;
     END IF;
+    -- where each lives now (chains followed), all in one walk of the log
+    SELECT array_agg(e.live_key ORDER BY s.ord) INTO v_live
+    FROM unnest(v_stale) WITH ORDINALITY AS s (key, ord)
+    LEFT JOIN mlops.merge_chain_ends(p_target, v_stale) AS e ON e.key = s.key;
     -- A merged row whose survivor is gone since (deleted by the application) has nowhere to send its references:
     -- they stay where they are, named, never set to NULL.
     IF array_position(v_live, NULL) IS NOT NULL THEN

@@ -28,7 +28,7 @@ DECLARE
     v_row_id text;
     v_row_order text;
     -- Self reference: losers never count as twins (a colliding cross-cluster loser makes the UPDATE fail cleanly).
-    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, p_key_column, false);
+    v_exclude text := mlops.merge_self_exclusion_sql(p_target, p_referencing, false);
     v_action text := 'twin';
     v_soft_delete boolean;
     v_fill_nulls boolean;
@@ -208,6 +208,10 @@ BEGIN
                     p_referencing::text);
         END IF;
 
+        IF v_row_key IS NULL THEN
+            PERFORM mlops.merge_assert_unreferenced_rows(p_referencing, v_index.index_name, v_tableoids, v_ctids);
+        END IF;
+
         -- The report: per merge, colliding rows and those that differ from their twin outside keys, references
         -- and the index (compared as text: every type has one).
         SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_compare
@@ -277,16 +281,6 @@ BEGIN
             ) AS r;
             v_total := v_total + cardinality(v_dupes) + v_count;
         ELSE
-            IF EXISTS (SELECT FROM mlops.foreign_key_catalog() AS f WHERE f.referenced_table = p_referencing) THEN
-                RAISE EXCEPTION
-                    'cannot merge through %: its rows collide on % but it has no single-column primary key to merge them by',
-                    p_referencing, v_index.index_name
-                    USING ERRCODE = 'feature_not_supported',
-                    DETAIL = 'Other tables reference it, so colliding rows cannot simply be archived and deleted.',
-                    HINT = format('Give the table a single-column primary key, or declare '
-                        'INSERT INTO mlops.conflict_policies (referencing_table, action) VALUES (%L, ''refuse'').',
-                        p_referencing::text);
-            END IF;
             -- No key to merge by and nothing references it: archive the colliding rows, then delete them.
             EXECUTE format(
                 'WITH %3$s, gone AS (DELETE FROM %1$s AS r'

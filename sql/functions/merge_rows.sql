@@ -46,7 +46,8 @@ COMMENT ON FUNCTION mlops.merge_rows(
 'Merges loser rows into a survivor of the same table inside the caller''s transaction: every referencing FK '
 're-pointed (collisions merged recursively), survivor NULLs filled when asked (losers in the order given), losers '
 'archived and deleted or soft-deleted. Returns the merge id for mlops.unmerge. Keys of the table''s own type (uuid, '
-'text, numeric, …), or of one it can be cast from: merge_rows(''app.users'', ''a0ee…''::uuid, ARRAY[''b1ff…'']::uuid[]), '
+'text, numeric, …), or of one it can be cast from: merge_rows(''app.users'', ''a0ee…''::uuid, '
+'ARRAY[''b1ff…'']::uuid[]), '
 'merge_rows(''shop.customers'', ''ALFKI'', ARRAY[''ALFKA'']), merge_rows(''t'', 1, ARRAY[2, 3]). Errors: 0A000 table '
 'without a single-column primary key, the cast''s own SQLSTATE for a key the key type cannot read (22P02, 42846), '
 '22004 NULL survivor, 22023 bad loser list, P0002 missing rows, 55000 already merged.';

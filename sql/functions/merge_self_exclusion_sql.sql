@@ -4,7 +4,7 @@
 -- Empty for other tables. An anti-join, not "<> ALL (array)", so large batches stay linear.
 
 CREATE OR REPLACE FUNCTION mlops.merge_self_exclusion_sql(
-    p_target regclass, p_referencing regclass, p_key_column text, p_same_cluster_only boolean
+    p_target regclass, p_referencing regclass, p_same_cluster_only boolean
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -25,8 +25,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.merge_self_exclusion_sql(regclass, regclass, text, boolean) IS
+COMMENT ON FUNCTION mlops.merge_self_exclusion_sql(regclass, regclass, boolean) IS
 'Internal: SQL condition that excludes loser rows from a self-referencing FK''s merge statements (all losers, or '
 'only those of the same cluster); empty when the referencing table is not the target.';
 
-REVOKE EXECUTE ON FUNCTION mlops.merge_self_exclusion_sql(regclass, regclass, text, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.merge_self_exclusion_sql(regclass, regclass, boolean) FROM PUBLIC;

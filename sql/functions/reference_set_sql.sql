@@ -26,8 +26,8 @@ BEGIN
     RETURN format(
         '%1$I = (pg_catalog.jsonb_set(%1$I::pg_catalog.jsonb, %2$L::pg_catalog.text[], CASE WHEN'
         ' pg_catalog.jsonb_typeof(%1$I::pg_catalog.jsonb #> %2$L::pg_catalog.text[]) = ''number'''
-        ' THEN pg_catalog.to_jsonb((%3$s)::pg_catalog.numeric) ELSE pg_catalog.to_jsonb(%4$s) END))::%5$s',
-        v_declared.id_column, v_declared.json_path, v_value, mlops.key_text_sql(v_declared.target, v_value),
+        ' THEN pg_catalog.to_jsonb((%3$s)::pg_catalog.numeric) ELSE pg_catalog.to_jsonb(%3$s) END))::%4$s',
+        v_declared.id_column, v_declared.json_path, mlops.key_text_sql(v_declared.target, v_value),
         v_declared.id_type
     );
 END;

@@ -1,6 +1,6 @@
 -- mlops.restore_archived_rows: puts the rows a merge archived from one table back, with their exact original values
--- (identity columns included; json text, floats, array bounds, ... from the archived text) and into the inheritance
--- child they lived in; returns how many.
+-- (keys of any type and identity columns included; json text, floats, array bounds, ... from the archived text) and
+-- into the inheritance child they lived in; returns how many.
 
 CREATE OR REPLACE FUNCTION mlops.restore_archived_rows(p_merge_id bigint, p_table regclass)
 RETURNS bigint
@@ -59,8 +59,8 @@ BEGIN
                     '(constraint %)', p_merge_id, coalesce(v_source.source_table, p_table), v_constraint
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                     DETAIL = v_detail || ' Nothing was changed.',
-                    HINT = 'The id or a unique value of a merged row was reused: change or merge that newer row first, '
-                        'then undo.';
+                    HINT = 'The key or a unique value of a merged row was reused: change or merge that newer row '
+                        'first, then undo.';
             WHEN foreign_key_violation THEN
                 -- a row the archived row references was deleted since (the merge had made that delete possible)
                 GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;
@@ -78,9 +78,9 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.restore_archived_rows(bigint, regclass) IS
-'Internal: re-inserts the rows merge p_merge_id archived from p_table, original ids and exact values included, a '
+'Internal: re-inserts the rows merge p_merge_id archived from p_table, original keys and exact values included, a '
 'row that lived in an inheritance child into that child; returns how many. 55000 when the child is gone, when a row '
-'written since holds a restored row''s id or unique value, or when a row a restored row references was deleted '
+'written since holds a restored row''s key or unique value, or when a row a restored row references was deleted '
 'since (nothing restored).';
 
 REVOKE EXECUTE ON FUNCTION mlops.restore_archived_rows(bigint, regclass) FROM PUBLIC;

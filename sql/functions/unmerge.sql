@@ -13,6 +13,9 @@ DECLARE
     v_caller_search_path text := mlops.pin_search_path();
     v_merge record;
     v_later record;
+    v_tree bigint[];
+    v_later_id bigint;
+    v_touched record;
     v_root bigint;
     v_lacking text;
 BEGIN
@@ -54,11 +57,12 @@ BEGIN
         INNER JOIN tree AS t ON mv.merge_id = t.merge_id
         CROSS JOIN unnest(ARRAY['SELECT', 'UPDATE']) AS n (priv)
         UNION
-        -- referencing tables without an integer key, whose colliding rows a merge archived: read back ...
+        -- referencing tables without a single-column primary key, whose colliding rows a merge archived: read
+        -- back ...
         SELECT f.referencing_table, 'SELECT'
         FROM (SELECT DISTINCT t.target FROM tree AS t) AS t
-        CROSS JOIN LATERAL mlops.referencing_fks(t.target) AS f
-        WHERE mlops.integer_key_column(f.referencing_table) IS NULL
+        CROSS JOIN LATERAL mlops.target_references(t.target) AS f
+        WHERE mlops.key_column(f.referencing_table) IS NULL
         UNION
         -- ... and re-inserted (into the inheritance child a row lived in)
         SELECT coalesce(a.source_table, a.target), 'INSERT'
@@ -112,23 +116,39 @@ BEGIN
 
     -- Other merges (outside this one's tree, not undone) that merged away a survivor of this tree: the references
     -- to move back now point elsewhere. (A moved row merged away since is fine: its archived copy is corrected.)
+    -- Both logs name the survivor by the text of its row (mlops.key_texts), so its text finds it (GIN) ...
     WITH RECURSIVE tree AS (
         SELECT m.merge_id FROM mlops.merges AS m WHERE m.merge_id = p_merge_id
         UNION ALL
         SELECT c.merge_id FROM mlops.merges AS c INNER JOIN tree AS t ON c.parent_merge_id = t.merge_id
-    ),
-    touched AS (
-        SELECT m.target AS tbl, m.survivor_id AS id
-        FROM mlops.merges AS m INNER JOIN tree AS t ON m.merge_id = t.merge_id
     )
+    SELECT array_agg(t.merge_id) INTO v_tree FROM tree AS t;
     SELECT later.* INTO v_later
     FROM mlops.merges AS later
-    INNER JOIN touched AS x ON later.target = x.tbl AND later.loser_ids @> ARRAY[x.id]
-    WHERE later.merge_id <> p_merge_id
+    INNER JOIN mlops.merges AS x ON later.target = x.target AND later.loser_keys @> ARRAY[x.survivor_key]
+    WHERE x.merge_id = ANY (v_tree)
         AND later.undone_at IS NULL
-        AND later.merge_id NOT IN (SELECT t.merge_id FROM tree AS t)
+        AND NOT later.merge_id = ANY (v_tree)
     ORDER BY later.parent_merge_id IS NULL DESC, later.merge_id DESC
     LIMIT 1;
+    -- ... except where equal keys can print differently (a timestamptz logged under another TimeZone, a citext
+    -- key updated in case since): there the keys are compared as values, table by table.
+    FOR v_touched IN
+        SELECT m.target, array_agg(m.survivor_key) AS keys
+        FROM mlops.merges AS m
+        WHERE m.merge_id = ANY (v_tree) AND mlops.key_column(m.target) IS NOT NULL
+        GROUP BY m.target
+    LOOP
+        EXIT WHEN v_later.merge_id IS NOT NULL;
+        CONTINUE WHEN mlops.key_text_is_canonical(v_touched.target);
+        EXECUTE format(
+            'SELECT later.merge_id FROM mlops.merges AS later WHERE later.target = $1 AND later.undone_at IS NULL'
+            ' AND NOT later.merge_id = ANY ($3) AND %s'
+            ' ORDER BY later.parent_merge_id IS NULL DESC, later.merge_id DESC LIMIT 1',
+            mlops.loser_keys_match_sql(v_touched.target, 'later', '$2')
+        ) INTO v_later_id USING v_touched.target, v_touched.keys, v_tree;
+        SELECT m.* INTO v_later FROM mlops.merges AS m WHERE m.merge_id = v_later_id;
+    END LOOP;
     IF v_later.merge_id IS NOT NULL THEN
         -- Name the top-level merge: that is the one a person can undo.
         WITH RECURSIVE up AS (
@@ -141,7 +161,7 @@ BEGIN
             p_merge_id,
             v_root || CASE WHEN v_root <> v_later.merge_id
                 THEN format(' (in its conflict merge %s)', v_later.merge_id) ELSE '' END,
-            v_later.loser_ids, v_later.target, v_later.survivor_id
+            mlops.format_ids(v_later.loser_keys), v_later.target, v_later.survivor_key
             USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('Undo merge %s first.', v_root);
     END IF;
@@ -152,10 +172,11 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.unmerge(bigint) IS
-'Undoes a merge: losers restored with their ids (or revived from soft delete), filled survivor fields cleared, '
-'moved references pointed back, conflict merges inside it undone. Refuses conflict merges (undo their parent) and '
-'merges a later merge depends on (55000), and a caller lacking SELECT, INSERT or UPDATE on a table of the merge''s '
-'tree (42501: the archive hides rows of tables a role may not read), or a log row of the tree written or edited by '
-'a role without the caller''s rights (42501: merged_by, recorded_by), before anything changes.';
+'Undoes a merge: losers restored with their keys, of any key type (or revived from soft delete), filled survivor '
+'fields cleared, moved references pointed back, conflict merges inside it undone. Refuses conflict merges (undo '
+'their parent), merges a later merge depends on, and a table that lost its single-column primary key since (55000), '
+'and a caller lacking SELECT, INSERT or UPDATE on a table of the merge''s tree (42501: the archive hides rows of '
+'tables a role may not read), or a log row of the tree written or edited by a role without the caller''s rights '
+'(42501: merged_by, recorded_by), before anything changes.';
 
 REVOKE EXECUTE ON FUNCTION mlops.unmerge(bigint) FROM PUBLIC;

@@ -39,11 +39,16 @@ BEGIN
                 DETAIL = format('Row %s, columns %s.', v_entry.entry -> 'row_key', v_entry.entry -> 'columns');
         END IF;
         -- Find the twin by its primary key (index-friendly), write back each column still holding the new value.
-        SELECT string_agg(format('r.%1$I = ($1 ->> %1$L)::%2$s', a.attname, format_type(a.atttypid, a.atttypmod)),
-            ' AND ' ORDER BY a.attname)
-        INTO v_key_match
-        FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = v_table AND a.attname = ANY (v_key_columns) AND NOT a.attisdropped;
+        -- A single-column key compares with its own equality operator (citext's is not on the pinned path).
+        IF cardinality(v_key_columns) = 1 THEN
+            v_key_match := mlops.key_match_sql(v_table, 'r', format('$1 ->> %L', v_key_columns[1]), false);
+        ELSE
+            SELECT string_agg(format('r.%1$I = ($1 ->> %1$L)::%2$s', a.attname, format_type(a.atttypid, a.atttypmod)),
+                ' AND ' ORDER BY a.attname)
+            INTO v_key_match
+            FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = v_table AND a.attname = ANY (v_key_columns) AND NOT a.attisdropped;
+        END IF;
         -- Columns changed since the merge keep their value: say which.
         EXECUTE format('SELECT array_remove(ARRAY[%s], NULL) FROM %s AS r WHERE %s',
             mlops.sql_pairs(v_columns,

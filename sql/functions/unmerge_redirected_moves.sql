@@ -5,7 +5,6 @@
 CREATE OR REPLACE FUNCTION mlops.unmerge_redirected_moves(
     p_merge_id bigint,
     p_target regclass,
-    p_key_column text,
     p_referencing regclass,
     p_fk_name text,
     p_fk_columns text[],
@@ -33,7 +32,7 @@ BEGIN
         WITH %9$s, moved_back AS (
             UPDATE %1$s AS r SET %2$s
             FROM mlops.merge_moves AS mv
-            INNER JOIN %3$s AS l ON l.%4$I = mv.loser_id
+            INNER JOIN %3$s AS l ON %4$s
             WHERE mv.merge_id = $1 AND mv.referencing_table = %5$L::regclass AND mv.fk_name = %6$L
                 AND mv.moved_to IS NOT NULL
                 AND %7$s = mv.row_key
@@ -45,7 +44,7 @@ BEGIN
         p_referencing,
         mlops.sql_column_pairs(p_fk_columns, p_referenced_columns, '%I = l.%I', ', '),
         p_target,
-        p_key_column,
+        mlops.key_match_sql(p_target, 'l', 'mv.loser_key', false),
         p_referencing,
         p_fk_name,
         mlops.row_key_sql(p_referencing),
@@ -57,11 +56,9 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.unmerge_redirected_moves(bigint, regclass, text, regclass, text, text[], text[]) IS
+COMMENT ON FUNCTION mlops.unmerge_redirected_moves(bigint, regclass, regclass, text, text[], text[]) IS
 'Internal, part of undo: points rows that merge p_merge_id moved to a value other than the survivor (merge_moves.'
 'moved_to: a survivor that took its loser''s own reference) back at their loser, when they still hold that value; '
 'returns how many.';
 
-REVOKE EXECUTE ON FUNCTION mlops.unmerge_redirected_moves(
-    bigint, regclass, text, regclass, text, text[], text[]
-) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.unmerge_redirected_moves(bigint, regclass, regclass, text, text[], text[]) FROM PUBLIC;

@@ -20,7 +20,7 @@ DECLARE
         'merge_failures_clear',
         -- internal helpers on those paths
         'assert_table', 'assert_not_package_relation', 'package_table_names', 'assert_not_in_transaction_block',
-        'integer_key_column', 'primary_key_columns', 'has_soft_delete_columns', 'merge_assert_allowed',
+        'primary_key_columns', 'has_soft_delete_columns', 'merge_assert_allowed',
         'merge_lock_rows', 'merge_resolve_collisions', 'merge_repoint', 'merge_fill_nulls', 'merge_mapping_sql',
         'merge_self_exclusion_sql', 'sql_pairs', 'sql_column_pairs', 'row_key_sql', 'foreign_key_catalog',
         'fk_action_name', 'restore_archived_rows', 'unmerge_apply', 'unmerge_archived_moves', 'dedup_detect',
@@ -46,6 +46,9 @@ DECLARE
         'key_column', 'key_match_sql', 'key_type_sql', 'key_refusal',
         -- keys of any type and declared references in merges (issue 9)
         'key_base_type', 'key_text_sql', 'key_texts', 'target_references', 'declared_reference', 'reference_set_sql',
+        'merge_assert_unreferenced_rows',
+        -- undo and resolve_id of keys of any type (issue 9)
+        'key_text_is_canonical', 'loser_keys_match_sql', 'merge_chain_ends',
         -- detection of any key type (issue 9)
         'key_is_integer'
     ];

@@ -132,6 +132,16 @@ DROP FUNCTION IF EXISTS mlops.merge_fill_columns(
     regclass, text, text[], bigint[], bigint[], bigint[], boolean, boolean
 );
 DROP FUNCTION IF EXISTS mlops.merge_assert_referenced_keys(regclass, text, bigint[], bigint[]);
+-- any single-column key merges now (mlops.key_column, mlops.key_refusal)
+DROP FUNCTION IF EXISTS mlops.integer_key_column(regclass);
+DROP FUNCTION IF EXISTS mlops.merge_self_exclusion_sql(regclass, regclass, text, boolean);
+
+-- replaced signatures (undo side)
+DROP FUNCTION IF EXISTS mlops.resolve_id(regclass, bigint);
+DROP FUNCTION IF EXISTS mlops.unmerge_archived_moves(
+    bigint, regclass, text, bigint, regclass, text, text[], text[]
+);
+DROP FUNCTION IF EXISTS mlops.unmerge_redirected_moves(bigint, regclass, text, regclass, text, text[], text[]);
 
 -- replaced signatures (detection side): find_duplicates returns the keys as text too (survivor_key, member_key);
 -- a failed cluster is fingerprinted and recorded by its keys as text. install re-creates them and grants them again
