@@ -4,6 +4,8 @@ covers them, and undo puts every row back exactly."""
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
 from helpers import snapshot
@@ -137,3 +139,135 @@ def test_fk_policy_report_lists_the_declarations(app: psycopg.Connection) -> Non
         "declared:audit.actor",
         "declared:events.payload#>{user,id}",
     ]
+
+
+# ---------------------------------------------------------------- what a fresh user found (issue 9 attack)
+
+SPELLINGS = """
+CREATE TABLE public.users (id uuid PRIMARY KEY);
+CREATE TABLE public.plain (id serial PRIMARY KEY, user_id text);
+CREATE TABLE public.attach (id serial PRIMARY KEY, record_type text, record_id text);
+CREATE TABLE public.doc (id serial PRIMARY KEY, body jsonb);
+INSERT INTO public.users VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'), ('b1ffcd00-0000-4000-8000-000000000002');
+INSERT INTO public.plain (user_id) VALUES ('B1FFCD00-0000-4000-8000-000000000002'),
+    ('{b1ffcd00-0000-4000-8000-000000000002}'), (' b1ffcd00-0000-4000-8000-000000000002'),
+    ('b1ffcd00000040008000000000000002'), ('not a uuid'), (NULL);
+INSERT INTO public.attach (record_type, record_id) VALUES ('User', 'B1FFCD00-0000-4000-8000-000000000002');
+INSERT INTO public.doc (body) VALUES ('{"u": "B1FFCD00-0000-4000-8000-000000000002"}');
+INSERT INTO mlops.declared_references (referencing_table, id_column, target) VALUES ('public.plain', 'user_id', 'public.users');
+INSERT INTO mlops.declared_references (referencing_table, id_column, target, type_column, type_value)
+VALUES ('public.attach', 'record_id', 'public.users', 'record_type', 'User');
+INSERT INTO mlops.declared_references (referencing_table, id_column, target, json_path)
+VALUES ('public.doc', 'body', 'public.users', '{u}');
+"""
+
+
+def test_every_spelling_of_a_key_moves_and_undo_writes_each_back_as_it_was(conn: psycopg.Connection) -> None:
+    conn.execute(SPELLINGS)
+    tables = ("public.users", "public.plain", "public.attach", "public.doc")
+    before = snapshot(conn, tables)
+    merge_id = conn.execute(
+        "SELECT mlops.merge_rows('public.users', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid,"
+        " ARRAY['b1ffcd00-0000-4000-8000-000000000002']::uuid[])"
+    ).fetchone()[0]
+    survivor = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert conn.execute("SELECT user_id FROM public.plain ORDER BY id").fetchall() == [
+        (survivor,), (survivor,), (survivor,), (survivor,), ("not a uuid",), (None,),
+    ]
+    assert conn.execute("SELECT record_id FROM public.attach").fetchall() == [(survivor,)]
+    assert conn.execute("SELECT body FROM public.doc").fetchall() == [({"u": survivor},)]
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert snapshot(conn, tables) == before
+
+
+def test_a_text_column_declared_to_a_citext_key_matches_any_case(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE EXTENSION IF NOT EXISTS citext;
+        CREATE TABLE public.cust (code citext PRIMARY KEY);
+        CREATE TABLE public.notes (id serial PRIMARY KEY, cust_code text);
+        INSERT INTO public.cust VALUES ('ALFKI'), ('BONAP');
+        INSERT INTO public.notes (cust_code) VALUES ('bonap'), ('Bonap'), ('alfki');
+        INSERT INTO mlops.declared_references (referencing_table, id_column, target)
+        VALUES ('public.notes', 'cust_code', 'public.cust');
+        """
+    )
+    before = snapshot(conn, ("public.cust", "public.notes"))
+    merge_id = conn.execute("SELECT mlops.merge_rows('public.cust', 'ALFKI'::citext, ARRAY['bonap'])").fetchone()[0]
+    assert conn.execute("SELECT cust_code FROM public.notes ORDER BY id").fetchall() == [
+        ("ALFKI",), ("ALFKI",), ("alfki",),
+    ]
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert snapshot(conn, ("public.cust", "public.notes")) == before
+
+
+def test_a_declaration_whose_column_was_dropped_references_nothing(app: psycopg.Connection) -> None:
+    app.execute(
+        "CREATE TABLE app.notes (id serial PRIMARY KEY, user_ref uuid);"
+        "INSERT INTO mlops.declared_references (referencing_table, id_column, target)"
+        " VALUES ('app.notes', 'user_ref', 'app.users');"
+        "ALTER TABLE app.notes DROP COLUMN user_ref"
+    )
+    merge_id = merge(app, A, [B])
+    assert app.execute("SELECT count(*) FROM app.users").fetchone() == (2,)
+    app.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert app.execute("SELECT count(*) FROM app.users").fetchone() == (3,)
+
+
+def test_the_targets_own_key_is_not_a_reference_and_nulls_are_refused(app: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as exc:
+        app.execute(
+            "INSERT INTO mlops.declared_references (referencing_table, id_column, target)"
+            " VALUES ('app.users', 'id', 'app.users')"
+        )
+    assert "is the table's own key, not a reference" in str(exc.value)
+    for values in ("NULL, 'actor', 'app.users'", "'app.audit', NULL, 'app.users'"):
+        with pytest.raises(psycopg.errors.NullValueNotAllowed) as exc:
+            app.execute(
+                f"INSERT INTO mlops.declared_references (referencing_table, id_column, target) VALUES ({values})"
+            )
+        assert exc.value.sqlstate == "22004"
+
+
+def test_empty_key_arrays_say_no_losers_were_given(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE TABLE public.n (id numeric PRIMARY KEY)")
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as exc:
+        conn.execute("SELECT * FROM mlops.merge_clusters('public.n', ARRAY[]::numeric[], ARRAY[]::numeric[])")
+    assert "no loser ids given" in str(exc.value)
+
+
+def test_declaring_needs_references_on_the_target_and_rule_merges_check_the_declared_tables(
+    dsn: str, app: psycopg.Connection
+) -> None:
+    """A role that may not reference the target cannot declare; one that may, and hangs a trigger on its table,
+    does not get a superuser's rule merge to run it (the merge is refused, as for an FK's table)."""
+    role = f"declarer_{uuid.uuid4().hex[:10]}"
+    app.execute(f"CREATE ROLE {role} LOGIN")
+    app.execute(f"SELECT count(*) FROM mlops.grant_usage('{role}', true)")
+    app.execute(f"GRANT USAGE, CREATE ON SCHEMA app TO {role}")
+    try:
+        with psycopg.connect(dsn, user=role, autocommit=True) as own:
+            own.execute("CREATE TABLE app.mine (id serial PRIMARY KEY, user_id text)")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
+                own.execute(
+                    "INSERT INTO mlops.declared_references (referencing_table, id_column, target)"
+                    " VALUES ('app.mine', 'user_id', 'app.users')"
+                )
+            assert "lacks REFERENCES on app.users.id" in str(exc.value)
+            app.execute(f"GRANT REFERENCES (id) ON app.users TO {role}")
+            own.execute(
+                "INSERT INTO mlops.declared_references (referencing_table, id_column, target)"
+                " VALUES ('app.mine', 'user_id', 'app.users')"
+            )
+            own.execute(
+                "CREATE FUNCTION app.grab() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
+                "CREATE TRIGGER grab BEFORE UPDATE ON app.mine FOR EACH ROW EXECUTE FUNCTION app.grab();"
+                f"INSERT INTO app.mine (user_id) VALUES ('{B}')"
+            )
+        app.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('app.users', 't.email')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("CALL mlops.merge_duplicates('app.users')")
+        assert app.execute("SELECT status, error FROM mlops.dedup_runs").fetchone()[0] == "failed"
+        assert app.execute("SELECT user_id FROM app.mine").fetchall() == [(B,)]
+    finally:
+        app.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")

@@ -50,6 +50,8 @@ def make_role(dsn: str) -> Iterator[Callable[[], str]]:
             admin.execute(f"CREATE ROLE {role} LOGIN")
             admin.execute(WRITER_GRANTS.format(role=role))
             admin.execute(f"GRANT USAGE, CREATE ON SCHEMA shop TO {role}")
+            # as an FK would need: REFERENCES on the tables it declares references to
+            admin.execute(f"GRANT REFERENCES ON ALL TABLES IN SCHEMA shop TO {role}")
         created.append(role)
         return role
 

@@ -9,7 +9,8 @@ RETURNS TABLE (
     id_type text,
     type_column text,
     type_value text,
-    json_path text[]
+    json_path text[],
+    id_is_text boolean
 )
 LANGUAGE plpgsql
 STABLE
@@ -21,7 +22,8 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    SELECT d.target, r.id_column, format('%I.%I', n.nspname, t.typname), r.type_column, r.type_value, r.json_path
+    SELECT d.target, r.id_column, format('%I.%I', n.nspname, t.typname), r.type_column, r.type_value, r.json_path,
+        t.typcategory = 'S'
     FROM mlops.declared_references AS d
     CROSS JOIN LATERAL mlops.declared_references_of(d.target) AS r
     INNER JOIN pg_catalog.pg_attribute AS a ON a.attrelid = p_referencing AND a.attname = r.id_column
@@ -36,6 +38,6 @@ COMMENT ON FUNCTION mlops.declared_reference(regclass, text) IS
 'Internal: the declared reference of p_referencing named p_name (a reference_name of mlops.declared_references_of): '
 '(target regclass, id_column text, id_type text: the column''s type, schema-qualified, without modifier, '
 'type_column text, type_value '
-'text, json_path text[]); no row when there is none (an FK''s name).';
+'text, json_path text[], id_is_text boolean: a string column); no row when there is none (an FK''s name).';
 
 REVOKE EXECUTE ON FUNCTION mlops.declared_reference(regclass, text) FROM PUBLIC;

@@ -19,6 +19,12 @@ DECLARE
     v_key_type regtype;
     v_fk text;
 BEGIN
+    IF NEW.referencing_table IS NULL OR NEW.id_column IS NULL OR NEW.target IS NULL THEN
+        RAISE EXCEPTION 'a declared reference needs referencing_table, id_column and target (got %, %, %)',
+            coalesce(NEW.referencing_table::text, 'NULL'), coalesce(quote_ident(NEW.id_column), 'NULL'),
+            coalesce(NEW.target::text, 'NULL')
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT c.relkind, c.relowner::regrole INTO v_relkind, v_owner
     FROM pg_catalog.pg_class AS c WHERE c.oid = NEW.referencing_table;
     IF v_relkind IS NULL OR v_relkind NOT IN ('r', 'p') THEN
@@ -116,6 +122,24 @@ BEGIN
             HINT = 'Check id_column and target.';
     END IF;
 
+    -- As for a real FK: declaring one needs REFERENCES on the target's key (a merge of the target then writes the
+    -- referencing table and runs its triggers, so a role must not hang its table under a table it may not reference).
+    IF NOT pg_catalog.has_column_privilege(NEW.target, v_key_column, 'REFERENCES') THEN
+        RAISE EXCEPTION 'role % may not declare references to %: it lacks REFERENCES on %.%', current_user,
+            NEW.target, NEW.target, quote_ident(v_key_column)
+            USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'A foreign key to the table would need the same privilege.',
+            HINT = format('GRANT REFERENCES (%I) ON %s TO %I;', v_key_column, NEW.target, current_user);
+    END IF;
+    -- The target's own key is not a reference to itself.
+    IF NEW.referencing_table = NEW.target AND NEW.id_column = v_key_column AND NEW.type_column IS NULL
+        AND NEW.json_path IS NULL THEN
+        RAISE EXCEPTION 'declared reference %.% -> % is the table''s own key, not a reference',
+            NEW.referencing_table, quote_ident(NEW.id_column), NEW.target
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Declare the column that holds keys of another row (e.g. parent_code), not the key itself.';
+    END IF;
+
     -- A real FK on the same column to the same table: merges re-point it already.
     IF NEW.type_column IS NULL AND NEW.json_path IS NULL THEN
         SELECT c.conname::text INTO v_fk
@@ -147,7 +171,9 @@ COMMENT ON FUNCTION mlops.declared_references_validate() IS
 'json_path on a column that is not json/jsonb or missing on one that is (22023), a target that is not a table '
 '(42809) or is a package table (22023) or has no single-column primary key (0A000, mlops.key_refusal), an '
 'id_column whose type cannot hold the target''s keys (42804, mlops.reference_type_fits), and a plain declaration '
-'that duplicates a foreign key (42710); stamps declared_by and declared_at.';
+'that duplicates a foreign key (42710), a writer without REFERENCES on the target''s key (42501, as an FK would '
+'need), the target''s own key declared as a reference to itself (22023), NULL table, column or target (22004); '
+'stamps declared_by and declared_at.';
 
 REVOKE EXECUTE ON FUNCTION mlops.declared_references_validate() FROM PUBLIC;
 

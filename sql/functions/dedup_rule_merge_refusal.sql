@@ -34,6 +34,9 @@ BEGIN
     -- merged recursively), and their partitions; and what runs when they are written.
     WITH RECURSIVE fks AS MATERIALIZED (
         SELECT f.referencing_table, f.referenced_table FROM mlops.foreign_key_catalog() AS f
+        UNION ALL
+        -- declared references: a merge of the target writes their tables too
+        SELECT d.referencing_table, d.target FROM mlops.declared_references AS d
     ),
     reach (tbl) AS (
         SELECT p_target::oid

@@ -16,21 +16,27 @@ AS $$
 DECLARE
     v_sql text;
     v_declared record;
+    v_key text;
 BEGIN
     -- A declared reference (mlops.declared_references): its id column (or the key inside its json document) holds
     -- the target's key; a polymorphic one only in rows whose type column names the target.
     SELECT d.* INTO v_declared FROM mlops.declared_reference(p_referencing, p_fk_name) AS d;
     IF v_declared.id_column IS NOT NULL THEN
+        v_key := format(p_referenced_template, 1, mlops.key_column(v_declared.target));
         RETURN CASE WHEN v_declared.type_column IS NULL THEN ''
                 ELSE format('%I.%I::pg_catalog.text = %L AND ', p_alias, v_declared.type_column, v_declared.type_value)
             END
-            || CASE WHEN v_declared.json_path IS NULL
-                THEN format('(%s)::%s = %I.%I', format(p_referenced_template, 1, mlops.key_column(v_declared.target)),
-                    v_declared.id_type, p_alias, v_declared.id_column)
-                ELSE format('%s = (%I.%I::pg_catalog.jsonb #>> %L::pg_catalog.text[])',
-                    mlops.key_text_sql(v_declared.target,
-                        format(p_referenced_template, 1, mlops.key_column(v_declared.target))),
-                    p_alias, v_declared.id_column, v_declared.json_path)
+            || CASE
+                WHEN v_declared.json_path IS NOT NULL THEN format('%s = %s',
+                    mlops.key_spelling_sql(v_declared.target, mlops.key_text_sql(v_declared.target, v_key)),
+                    mlops.key_spelling_sql(v_declared.target, format('(%I.%I::pg_catalog.jsonb #>> %L::pg_catalog.text[])',
+                        p_alias, v_declared.id_column, v_declared.json_path)))
+                -- a text column holding keys: every spelling of the key (upper-case uuids, citext's case)
+                WHEN v_declared.id_is_text THEN format('%s = %s',
+                    mlops.key_spelling_sql(v_declared.target, mlops.key_text_sql(v_declared.target, v_key)),
+                    mlops.key_spelling_sql(v_declared.target, format('%I.%I::pg_catalog.text', p_alias,
+                        v_declared.id_column)))
+                ELSE format('(%s)::%s = %I.%I', v_key, v_declared.id_type, p_alias, v_declared.id_column)
             END;
     END IF;
     SELECT string_agg(

@@ -42,7 +42,7 @@ BEGIN
         mlops.key_text_sql(p_table, format('t.%I', mlops.key_column(p_table))), p_table,
         mlops.key_match_sql(p_table, 't', 'u.k', false)
     ) INTO v_texts USING v_texts;
-    RETURN v_texts;
+    RETURN coalesce(v_texts, ARRAY[]::text[]);
 END;
 $$;
 

@@ -29,6 +29,9 @@ DECLARE
     v_set text;
     v_moved_to text := 'NULL::jsonb';
     v_join text := '';
+    v_moved_from text := 'NULL::text';
+    v_declared record;
+    v_old text;
     v_bad text[];
     v_state text;
     v_detail text;
@@ -81,18 +84,31 @@ BEGIN
         v_moved_to := format('CASE WHEN %1$s THEN jsonb_build_object(%2$L, (h.new_ref)::%3$s) END',
             mlops.key_match_sql(p_target, 'r', 'h.survivor_id', false), p_fk_columns[1], mlops.key_type_sql(p_target));
     END IF;
+    -- A declared reference held as text (or inside a document) may spell the key otherwise: the row's value before
+    -- the move (read from the same row, joined by its ctid) is logged when it differs, for undo to write back.
+    SELECT d.* INTO v_declared FROM mlops.declared_reference(p_referencing, p_fk_name) AS d;
+    IF v_declared.id_is_text OR v_declared.json_path IS NOT NULL THEN
+        v_old := CASE WHEN v_declared.json_path IS NULL THEN format('mlops_old.%I::pg_catalog.text', v_declared.id_column)
+            ELSE format('(mlops_old.%I::pg_catalog.jsonb #>> %L::pg_catalog.text[])', v_declared.id_column,
+                v_declared.json_path) END;
+        v_join := v_join || format(', %s AS mlops_old', p_referencing);
+        v_exclude := v_exclude || ' AND mlops_old.tableoid = r.tableoid AND mlops_old.ctid = r.ctid';
+        v_moved_from := format('CASE WHEN %1$s IS DISTINCT FROM v.loser_id THEN %1$s END', v_old);
+    END IF;
     BEGIN
         EXECUTE format(
             'WITH %11$s, moved AS (UPDATE %1$s AS r SET %2$s FROM (%3$s) AS v%9$s WHERE %4$s%5$s'
-            ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id, %10$s AS moved_to)'
-            ' INSERT INTO mlops.merge_moves (merge_id, referencing_table, fk_name, row_key, loser_key, moved_to)'
-            ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id, moved.moved_to FROM %12$s',
+            ' RETURNING v.merge_id, %6$s AS row_key, v.loser_id, %10$s AS moved_to, %13$s AS moved_from)'
+            ' INSERT INTO mlops.merge_moves'
+            ' (merge_id, referencing_table, fk_name, row_key, loser_key, moved_to, moved_from)'
+            ' SELECT moved.merge_id, %7$L::regclass, %8$L, moved.row_key, moved.loser_id, moved.moved_to,'
+            ' moved.moved_from FROM %12$s',
             p_referencing,
             v_set,
             mlops.merge_mapping_sql(p_target, p_key_column, p_referenced_columns),
             mlops.fk_match_sql(p_referencing, p_fk_name, 'r', 'v.l%1$s'),
             v_exclude, mlops.row_key_sql(p_referencing), p_referencing, p_fk_name, v_join, v_moved_to,
-            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved')
+            mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved'), v_moved_from
         ) USING p_loser_ids, p_survivor_ids, p_merge_ids;
         GET DIAGNOSTICS v_moved = ROW_COUNT;
     EXCEPTION

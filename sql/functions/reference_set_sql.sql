@@ -3,7 +3,7 @@
 -- json document, the key at its path (a number stays a number, anything else becomes a string).
 
 CREATE OR REPLACE FUNCTION mlops.reference_set_sql(
-    p_referencing regclass, p_name text, p_columns text[], p_value_template text
+    p_referencing regclass, p_name text, p_columns text[], p_value_template text, p_spelling_sql text DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -20,12 +20,16 @@ BEGIN
         RETURN mlops.sql_pairs(p_columns, '%1$I = ' || p_value_template, ', ');
     END IF;
     v_value := format(p_value_template, v_declared.id_column, 1);
+    IF p_spelling_sql IS NOT NULL THEN
+        -- undo: the text the row held, where it spelled the key otherwise (merge_moves.moved_from)
+        v_value := format('coalesce(%s, (%s)::pg_catalog.text)', p_spelling_sql, v_value);
+    END IF;
     IF v_declared.json_path IS NULL THEN
         RETURN format('%I = (%s)::%s', v_declared.id_column, v_value, v_declared.id_type);
     END IF;
     RETURN format(
-        '%1$I = (pg_catalog.jsonb_set(%1$I::pg_catalog.jsonb, %2$L::pg_catalog.text[], CASE WHEN'
-        ' pg_catalog.jsonb_typeof(%1$I::pg_catalog.jsonb #> %2$L::pg_catalog.text[]) = ''number'''
+        '%1$I = (pg_catalog.jsonb_set(r.%1$I::pg_catalog.jsonb, %2$L::pg_catalog.text[], CASE WHEN'
+        ' pg_catalog.jsonb_typeof(r.%1$I::pg_catalog.jsonb #> %2$L::pg_catalog.text[]) = ''number'''
         ' THEN pg_catalog.to_jsonb((%3$s)::pg_catalog.numeric) ELSE pg_catalog.to_jsonb(%3$s) END))::%4$s',
         v_declared.id_column, v_declared.json_path, mlops.key_text_sql(v_declared.target, v_value),
         v_declared.id_type
@@ -33,9 +37,11 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text) IS
-'Internal: SQL SET list for p_referencing that makes reference p_name (an FK of columns p_columns, or a declared '
-'reference: mlops.declared_reference) hold the values p_value_template gives (a format() template: %1$s the column '
-'name, %2$s its 1-based position, e.g. ''v.s%2$s'' or ''l.%1$I''... for declared references the key value).';
+COMMENT ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text, text) IS
+'Internal: SQL SET list for p_referencing (the UPDATE''s alias r) that makes reference p_name (an FK of columns '
+'p_columns, or a declared reference: mlops.declared_reference) hold the values p_value_template gives (a format() '
+'template: %1$s the column name, %2$s its 1-based position, e.g. ''v.s%2$s''; for declared references the key '
+'value); p_spelling_sql, when not NULL, is text a declared reference takes instead where it is not NULL (undo''s '
+'merge_moves.moved_from).';
 
-REVOKE EXECUTE ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text, text) FROM PUBLIC;

@@ -128,7 +128,7 @@ BEGIN
             EXECUTE format(
                 $q$
                 WITH %8$s, wanted AS (
-                    SELECT mv.row_key, mv.loser_key,
+                    SELECT mv.row_key, mv.loser_key, mv.moved_from,
                         row_number() OVER (PARTITION BY mv.row_key ORDER BY mv.loser_key) AS n
                     FROM mlops.merge_moves AS mv
                     WHERE mv.merge_id = $1 AND mv.referencing_table = %1$L::regclass AND mv.fk_name = %2$L
@@ -157,7 +157,7 @@ BEGIN
                 mlops.key_match_sql(v_merge.target, 's', '$2', false),
                 mlops.fk_match_sql(v_table.referencing_table, v_table.fk_name, 'r', 's.%2$I'),
                 mlops.reference_set_sql(v_table.referencing_table, v_table.fk_name, v_fk.referencing_columns,
-                    'lk.k%2$s'),
+                    'lk.k%2$s', 'w.moved_from'),
                 mlops.caller_search_path_cte_sql(), mlops.caller_search_path_scan_sql('moved_back'),
                 mlops.key_match_sql(v_merge.target, 'l', 'w.loser_key', false),
                 mlops.sql_pairs(v_fk.referenced_columns, 'l.%1$I AS k%2$s', ', ')

@@ -46,7 +46,7 @@ DECLARE
         'key_column', 'key_match_sql', 'key_type_sql', 'key_refusal',
         -- keys of any type and declared references in merges (issue 9)
         'key_base_type', 'key_text_sql', 'key_texts', 'target_references', 'declared_reference', 'reference_set_sql',
-        'merge_assert_unreferenced_rows',
+        'merge_assert_unreferenced_rows', 'key_spelling_sql',
         -- undo and resolve_id of keys of any type (issue 9)
         'key_text_is_canonical', 'loser_keys_match_sql', 'merge_chain_ends',
         -- detection of any key type (issue 9)
@@ -90,7 +90,7 @@ BEGIN
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
         (
             5, 'table', 'mlops.merge_moves', 'INSERT',
-            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_key', 'moved_to']
+            ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_key', 'moved_to', 'moved_from']
         ),
         -- rules: detection, review and the reports read them.
         (6, 'table', 'mlops.dedup_rules', 'SELECT', NULL),

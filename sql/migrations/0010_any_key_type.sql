@@ -56,6 +56,13 @@ ALTER TABLE mlops.merge_moves ALTER COLUMN loser_key TYPE text;
 COMMENT ON COLUMN mlops.merge_moves.loser_key IS
 'The key of the loser the row referenced before the move, as text; undo points the row back at it.';
 
+-- A declared reference in a text column may spell a key otherwise than the key's own text ('B1FF…' for the uuid
+-- b1ff…): the merge matches every spelling, and logs the one the row held, so undo writes it back as it was.
+ALTER TABLE mlops.merge_moves ADD COLUMN moved_from text;
+COMMENT ON COLUMN mlops.merge_moves.moved_from IS
+'For a declared reference: the text the row held before the move when it spelled the loser''s key otherwise than '
+'loser_key (upper-case uuid, other case of a citext key); undo writes it back. NULL otherwise.';
+
 ALTER TABLE mlops.merge_failures RENAME COLUMN survivor_id TO survivor_key;
 ALTER TABLE mlops.merge_failures ALTER COLUMN survivor_key TYPE text;
 ALTER TABLE mlops.merge_failures RENAME COLUMN loser_ids TO loser_keys;
@@ -102,6 +109,7 @@ BEGIN
             ))
     LOOP
         EXECUTE format('GRANT INSERT (key_type, survivor_key, loser_keys) ON mlops.merges TO %I', v_grantee);
+        EXECUTE format('GRANT INSERT (moved_from) ON mlops.merge_moves TO %I', v_grantee);
         EXECUTE format('GRANT INSERT (left_key, right_key) ON mlops.duplicate_candidates TO %I', v_grantee);
     END LOOP;
 END;
