@@ -172,7 +172,12 @@ def test_every_spelling_of_a_key_moves_and_undo_writes_each_back_as_it_was(conn:
     ).fetchone()[0]
     survivor = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
     assert conn.execute("SELECT user_id FROM public.plain ORDER BY id").fetchall() == [
-        (survivor,), (survivor,), (survivor,), (survivor,), ("not a uuid",), (None,),
+        (survivor,),
+        (survivor,),
+        (survivor,),
+        (survivor,),
+        ("not a uuid",),
+        (None,),
     ]
     assert conn.execute("SELECT record_id FROM public.attach").fetchall() == [(survivor,)]
     assert conn.execute("SELECT body FROM public.doc").fetchall() == [({"u": survivor},)]
@@ -195,7 +200,9 @@ def test_a_text_column_declared_to_a_citext_key_matches_any_case(conn: psycopg.C
     before = snapshot(conn, ("public.cust", "public.notes"))
     merge_id = conn.execute("SELECT mlops.merge_rows('public.cust', 'ALFKI'::citext, ARRAY['bonap'])").fetchone()[0]
     assert conn.execute("SELECT cust_code FROM public.notes ORDER BY id").fetchall() == [
-        ("ALFKI",), ("ALFKI",), ("alfki",),
+        ("ALFKI",),
+        ("ALFKI",),
+        ("alfki",),
     ]
     conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
     assert snapshot(conn, ("public.cust", "public.notes")) == before
