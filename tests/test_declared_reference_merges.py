@@ -154,7 +154,8 @@ INSERT INTO public.plain (user_id) VALUES ('B1FFCD00-0000-4000-8000-000000000002
     ('b1ffcd00000040008000000000000002'), ('not a uuid'), (NULL);
 INSERT INTO public.attach (record_type, record_id) VALUES ('User', 'B1FFCD00-0000-4000-8000-000000000002');
 INSERT INTO public.doc (body) VALUES ('{"u": "B1FFCD00-0000-4000-8000-000000000002"}');
-INSERT INTO mlops.declared_references (referencing_table, id_column, target) VALUES ('public.plain', 'user_id', 'public.users');
+INSERT INTO mlops.declared_references (referencing_table, id_column, target)
+VALUES ('public.plain', 'user_id', 'public.users');
 INSERT INTO mlops.declared_references (referencing_table, id_column, target, type_column, type_value)
 VALUES ('public.attach', 'record_id', 'public.users', 'record_type', 'User');
 INSERT INTO mlops.declared_references (referencing_table, id_column, target, json_path)
