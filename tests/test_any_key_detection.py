@@ -279,8 +279,8 @@ def test_a_failing_cluster_of_a_uuid_table_is_recorded_by_its_keys_and_skipped_n
 
 
 def test_a_uuid_table_merges_over_many_batches_in_one_session(keyed: psycopg.Connection) -> None:
-    """Eight clusters, one per batch: merge_clusters runs eight times in the session (past the point where PostgreSQL
-    may switch a routine's statements to generic plans), every batch merges."""
+    """Nine clusters (eight new pairs and Ann's), one per batch: merge_clusters runs nine times in the session (past
+    the point where PostgreSQL may switch a routine's statements to generic plans), every batch merges."""
     keyed.execute(
         "INSERT INTO k.users SELECT gen_random_uuid(), 'dup' || (g / 2) || '@x', 'x' FROM generate_series(2, 17) AS g"
     )

@@ -94,8 +94,8 @@ def test_cli_grant_and_revoke_a_role_with_a_mixed_case_name(conn: psycopg.Connec
         # the user's tables are not the package's to grant: the role is told what it lacks, with the GRANT to run
         assert "HINT: GRANT" in captured.err and "mlops.cover_letter_samples" in captured.err
         assert conn.execute(
-            "SELECT has_function_privilege('Ops Team', 'mlops.merge_rows(regclass, anycompatible, anycompatiblearray,"
-            " text, boolean, boolean, real)', 'EXECUTE')"
+            "SELECT has_function_privilege('Ops Team', 'mlops.merge_rows(regclass, anycompatible,"
+            " anycompatiblearray, text, boolean, boolean, real)', 'EXECUTE')"
         ).fetchone() == (True,)
         assert runner.main(["grant", "--dsn", dsn, "Ops Team", "--revoke"]) == 0
         assert "revoked from Ops Team" in capsys.readouterr().out
