@@ -18,7 +18,7 @@ CREATE TABLE shop.lines (order_id int, product_id int, PRIMARY KEY (order_id, pr
 CREATE TABLE shop.logbook (note text);
 CREATE TABLE shop.orders (
     id bigint PRIMARY KEY, customer_code text, customer_id bigint REFERENCES shop.customers, small_ref int,
-    account_no int, payload jsonb, record_type text, record_id bigint
+    account_no int, payload jsonb, record_type text, record_id bigint, account_code text
 );
 CREATE VIEW shop.order_view AS SELECT * FROM shop.orders;
 CREATE TABLE shop.events (id int, customer_id bigint, day date) PARTITION BY RANGE (day);
@@ -134,7 +134,7 @@ def test_declared_by_and_declared_at_are_stamped(shop: psycopg.Connection) -> No
 def test_plain_polymorphic_and_json_references_are_accepted(shop: psycopg.Connection) -> None:
     declare(shop, "shop.orders", "customer_code", "shop.customers")  # text holding integer keys
     declare(shop, "shop.orders", "small_ref", "shop.customers")  # integer column, bigint keys
-    declare(shop, "shop.orders", "customer_code", "shop.accounts")  # text holding uuids
+    declare(shop, "shop.orders", "account_code", "shop.accounts")  # text holding uuids
     declare(shop, "shop.orders", "record_id", "shop.customers", "record_type", "Customer")
     declare(shop, "shop.orders", "payload", "shop.accounts", json_path=["account", "id"])
     assert len(declarations(shop)) == 5
@@ -145,7 +145,10 @@ def test_the_same_declaration_twice_is_refused(shop: psycopg.Connection) -> None
     with pytest.raises(psycopg.errors.UniqueViolation) as exc:
         declare(shop, "shop.orders", "customer_code", "shop.customers")  # NULL type and path: still the same
     assert exc.value.sqlstate == "23505"
-    assert "declared_references_referencing_table_id_column_target_key" in str(exc.value)
+    assert "declared_references_referencing_table_id_column_key" in str(exc.value)
+    # one target per column: the same column declared to another table is refused too
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        declare(shop, "shop.orders", "customer_code", "shop.accounts")
 
 
 @pytest.mark.parametrize(
@@ -266,7 +269,7 @@ def test_declared_references_of_lists_a_tables_declarations(shop: psycopg.Connec
     declare(shop, "shop.orders", "customer_code", "shop.customers")
     declare(shop, "shop.orders", "record_id", "shop.customers", "record_type", "Customer")
     declare(shop, "shop.orders", "payload", "shop.customers", json_path=["customer", "id"])
-    declare(shop, "shop.orders", "customer_code", "shop.accounts")  # another target
+    declare(shop, "shop.orders", "account_code", "shop.accounts")  # another target
     with shop.cursor(row_factory=dict_row) as cur:
         rows = cur.execute("SELECT * FROM mlops.declared_references_of('shop.customers')").fetchall()
     assert shop.execute(

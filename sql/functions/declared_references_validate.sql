@@ -177,12 +177,12 @@ COMMENT ON FUNCTION mlops.declared_references_validate() IS
 'Internal: BEFORE INSERT OR UPDATE trigger of mlops.declared_references: refuses a referencing relation that is not '
 'a table (42809) or is a package table (22023), a writer without the rights of its owner (42501), an id_column or '
 'type_column it does not have (42703), type_column without type_value or the reverse, type_column = id_column, '
-'json_path on a column that is not jsonb or missing on one that is (22023), a json (not jsonb) column (0A000), a target that is not a table '
-'(42809) or is a package table (22023) or has no single-column primary key (0A000, mlops.key_refusal), an '
-'id_column whose type cannot hold the target''s keys (42804, mlops.reference_type_fits), and a plain declaration '
-'that duplicates a foreign key (42710), a writer without REFERENCES on the target''s key (42501, as an FK would '
-'need), the target''s own key declared as a reference to itself (22023), NULL table, column or target (22004); '
-'stamps declared_by and declared_at.';
+'json_path on a column that is not jsonb or missing on one that is (22023), a json (not jsonb) column (0A000), a '
+'target that is not a table (42809) or is a package table (22023) or has no single-column primary key (0A000, '
+'mlops.key_refusal), an id_column whose type cannot hold the target''s keys (42804, mlops.reference_type_fits), a '
+'plain declaration that duplicates a foreign key (42710), a writer without REFERENCES on the target''s key (42501, '
+'as an FK would need), the target''s own key declared as a reference to itself (22023), NULL table, column or '
+'target (22004); stamps declared_by and declared_at.';
 
 REVOKE EXECUTE ON FUNCTION mlops.declared_references_validate() FROM PUBLIC;
 

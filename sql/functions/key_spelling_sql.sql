@@ -35,7 +35,7 @@ $$;
 COMMENT ON FUNCTION mlops.key_spelling_sql(regclass, text) IS
 'Internal: SQL text that maps p_text_sql (a key of p_target written as text) to one spelling per key value: uuid '
 'lower case without braces, hyphens and blanks; char(n) without trailing blanks; integers as numbers (blanks, '
-'sign, leading zeros); case-insensitive string keys (citext) lower case; other keys as they are (numeric keys must be written as '
-'the key''s own text). Applied to both sides when a declared reference compares text.';
+'sign, leading zeros); case-insensitive string keys (citext) lower case; other keys as they are (numeric keys must be '
+'written as the key''s own text). Applied to both sides when a declared reference compares text.';
 
 REVOKE EXECUTE ON FUNCTION mlops.key_spelling_sql(regclass, text) FROM PUBLIC;
