@@ -306,7 +306,8 @@ def test_a_column_of_another_type_is_compared_as_the_key(conn: psycopg.Connectio
     )
     conn.execute("SELECT mlops.merge_rows('public.tk', 'X2', ARRAY['X1'])")  # no uuid to move, no cast error
     assert conn.execute("SELECT code FROM public.tk ORDER BY 1").fetchall() == [
-        ("X2",), ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",),
+        ("X2",),
+        ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",),
     ]
 
 
