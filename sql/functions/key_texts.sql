@@ -19,9 +19,12 @@ BEGIN
     IF p_keys IS NULL THEN
         RETURN NULL;
     END IF;
-    IF pg_catalog.pg_typeof(p_keys) IN ('pg_catalog.int2[]'::regtype, 'pg_catalog.int4[]'::regtype,
-        'pg_catalog.int8[]'::regtype) AND mlops.key_is_integer(p_table) THEN
-        RETURN p_keys::text[];  -- integers for an integer key: their text is the key's, no statement needed
+    IF (pg_catalog.pg_typeof(p_keys) IN ('pg_catalog.int2[]'::regtype, 'pg_catalog.int4[]'::regtype,
+        'pg_catalog.int8[]'::regtype) AND mlops.key_is_integer(p_table))
+        OR (pg_catalog.pg_typeof(p_keys) = 'pg_catalog.uuid[]'::regtype
+            AND mlops.key_base_type(p_table) = 'pg_catalog.uuid'::regtype) THEN
+        -- integers for an integer key, uuids for a uuid key: their text is the key's, no statement needed
+        RETURN p_keys::text[];
     END IF;
     BEGIN
         EXECUTE format(

@@ -20,6 +20,7 @@ DECLARE
     v_bad text[];
     v_marked_losers text[];
     v_key_type CONSTANT text := mlops.key_type_sql(p_target);
+    v_key_cast CONSTANT text := CASE WHEN mlops.key_text_is_canonical(p_target) THEN '' ELSE '::' || v_key_type END;
     v_key_text CONSTANT text := mlops.key_text_sql(p_target, format('t.%I', p_key_column));
 BEGIN
     IF p_survivor_ids IS NULL OR array_position(p_survivor_ids, NULL) IS NOT NULL THEN
@@ -44,10 +45,11 @@ BEGIN
 
     -- Cheap checks first; the offending keys are worked out only when one fails. Keys compare as values of the
     -- key type (its default btree equality): 'A' and 'a' are one citext key, 1.5 and 1.50 one numeric key.
+    -- (Keys whose type has one text per value compare as that text: no cast.)
     EXECUTE format(
-        'SELECT (SELECT count(DISTINCT s.id::%1$s) FROM unnest($1::text[]) AS s (id)),'
-        ' (SELECT count(DISTINCT l.id::%1$s) FROM unnest($2::text[]) AS l (id))',
-        v_key_type
+        'SELECT (SELECT count(DISTINCT s.id%1$s) FROM unnest($1::text[]) AS s (id)),'
+        ' (SELECT count(DISTINCT l.id%1$s) FROM unnest($2::text[]) AS l (id))',
+        v_key_cast
     ) INTO v_survivor_count, v_found_count USING p_survivor_ids, p_loser_ids;
     IF v_found_count < cardinality(p_loser_ids) THEN
         EXECUTE format(
@@ -59,9 +61,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     EXECUTE format(
-        'SELECT array_agg(b.id::text ORDER BY b.id) FROM (SELECT s.id::%1$s AS id FROM unnest($1::text[]) AS s (id)'
-        ' INTERSECT SELECT l.id::%1$s FROM unnest($2::text[]) AS l (id)) AS b',
-        v_key_type
+        'SELECT array_agg(b.id::text ORDER BY b.id::%2$s) FROM (SELECT s.id%1$s AS id FROM unnest($1::text[]) AS s (id)'
+        ' INTERSECT SELECT l.id%1$s FROM unnest($2::text[]) AS l (id)) AS b',
+        v_key_cast, v_key_type
     ) INTO v_overlap USING p_survivor_ids, p_loser_ids;
     IF v_overlap IS NOT NULL THEN
         RAISE EXCEPTION 'survivor % of % is also among the losers', mlops.format_ids(v_overlap), p_target
