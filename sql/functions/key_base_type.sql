@@ -7,19 +7,22 @@ STABLE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_type oid;
+    v_kind "char";
 BEGIN
-    RETURN (
-    WITH RECURSIVE key_type AS (
-        SELECT a.atttypid AS typ, 0 AS depth
-        FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = p_table AND a.attname = mlops.key_column(p_table)
-        UNION ALL
-        SELECT t.typbasetype, k.depth + 1
-        FROM pg_catalog.pg_type AS t INNER JOIN key_type AS k ON t.oid = k.typ
-        WHERE t.typtype = 'd'
-    )
-    SELECT k.typ::regtype FROM key_type AS k ORDER BY k.depth DESC LIMIT 1
-    );
+    -- one catalog query for the usual key; a domain walks down to its base type (domains over domains too)
+    SELECT a.atttypid, t.typtype INTO v_type, v_kind
+    FROM pg_catalog.pg_index AS i
+    INNER JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    INNER JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+    WHERE i.indrelid = p_table AND i.indisprimary AND i.indnatts = 1;
+    WHILE v_kind = 'd' LOOP
+        SELECT t.typbasetype, b.typtype INTO v_type, v_kind
+        FROM pg_catalog.pg_type AS t INNER JOIN pg_catalog.pg_type AS b ON b.oid = t.typbasetype
+        WHERE t.oid = v_type;
+    END LOOP;
+    RETURN v_type::regtype;
 END;
 $$;
 

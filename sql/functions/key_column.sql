@@ -9,13 +9,14 @@ STABLE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_columns text[] := mlops.primary_key_columns(p_table);
 BEGIN
-    IF cardinality(v_columns) = 1 THEN
-        RETURN v_columns[1];
-    END IF;
-    RETURN NULL;
+    -- one catalog query (every key builder asks this, many times per merge)
+    RETURN (
+        SELECT a.attname::text
+        FROM pg_catalog.pg_index AS i
+        INNER JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = p_table AND i.indisprimary AND i.indnatts = 1
+    );
 END;
 $$;
 

@@ -13,11 +13,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_operator text;
-    v_column text := mlops.key_column(p_table);
+    v_column text;
+    v_type text;
     v_value text;
 BEGIN
-    SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname) INTO v_operator
+    -- one catalog query: the key column, its type for the cast, and the primary key index's equality operator
+    -- (called many times per merge, so no nested lookups)
+    SELECT a.attname::text, format('%I.%I', tn.nspname, t.typname), format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+    INTO v_column, v_type, v_operator
     FROM pg_catalog.pg_index AS i
+    INNER JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    INNER JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+    INNER JOIN pg_catalog.pg_namespace AS tn ON tn.oid = t.typnamespace
     INNER JOIN pg_catalog.pg_opclass AS c ON c.oid = i.indclass[0]
     INNER JOIN pg_catalog.pg_amop AS p
         ON p.amopfamily = c.opcfamily AND p.amoplefttype = c.opcintype AND p.amoprighttype = c.opcintype
@@ -25,15 +32,15 @@ BEGIN
     INNER JOIN pg_catalog.pg_operator AS o ON o.oid = p.amopopr
     INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = o.oprnamespace
     WHERE i.indrelid = p_table AND i.indisprimary AND i.indnatts = 1;
-    IF v_operator IS NULL OR v_column IS NULL THEN
+    IF v_operator IS NULL THEN
         PERFORM mlops.key_refusal(p_table, true);
     END IF;
     -- the row's key, or another value of the key's type (a self reference's column)
     v_value := coalesce(p_value_sql, format('%I.%I', p_alias, v_column));
     IF p_many THEN
-        RETURN format('%s %s ANY ((%s)::%s[])', v_value, v_operator, p_keys_sql, mlops.key_type_sql(p_table));
+        RETURN format('%s %s ANY ((%s)::%s[])', v_value, v_operator, p_keys_sql, v_type);
     END IF;
-    RETURN format('%s %s (%s)::%s', v_value, v_operator, p_keys_sql, mlops.key_type_sql(p_table));
+    RETURN format('%s %s (%s)::%s', v_value, v_operator, p_keys_sql, v_type);
 END;
 $$;
 

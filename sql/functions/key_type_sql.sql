@@ -13,10 +13,11 @@ DECLARE
     v_sql text;
 BEGIN
     SELECT format('%I.%I', n.nspname, t.typname) INTO v_sql
-    FROM pg_catalog.pg_attribute AS a
+    FROM pg_catalog.pg_index AS i
+    INNER JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
     INNER JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
     INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
-    WHERE a.attrelid = p_table AND a.attname = mlops.key_column(p_table);
+    WHERE i.indrelid = p_table AND i.indisprimary AND i.indnatts = 1;
     IF v_sql IS NULL THEN
         PERFORM mlops.key_refusal(p_table, true);
     END IF;
