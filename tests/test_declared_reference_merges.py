@@ -360,3 +360,23 @@ def test_integer_keys_in_text_match_every_spelling_and_json_columns_are_refused(
             "INSERT INTO mlops.declared_references (referencing_table, id_column, target, json_path)"
             " VALUES ('public.memo', 'doc', 'public.acct', '{a}')"
         )
+
+
+def test_a_json_number_key_is_written_as_a_number_only_when_it_stays_the_same_key(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE public.tk (id text PRIMARY KEY);
+        CREATE TABLE public.tkr (k int PRIMARY KEY, d jsonb);
+        INSERT INTO public.tk VALUES ('7'), ('1e1'), ('10'), ('8.00'), ('x'), ('007');
+        INSERT INTO public.tkr VALUES (1, '{"a": 7}'), (2, '{"a": 10}');
+        INSERT INTO mlops.declared_references (referencing_table, id_column, target, json_path)
+        VALUES ('public.tkr', 'd', 'public.tk', '{a}');
+        """
+    )
+    before = snapshot(conn, ("public.tk", "public.tkr"))
+    for survivor, written in (("1e1", "1e1"), ("8.00", 8.00), ("x", "x"), ("007", "007")):
+        merge_id = conn.execute("SELECT mlops.merge_rows('public.tk', %s, ARRAY['7'])", (survivor,)).fetchone()[0]
+        assert conn.execute("SELECT d -> 'a' FROM public.tkr WHERE k = 1").fetchone() == (written,)
+        assert conn.execute("SELECT d -> 'a' FROM public.tkr WHERE k = 2").fetchone() == (10,)  # another key
+        conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+        assert snapshot(conn, ("public.tk", "public.tkr")) == before

@@ -97,7 +97,11 @@ BEGIN
                 v_declared.json_path) END;
         v_join := v_join || format(', %s AS mlops_old', p_referencing);
         v_exclude := v_exclude || ' AND mlops_old.tableoid = r.tableoid AND mlops_old.ctid = r.ctid';
-        v_moved_from := format('CASE WHEN %1$s IS DISTINCT FROM v.loser_id THEN %1$s END', v_old);
+        v_moved_from := CASE WHEN v_declared.json_path IS NULL
+            THEN format('CASE WHEN %1$s IS DISTINCT FROM v.loser_id THEN %1$s END', v_old)
+            -- inside a document: the JSON value itself (number or string, as written), always
+            ELSE format('(mlops_old.%I::pg_catalog.jsonb #> %L::pg_catalog.text[])::pg_catalog.text',
+                v_declared.id_column, v_declared.json_path) END;
     END IF;
     BEGIN
         EXECUTE format(

@@ -30,19 +30,30 @@ BEGIN
         RETURN mlops.sql_pairs(p_columns, '%1$I = ' || p_value_template, ', ');
     END IF;
     v_value := format(p_value_template, v_declared.id_column, 1);
-    IF p_spelling_sql IS NOT NULL THEN
-        -- undo: the text the row held, where it spelled the key otherwise (merge_moves.moved_from)
-        v_value := format('coalesce(%s, (%s)::pg_catalog.text)', p_spelling_sql, v_value);
-    END IF;
     IF v_declared.json_path IS NULL THEN
+        IF p_spelling_sql IS NOT NULL THEN
+            -- undo: the text the row held, where it spelled the key otherwise (merge_moves.moved_from)
+            v_value := format('coalesce(%s, (%s)::pg_catalog.text)', p_spelling_sql, v_value);
+        END IF;
         RETURN format('%I = (%s)::%s', v_declared.id_column, v_value, v_declared.id_type);
     END IF;
+    -- Inside a document: the key as a JSON number where one stood and the key's text is that number's own text
+    -- ('7', '8.00'; not '1e1' or '007', which numeric would rewrite as another key), else as a string. Undo writes
+    -- back the JSON value the merge logged (moved_from), number or string, exactly.
+    v_value := mlops.key_text_sql(v_declared.target, v_value);
+    v_value := format(
+        'CASE WHEN pg_catalog.jsonb_typeof(r.%1$I::pg_catalog.jsonb #> %2$L::pg_catalog.text[]) = ''number'''
+        ' AND %3$s ~ ''^-?(0|[1-9][0-9]*)(\.[0-9]+)?$'' THEN CASE WHEN ((%3$s)::pg_catalog.numeric)::pg_catalog.text'
+        ' = %3$s THEN pg_catalog.to_jsonb((%3$s)::pg_catalog.numeric) ELSE pg_catalog.to_jsonb(%3$s) END'
+        ' ELSE pg_catalog.to_jsonb(%3$s) END',
+        v_declared.id_column, v_declared.json_path, v_value
+    );
+    IF p_spelling_sql IS NOT NULL THEN
+        v_value := format('coalesce((%s)::pg_catalog.jsonb, %s)', p_spelling_sql, v_value);
+    END IF;
     RETURN format(
-        '%1$I = (pg_catalog.jsonb_set(r.%1$I::pg_catalog.jsonb, %2$L::pg_catalog.text[], CASE WHEN'
-        ' pg_catalog.jsonb_typeof(r.%1$I::pg_catalog.jsonb #> %2$L::pg_catalog.text[]) = ''number'''
-        ' THEN pg_catalog.to_jsonb((%3$s)::pg_catalog.numeric) ELSE pg_catalog.to_jsonb(%3$s) END))::%4$s',
-        v_declared.id_column, v_declared.json_path, mlops.key_text_sql(v_declared.target, v_value),
-        v_declared.id_type
+        '%1$I = (pg_catalog.jsonb_set(r.%1$I::pg_catalog.jsonb, %2$L::pg_catalog.text[], %3$s))::%4$s',
+        v_declared.id_column, v_declared.json_path, v_value, v_declared.id_type
     );
 END;
 $$;
@@ -52,6 +63,6 @@ COMMENT ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text, text) 
 'p_columns, or a declared reference: mlops.declared_reference) hold the values p_value_template gives (a format() '
 'template: %1$s the column name, %2$s its 1-based position, e.g. ''v.s%2$s''; for declared references the key '
 'value); p_spelling_sql, when not NULL, is text a declared reference takes instead where it is not NULL (undo''s '
-'merge_moves.moved_from).';
+'merge_moves.moved_from: the text, or for a key inside a document the JSON value).';
 
 REVOKE EXECUTE ON FUNCTION mlops.reference_set_sql(regclass, text, text[], text, text) FROM PUBLIC;

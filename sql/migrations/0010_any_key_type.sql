@@ -60,8 +60,9 @@ COMMENT ON COLUMN mlops.merge_moves.loser_key IS
 -- b1ff…): the merge matches every spelling, and logs the one the row held, so undo writes it back as it was.
 ALTER TABLE mlops.merge_moves ADD COLUMN moved_from text;
 COMMENT ON COLUMN mlops.merge_moves.moved_from IS
-'For a declared reference: the text the row held before the move when it spelled the loser''s key otherwise than '
-'loser_key (upper-case uuid, other case of a citext key); undo writes it back. NULL otherwise.';
+'What the row held before the move, for undo to write back: for a declared reference or a one-column FK, the text '
+'when it spelled the loser''s key otherwise than loser_key (upper-case uuid, other case of a citext key); for a key '
+'inside a jsonb document, the JSON value (number or string). NULL otherwise.';
 
 ALTER TABLE mlops.merge_failures RENAME COLUMN survivor_id TO survivor_key;
 ALTER TABLE mlops.merge_failures ALTER COLUMN survivor_key TYPE text;
