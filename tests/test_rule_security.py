@@ -29,6 +29,7 @@ WRITER_ROUTINES = (
     "mlops.dedup_rule_compile(regclass, text, text, text)",
     "mlops.dedup_rule_evaluator_problems(regprocedure, regclass, regrole)",
     "mlops.normalize_url(text)",
+    "mlops.normalize_url_percent(text)",
     "mlops.dedup_rule_missing_rights(regrole, regclass)",
     "mlops.referencing_fks(regclass)",
     "mlops.foreign_key_catalog()",

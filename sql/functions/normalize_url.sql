@@ -27,6 +27,9 @@ DECLARE
     v_name text;
     v_params text[];
     v_i integer;
+    v_fragment text;
+    v_segment text;
+    v_segments text[];
     v_tracking CONSTANT text[] := ARRAY[
         'fbclid', 'gclid', 'dclid', 'gbraid', 'wbraid', 'msclkid', 'yclid', 'igshid',
         'mc_cid', 'mc_eid', 'ref', '_ga', '_gl', '_hsenc', '_hsmi', 'mkt_tok'
@@ -38,6 +41,9 @@ BEGIN
     IF v_at > 1 AND left(v_url, v_at - 1) ~ '^[A-Za-z][A-Za-z0-9+.-]*$' THEN
         v_scheme := lower(left(v_url, v_at - 1));
         v_rest := split_part(substr(v_url, v_at + 3), '#', 1);
+        IF strpos(v_url, '#') > 0 THEN
+            v_fragment := substr(v_url, strpos(v_url, '#') + 1);
+        END IF;
         v_at := strpos(v_rest, '?');
         IF v_at > 0 THEN
             v_query := substr(v_rest, v_at + 1);
@@ -48,7 +54,7 @@ BEGIN
     ELSE
         -- No scheme: accept "host.tld/path" or "//host.tld/path"; anything else is not a URL.
         v_parts := regexp_match(
-            v_url, '^(?://)?([^/?#[:space:]@:]+\.[^/?#[:space:]]+)([^?#]*)(?:\?([^#]*))?(?:#.*)?$'
+            v_url, '^(?://)?([^/?#[:space:]@:]+\.[^/?#[:space:]]+)([^?#]*)(?:\?([^#]*))?(?:#(.*))?$'
         );
         IF v_parts IS NULL THEN
             RETURN v_url;
@@ -56,6 +62,7 @@ BEGIN
         v_authority := v_parts[1];
         v_path := v_parts[2];
         v_query := v_parts[3];
+        v_fragment := v_parts[4];
     END IF;
 
     -- [userinfo@]host[:port]; an IPv6 host keeps its brackets. Plain string functions where they do: this runs
@@ -83,12 +90,40 @@ BEGIN
         v_port := NULL;
     END IF;
 
+    -- Percent-encoding (RFC 3986 6.2.2.1/6.2.2.2): hex digits upper case, unreserved characters decoded
+    -- (%7E is ~, %41 is A); only when there is a % at all.
+    IF strpos(v_url, '%') > 0 THEN
+        v_path := mlops.normalize_url_percent(v_path);
+        v_query := mlops.normalize_url_percent(v_query);
+        v_fragment := mlops.normalize_url_percent(v_fragment);
+    END IF;
+    -- Dot segments (RFC 3986 5.2.4): /a/./b/../c is /a/c.
+    IF strpos(v_path, '/.') > 0 THEN
+        v_segments := ARRAY[]::text[];
+        FOREACH v_segment IN ARRAY string_to_array(substr(v_path, 2), '/') LOOP
+            IF v_segment = '..' THEN
+                v_segments := v_segments[1:cardinality(v_segments) - 1];
+            ELSIF v_segment <> '.' THEN
+                v_segments := v_segments || v_segment;
+            END IF;
+        END LOOP;
+        v_path := '/' || array_to_string(v_segments, '/');
+    END IF;
     v_path := rtrim(v_path, '/');
 
     -- Drop empty and tracking parameters, sort the rest (byte order) so their order does not matter; an insertion
-    -- sort in PL/pgSQL, since a query string has a handful of parameters and a SQL sort would cost a query per URL.
+    -- sort in PL/pgSQL, since a query string has a handful of parameters and a SQL sort would cost a query per URL,
+    -- but a SQL sort past 32 of them (the insertion sort is quadratic: 16k parameters took 22 s).
     IF v_query IS NOT NULL THEN
-        FOREACH v_param IN ARRAY string_to_array(v_query, '&') LOOP
+        v_parts := string_to_array(v_query, '&');
+        IF cardinality(v_parts) > 32 THEN
+            SELECT array_agg(u.p ORDER BY u.p COLLATE "C") INTO v_params
+            FROM unnest(v_parts) AS u (p)
+            WHERE u.p <> '' AND left(lower(split_part(u.p, '=', 1)), 4) <> 'utm_'
+                AND NOT lower(split_part(u.p, '=', 1)) = ANY (v_tracking);
+            v_parts := ARRAY[]::text[];
+        END IF;
+        FOREACH v_param IN ARRAY v_parts LOOP
             v_name := lower(split_part(v_param, '=', 1));
             CONTINUE WHEN v_param = '' OR left(v_name, 4) = 'utm_' OR v_name = ANY (v_tracking);
             v_i := coalesce(cardinality(v_params), 0);
@@ -110,13 +145,18 @@ BEGIN
         || v_host
         || coalesce(':' || v_port, '')
         || v_path
-        || coalesce('?' || v_query, '');
+        || coalesce('?' || v_query, '')
+        -- a fragment is dropped (a place in the page), unless it is a single-page app's route: #/jobs/101, #!/jobs/101
+        || CASE WHEN v_fragment IS NULL THEN '' WHEN left(v_fragment, 1) IN ('/', '!')
+            THEN '#' || rtrim(v_fragment, '/') ELSE '' END;
 END;
 $$;
 
 COMMENT ON FUNCTION mlops.normalize_url(text) IS
 'Canonical form of a URL for duplicate detection: scheme and host lower-cased, www., default port, fragment, '
 'trailing slash and tracking parameters (utm_*, fbclid, gclid, mc_cid, mc_eid, ref, ...) dropped, other query '
-'parameters sorted. Path case and ordinary parameters are kept. NULL in, NULL out; a non-URL comes back trimmed.';
+'parameters sorted, dot segments removed, percent-encoding normalized (hex upper case, unreserved characters '
+'decoded: RFC 3986 6.2.2). A fragment that is a single-page app''s route (#/jobs/101, #!/jobs/101) is kept: it names '
+'the page. Path case and ordinary parameters are kept. NULL in, NULL out; a non-URL comes back trimmed.';
 
 REVOKE EXECUTE ON FUNCTION mlops.normalize_url(text) FROM PUBLIC;

@@ -17,6 +17,7 @@ DECLARE
         -- public: merge, undo, review, detect, reports
         'merge_rows', 'merge_clusters', 'unmerge', 'resolve_id', 'find_duplicates', 'merge_duplicates',
         'review_candidate', 'data_quality_report', 'fk_policy_report', 'referencing_fks', 'normalize_url',
+        'normalize_url_percent',
         'merge_failures_clear',
         -- internal helpers on those paths
         'assert_table', 'assert_not_package_relation', 'package_table_names', 'assert_not_in_transaction_block',
