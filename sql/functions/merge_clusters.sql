@@ -219,7 +219,9 @@ COMMENT ON FUNCTION mlops.merge_clusters(
     regclass, anycompatiblearray, anycompatiblearray, text, real[], bigint[], boolean, boolean
 ) IS
 'Set-based merge core: merges each loser into the survivor at the same position of the arrays, for many clusters '
-'of one table at once, inside the caller''s transaction. Returns the merge ids (one per survivor), rows merged, '
+'of one table at once, inside the caller''s transaction. Keys: arrays of the table''s key type or of one it can be '
+'cast from (text[] for uuid keys, integers for integer keys); a table without a single-column primary key 0A000, a '
+'key the type cannot read the cast''s SQLSTATE (22P02, 42846). Returns the merge ids (one per survivor), rows merged, '
 'references moved and colliding referencing rows merged or archived (recursively). Refuses the package''s own '
 'tables (22023), soft-deleting losers or merging into survivors deleted already (55000), references that would be '
 'set to NULL (55000: FK to a nullable unique key), and rolls back when a trigger or rule skipped a loser (09000).';
