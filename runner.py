@@ -213,6 +213,7 @@ class InstallReport:
     rules_not_compiled: list[str] = field(default_factory=list)
     foreign_routines: list[str] = field(default_factory=list)
     regranted: list[str] = field(default_factory=list)
+    locale_warning: str | None = None
 
     def summary(self) -> str:
         if self.applied:
@@ -237,6 +238,8 @@ class InstallReport:
             "argument types fit it better runs it: drop it, and grant no one but the installer CREATE on schema mlops"
             for routine in self.foreign_routines
         ]
+        if self.locale_warning:
+            lines.append(f"WARNING: {self.locale_warning}")
         return "\n".join(lines)
 
 
@@ -433,7 +436,15 @@ def install(
         # One installer at a time per database; a session lock, released below.
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
         try:
-            (default_schema,) = conn.execute("SELECT current_schema()").fetchone()
+            (default_schema, encoding) = conn.execute(
+                "SELECT current_schema(), pg_catalog.getdatabaseencoding()"
+            ).fetchone()
+            if encoding != "UTF8":
+                # normalize() (Unicode forms) and the package's text matching need UTF-8; so do its messages
+                raise RunnerError(
+                    f"this database's encoding is {encoding}: mlops-dedup needs a UTF8 database. Nothing was changed. "
+                    "Create one with CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0 and move the data there"
+                )
             conn.execute(PINNED_SEARCH_PATH)
             with conn.transaction():
                 has_ledger = conn.execute("SELECT to_regclass('mlops.schema_migrations') IS NOT NULL").fetchone()[0]
@@ -516,6 +527,17 @@ def install(
                     for role, writer in conn.execute(GRANTED_ROLES_SQL).fetchall():
                         conn.execute("SELECT count(*) FROM mlops.grant_usage(%s::regrole, %s)", (role, writer))
                         report.regranted.append(role)
+                    blind, ctype = conn.execute(
+                        "SELECT mlops.pg_trgm_blind(), d.datctype FROM pg_catalog.pg_database AS d"
+                        " WHERE d.datname = pg_catalog.current_database()"
+                    ).fetchone()
+                    if blind:
+                        report.locale_warning = (
+                            f"pg_trgm sees no letter outside ASCII in this database (LC_CTYPE {ctype}): Korean, "
+                            "Japanese, Chinese, Cyrillic, Greek and accented text is compared with the package's own "
+                            "trigrams instead (same scores as pg_trgm in a UTF-8 locale, slower). A database with "
+                            "LC_CTYPE 'C.UTF-8' lets pg_trgm see them"
+                        )
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INSTALL_LOCK_KEY,))
     return report
@@ -567,12 +589,21 @@ PLATFORM_RULES = (
     {
         "target": "mlops.job_postings",
         "exact_key": "mlops.normalize_url(t.url)",
-        "similar_text": "coalesce(t.title, '') || ' | ' || coalesce(t.company, '') || ' | ' || "
-        "coalesce(t.location, '') || '. ' || coalesce(t.description, '')",
+        # NULL when the page gave no title (a parse failure is no evidence); NULL fields add no separators
+        "similar_text": "CASE WHEN nullif(btrim(t.title), '') IS NOT NULL THEN concat_ws(' | ', t.title, "
+        "nullif(btrim(t.company), ''), nullif(btrim(t.location), '')) || coalesce('. ' || nullif(btrim(t.description), "
+        "''), '') END",
         "threshold": 0.85,
         "review_threshold": 0.6,
     },
 )
+
+# What earlier versions seeded, replaced by install --platform when still exactly as seeded: it built ' |  | . ' out
+# of a posting whose fields were all NULL, so pages that failed to parse matched each other with score 1.
+PLATFORM_RULES_SUPERSEDED = {
+    "mlops.job_postings": "coalesce(t.title, '') || ' | ' || coalesce(t.company, '') || ' | ' || "
+    "coalesce(t.location, '') || '. ' || coalesce(t.description, '')",
+}
 
 # Two letters merged into one make their recommendations for the same job one recommendation: it keeps the better
 # score of the two (the evidence for the match), and undo gives the twin its own score back. The other columns are
@@ -666,6 +697,16 @@ def adopt_platform(dsn: str) -> PlatformReport:
                 ).rowcount
                 if inserted:
                     changes.append(f"{rule['target']}: dedup rule declared")
+                superseded = PLATFORM_RULES_SUPERSEDED.get(rule["target"])
+                if (
+                    superseded
+                    and conn.execute(
+                        "UPDATE mlops.dedup_rules SET similar_text = %(new)s"
+                        " WHERE target = %(target)s::regclass AND similar_text = %(old)s",
+                        {"target": rule["target"], "new": rule["similar_text"], "old": superseded},
+                    ).rowcount
+                ):
+                    changes.append(f"{rule['target']}: dedup rule's text no longer built from NULL fields")
             for policy in PLATFORM_CONFLICT_POLICIES:
                 # A policy the platform's owner declared or changed since is theirs: left as it is.
                 inserted = conn.execute(
@@ -840,6 +881,24 @@ def fetch_by_key(cur: psycopg.Cursor, target: str, key: str) -> dict[str, Any]:
     return cur.execute(query).fetchone() or {}
 
 
+def print_match_evidence(conn: psycopg.Connection, target: str, left_key: str, right_key: str, out: Any) -> None:
+    """Under a review pair: each signal of the rule as detection compared it (mlops.match_evidence), one line each."""
+    try:
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT signal, left_value, right_value, score, outcome"
+                " FROM mlops.match_evidence(%s::regclass, %s::text, %s::text)",
+                (target, left_key, right_key),
+            ).fetchall()
+    except psycopg.Error as exc:  # the evidence helps; a pair without it can still be decided
+        print(f"  evidence unavailable: {exc.diag.message_primary} ({exc.sqlstate})", file=out)
+        return
+    for signal, left_value, right_value, score, outcome in rows:
+        shown = "" if score is None else f" {score:.2f}"
+        values = "" if signal == "verdict" else f"  [{str(left_value)[:40]} | {str(right_value)[:40]}]"
+        print(f"  why {signal:12}{shown} {outcome}{values}", file=out)
+
+
 def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sys.stdout) -> dict[str, int]:
     """Walk the pending review pairs: each side by side (differing fields marked *), then m(erge) / d(istinct) /
     s(kip) / q(uit); returns how many pairs were merged, judged distinct, skipped, or could not be decided."""
@@ -847,7 +906,7 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         pending = cur.execute(
             # pairs of tables with a rule only: a pair queued by hand for another table is not the rules' to merge
-            "SELECT c.candidate_id, c.target::text AS target, c.left_key, c.right_key, c.score"
+            "SELECT c.candidate_id, c.target::text AS target, c.left_key, c.right_key, c.score, c.reason"
             " FROM mlops.duplicate_candidates AS c JOIN mlops.dedup_rules AS r ON r.target = c.target"
             " WHERE c.status = 'pending' AND (%s::regclass IS NULL OR c.target = %s::regclass)"
             " ORDER BY c.score DESC, c.candidate_id",
@@ -859,11 +918,13 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
             # and type.
             left, right = (fetch_by_key(cur, c["target"], k) for k in (c["left_key"], c["right_key"]))
             pair = f"{c['left_key']} | {c['right_key']}"
-            print(f"\n#{c['candidate_id']} {c['target']}  {pair}  similarity {c['score']:.2f}", file=out)
+            why = f" ({c['reason']})" if c["reason"] else ""
+            print(f"\n#{c['candidate_id']} {c['target']}  {pair}  similarity {c['score']:.2f}{why}", file=out)
             for column in left or right:
                 lv, rv = (str(side.get(column))[:60] for side in (left, right))
                 mark = "*" if left.get(column) != right.get(column) else " "
                 print(f"{mark} {column:14} {lv:60} | {rv}", file=out)
+            print_match_evidence(conn, c["target"], c["left_key"], c["right_key"], out)
             answer = read_review_answer(answers, out)
             if answer == "q":
                 break

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import runner
 
 TEMPLATE = "mlops_template"
+C_LOCALE_TEMPLATE = "mlops_template_c"
 _database_numbers = itertools.count(1)
 
 
@@ -44,6 +45,22 @@ def template_dsn(server: runner.EmbeddedPostgresql, admin_dsn: str) -> str:
     return dsn
 
 
+@pytest.fixture(scope="session")
+def c_locale_template_dsn(server: runner.EmbeddedPostgresql, admin_dsn: str) -> str:
+    """The platform's database, as template_dsn, in a database created with LC_CTYPE and LC_COLLATE 'C' (UTF8): there
+    pg_trgm sees no letter outside ASCII."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE {C_LOCALE_TEMPLATE} TEMPLATE template0 LC_CTYPE 'C' LC_COLLATE 'C' ENCODING 'UTF8'"
+        )
+    dsn = server.url(database=C_LOCALE_TEMPLATE)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        runner.create_platform_schema(conn)
+    runner.install(dsn)
+    runner.adopt_platform(dsn)
+    return dsn
+
+
 def _new_database(server: runner.EmbeddedPostgresql, admin_dsn: str, template: str) -> Iterator[str]:
     name = f"test_{next(_database_numbers)}"
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
@@ -57,6 +74,18 @@ def _new_database(server: runner.EmbeddedPostgresql, admin_dsn: str, template: s
 def dsn(server: runner.EmbeddedPostgresql, admin_dsn: str, template_dsn: str) -> Iterator[str]:
     """A fresh database with the package installed."""
     yield from _new_database(server, admin_dsn, TEMPLATE)
+
+
+@pytest.fixture(params=["C.UTF-8", "C"])
+def locale_dsn(
+    request: pytest.FixtureRequest, server: runner.EmbeddedPostgresql, admin_dsn: str, template_dsn: str
+) -> Iterator[str]:
+    """A fresh database with the package installed, once in a UTF-8 locale and once under LC_CTYPE 'C'."""
+    if request.param == "C":
+        request.getfixturevalue("c_locale_template_dsn")
+        yield from _new_database(server, admin_dsn, C_LOCALE_TEMPLATE)
+    else:
+        yield from _new_database(server, admin_dsn, TEMPLATE)
 
 
 @pytest.fixture

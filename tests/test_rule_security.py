@@ -30,6 +30,8 @@ WRITER_ROUTINES = (
     "mlops.dedup_rule_evaluator_problems(regprocedure, regclass, regrole)",
     "mlops.normalize_url(text)",
     "mlops.normalize_url_percent(text)",
+    "mlops.dedup_rule_text_warning(regclass, regprocedure)",
+    "mlops.pg_trgm_blind()",
     "mlops.dedup_rule_missing_rights(regrole, regclass)",
     "mlops.referencing_fks(regclass)",
     "mlops.foreign_key_catalog()",
@@ -155,9 +157,9 @@ def load_data(conn: psycopg.Connection) -> None:
     """Letters 1 and 2 are the same page, 3 a near-duplicate text; two postings, which nothing may delete."""
     conn.execute(
         "INSERT INTO mlops.cover_letter_samples (id, url, content) VALUES"
-        " (1, 'https://l.example.com/a', %s), (2, 'https://L.example.com/a', 'another letter about sales'),"
+        " (1, 'https://l.example.com/a', %s), (2, 'https://L.example.com/a', %s),"
         " (3, 'https://l.example.com/b', %s), (4, 'https://l.example.com/c', 'unrelated text about cooking')",
-        (LETTER, LETTER.replace("three years", "four years")),
+        (LETTER, LETTER.upper(), LETTER.replace("three years", "four years")),
     )
     conn.execute(
         "INSERT INTO mlops.job_postings (id, url, title) VALUES (1, 'https://j.example.com/1', 'ML Engineer'),"

@@ -15,7 +15,7 @@ LETTERS = "mlops.cover_letter_samples"
 def duplicated(conn: psycopg.Connection) -> psycopg.Connection:
     conn.execute(
         "INSERT INTO mlops.cover_letter_samples (id, url, content) OVERRIDING SYSTEM VALUE VALUES"
-        " (1, 'https://x.example.com/1', 'first letter'), (2, 'https://www.x.example.com/1/', 'second letter'),"
+        " (1, 'https://x.example.com/1', 'first letter'), (2, 'https://www.x.example.com/1/', 'first letter'),"
         " (3, 'https://x.example.com/3', 'alpha bravo charlie delta echo foxtrot golf hotel'),"
         " (4, 'https://x.example.com/4', 'alpha bravo charlie delta echo foxtrot zulu yankee')"
     )

@@ -1,7 +1,9 @@
 -- mlops.dedup_detect: the detection pass of a table's rule, into session temp tables: mlops_dedup_members (the
 -- clusters a merge would make) and mlops_dedup_review (pairs for the review queue). Reads the table, changes nothing.
--- Candidates grow about linearly: exact keys by grouping; text by shared sentence hashes (words for texts of one
--- sentence) with a document-frequency cap; similarity() only verifies candidates. Clusters are stars in keep_order.
+-- Values are compared as mlops.normalize_text spells them (any locale; blank and placeholder values are no evidence).
+-- Candidates grow about linearly: exact keys by grouping; long texts by shared sentence hashes with a
+-- document-frequency cap; texts of one sentence by trigram prefix filtering (exact at the threshold); similarity
+-- only verifies candidates (pg_trgm's, or the package's trigrams where pg_trgm sees no letter). Clusters are stars.
 -- Rows are numbered by a bigint: the key itself when it is an integer, else the row's place in key order (with the
 -- key's text beside it), so every step works on bigints whatever the key type; keys come back as text at the end.
 
@@ -25,9 +27,10 @@ DECLARE
     v_order text;
     v_state text;
     v_live text := 'true';
-    v_trgm text;
     v_changed bigint;
     v_scratch text;
+    v_similarity text;
+    v_placeholders text[];
     -- a token shared by more rows than this is boilerplate ("Thank you for your consideration."), not evidence
     v_df_cap CONSTANT integer := 100;
     -- an exact-key group up to this size is linked pairwise, a bigger one as a star around its best row
@@ -35,6 +38,9 @@ DECLARE
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
     PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_texts (id bigint, rep bigint)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_grams (id bigint, g text, n bigint)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_candidates (a bigint, b bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_edges (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_pairs (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_judged (a bigint, b bigint, is_distinct boolean)';
@@ -43,7 +49,7 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
         ' reason text, score real, rnk bigint, survivor_key text, member_key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, left_key text, right_key text,'
-        ' score real)';
+        ' score real, reason text)';
     PERFORM mlops.assert_table(p_target);
     SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = p_target;
     IF v_rule.target IS NULL THEN
@@ -60,15 +66,16 @@ BEGIN
     ) THEN
         v_live := 't.deleted_at IS NULL';
     END IF;
-    SELECT n.nspname INTO v_trgm
-    FROM pg_catalog.pg_extension AS e INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
-    WHERE e.extname = 'pg_trgm';
+    -- Where pg_trgm sees no letter outside ASCII (LC_CTYPE 'C'), texts with such letters are compared with the
+    -- package's own trigrams (mlops.text_similarity: the same trigram sets pg_trgm makes in a UTF-8 locale).
+    v_similarity := mlops.text_similarity_sql('ra.txt', 'rb.txt');
+    v_placeholders := v_rule.placeholders;
 
     -- Scratch tables of an earlier pass in this session go first (to_regclass: no NOTICE when there are none).
     FOR v_scratch IN
         SELECT x.name FROM unnest(ARRAY['mlops_dedup_rows', 'mlops_dedup_tokens', 'mlops_dedup_edges',
             'mlops_dedup_pairs', 'mlops_dedup_judged', 'mlops_dedup_nodes', 'mlops_dedup_members',
-            'mlops_dedup_review']) AS x (name)
+            'mlops_dedup_review', 'mlops_dedup_texts', 'mlops_dedup_grams', 'mlops_dedup_candidates']) AS x (name)
         WHERE to_regclass('pg_temp.' || x.name) IS NOT NULL
     LOOP
         EXECUTE format('DROP TABLE pg_temp.%I', v_scratch);
@@ -82,15 +89,17 @@ BEGIN
     v_state := mlops.dedup_rule_session_state();
     --    An integer key is the row's number itself (no text, no second sort); any other key is numbered in the key
     --    type's order (so the lower number is the lower key) and kept beside it as text (mlops.key_text_sql).
+    --    Values as mlops.normalize_text spells them; blank ones and the rule's placeholders are NULL (no evidence).
     EXECUTE format(
         'CREATE TEMP TABLE mlops_dedup_rows AS'
-        ' SELECT %1$s AS id, row_number() OVER (ORDER BY %2$s) AS rnk,'
-        ' nullif(v.ekey, '''') AS ekey, nullif(v.txt, '''') AS txt, v.blk, %6$s AS key'
+        ' SELECT %1$s AS id, row_number() OVER (ORDER BY %2$s) AS rnk, %7$s AS ekey, %8$s AS txt,'
+        ' mlops.normalize_text(v.blk) AS blk, %6$s AS key'
         ' FROM %3$s AS t CROSS JOIN LATERAL %4$s(t.*) AS v WHERE %5$s',
         CASE WHEN v_integer THEN format('t.%I::bigint', v_key) ELSE format('row_number() OVER (ORDER BY t.%I)', v_key)
             END,
         v_order, p_target, v_evaluator, v_live,
-        CASE WHEN v_integer THEN 'NULL::text' ELSE mlops.key_text_sql(p_target, format('t.%I', v_key)) END
+        CASE WHEN v_integer THEN 'NULL::text' ELSE mlops.key_text_sql(p_target, format('t.%I', v_key)) END,
+        mlops.dedup_value_sql('v.ekey', v_placeholders), mlops.dedup_value_sql('v.txt', v_placeholders)
     );
     GET DIAGNOSTICS live_rows = ROW_COUNT;
     PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());
@@ -109,7 +118,7 @@ BEGIN
             FROM pg_temp.mlops_dedup_rows AS r
             CROSS JOIN LATERAL (VALUES
                 ('exact_key', r.ekey),
-                ('similar_text', md5(lower(r.txt)) || coalesce(r.blk, ''))
+                ('similar_text', md5(r.txt) || coalesce(r.blk, ''))
             ) AS x (reason, k)
             WHERE x.k IS NOT NULL
         ),
@@ -128,53 +137,125 @@ BEGIN
         v_pairwise_group
     );
 
-    -- 3. Text candidates: rows sharing a sentence (or, in one-sentence texts, a word) that at most v_df_cap
-    --    rows have (two such, for rows with four or more), within one block when the rule sets a block key;
-    --    verified with similarity().
+    -- 2b. A key alone does not merge two rows whose texts say they differ: an exact-key pair whose texts score below
+    --     review_threshold goes to review instead (reason exact_key_text_differs), with that score.
+    IF nullif(btrim(v_rule.similar_text), '') IS NOT NULL AND nullif(btrim(v_rule.exact_key), '') IS NOT NULL THEN
+        EXECUTE format(
+            $q$
+            UPDATE pg_temp.mlops_dedup_edges AS e SET score = s.score, reason = 'exact_key_text_differs'
+            FROM pg_temp.mlops_dedup_rows AS ra, pg_temp.mlops_dedup_rows AS rb,
+                LATERAL (SELECT %1$s AS score) AS s
+            WHERE e.reason = 'exact_key' AND ra.id = e.a AND rb.id = e.b AND ra.txt <> rb.txt AND s.score < %2$s
+            $q$,
+            v_similarity, v_rule.review_threshold
+        );
+    END IF;
+
+    -- 3. Text candidates, among one representative per distinct text (and block): identical texts are linked in
+    --    step 2, and each pair of representatives found here links every member of either to the other.
     IF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
         EXECUTE $q$
+            CREATE TEMP TABLE mlops_dedup_texts AS
+            SELECT r.id, first_value(r.id) OVER (PARTITION BY r.txt, r.blk ORDER BY r.rnk) AS rep
+            FROM pg_temp.mlops_dedup_rows AS r
+            WHERE r.txt IS NOT NULL
+        $q$;
+        EXECUTE 'ANALYZE pg_temp.mlops_dedup_texts';
+        EXECUTE 'CREATE TEMP TABLE mlops_dedup_candidates (a bigint NOT NULL, b bigint NOT NULL)';
+        -- 3a. Texts of several sentences: rows sharing a sentence that at most v_df_cap rows have (two such, for
+        --     rows with four or more). Sentences end at . ! ? ; the CJK full stop and a line break (a list item is
+        --     a sentence; NFKC made full-width marks ASCII); plain string splits, not regular expressions: this runs
+        --     over every text.
+        EXECUTE $q$
             CREATE TEMP TABLE mlops_dedup_tokens AS
-            -- plain string splits (string_to_table, translate), not regular expressions: this runs over every text
             WITH chunks AS (
                 SELECT r.id, btrim(c.chunk) AS chunk, count(*) OVER (PARTITION BY r.id) AS n
                 FROM pg_temp.mlops_dedup_rows AS r
-                CROSS JOIN LATERAL string_to_table(translate(lower(r.txt), E'!?;\n\r\t', '...   '), '.') AS c (chunk)
-                WHERE r.txt IS NOT NULL AND length(c.chunk) >= 12
+                INNER JOIN pg_temp.mlops_dedup_texts AS x ON x.id = r.id AND x.rep = r.id
+                CROSS JOIN LATERAL string_to_table(translate(r.txt, E'!?;\u3002\n\r', '......'), '.') AS c (chunk)
+                WHERE length(c.chunk) >= 12
             )
-            SELECT x.id, x.h, count(*) OVER (PARTITION BY x.id) AS n
-            FROM (
-                SELECT c.id, hashtext(c.chunk) AS h FROM chunks AS c WHERE c.n >= 2
-                UNION
-                SELECT r.id, hashtext(w.word)
-                FROM pg_temp.mlops_dedup_rows AS r
-                CROSS JOIN LATERAL string_to_table(lower(r.txt), ' ') AS w (word)
-                WHERE r.txt IS NOT NULL AND length(w.word) >= 3
-                    AND NOT EXISTS (SELECT FROM chunks AS c WHERE c.id = r.id AND c.n >= 2)
-            ) AS x
+            SELECT c.id, hashtext(c.chunk) AS h, count(*) OVER (PARTITION BY c.id) AS n
+            FROM (SELECT DISTINCT c.id, c.chunk FROM chunks AS c WHERE c.n >= 2) AS c
         $q$;
         EXECUTE 'ANALYZE pg_temp.mlops_dedup_tokens';
         EXECUTE format(
             $q$
-            INSERT INTO pg_temp.mlops_dedup_edges (a, b, score, reason)
-            SELECT p.a, p.b, s.score, 'similar_text'
+            INSERT INTO pg_temp.mlops_dedup_candidates (a, b)
+            SELECT t1.id, t2.id
             FROM (
-                -- rows with four tokens or more must share two: one shared line ("Company 7 | Seoul") is a
-                -- coincidence, a near-duplicate shares nearly all of them
-                SELECT t1.id AS a, t2.id AS b
-                FROM (
-                    SELECT k.h FROM pg_temp.mlops_dedup_tokens AS k GROUP BY k.h HAVING count(*) BETWEEN 2 AND %1$s
-                ) AS f
-                INNER JOIN pg_temp.mlops_dedup_tokens AS t1 ON t1.h = f.h
-                INNER JOIN pg_temp.mlops_dedup_tokens AS t2 ON t2.h = f.h AND t2.id > t1.id
-                GROUP BY t1.id, t2.id
-                HAVING count(*) >= CASE WHEN least(min(t1.n), min(t2.n)) >= 4 THEN 2 ELSE 1 END
-            ) AS p
-            INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.id = p.a
-            INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.id = p.b
-            CROSS JOIN LATERAL (SELECT %2$I.similarity(ra.txt, rb.txt) AS score) AS s
-            WHERE ra.blk IS NOT DISTINCT FROM rb.blk AND s.score >= %3$s
+                SELECT k.h FROM pg_temp.mlops_dedup_tokens AS k GROUP BY k.h HAVING count(*) BETWEEN 2 AND %1$s
+            ) AS f
+            INNER JOIN pg_temp.mlops_dedup_tokens AS t1 ON t1.h = f.h
+            INNER JOIN pg_temp.mlops_dedup_tokens AS t2 ON t2.h = f.h AND t2.id > t1.id
+            GROUP BY t1.id, t2.id
+            HAVING count(*) >= CASE WHEN least(min(t1.n), min(t2.n)) >= 4 THEN 2 ELSE 1 END
             $q$,
-            v_df_cap, v_trgm, v_rule.review_threshold
+            v_df_cap
+        );
+        -- 3b. Every other text (one sentence: names, titles, short values): prefix filtering on trigrams. Trigrams
+        --     in a global order, rarest first; a text of n trigrams keeps its first n - ceil(t * n) + 1 (t the review
+        --     threshold); two texts whose Jaccard similarity is at least t share one of those, and their sizes are
+        --     within a factor t. Exact at the threshold, no cap, and rare trigrams keep it about linear.
+        --     Source: Chaudhuri, Ganti, Kaushik, "A Primitive Operator for Similarity Joins in Data Cleaning"
+        --     (ICDE 2006); Bayardo, Ma, Srikant, "Scaling Up All Pairs Similarity Search" (WWW 2007).
+        EXECUTE $q$
+            CREATE TEMP TABLE mlops_dedup_grams AS
+            SELECT w.id, substr(w.padded, g.i, 3) COLLATE "C" AS g, NULL::bigint AS n
+            FROM (
+                SELECT r.id, '  ' || x.word || ' ' AS padded
+                FROM pg_temp.mlops_dedup_rows AS r
+                INNER JOIN pg_temp.mlops_dedup_texts AS t ON t.id = r.id AND t.rep = r.id
+                CROSS JOIN LATERAL string_to_table(
+                    regexp_replace(r.txt, mlops.text_separator_class() || '+', ' ', 'g'), ' ') AS x (word)
+                WHERE x.word <> '' AND NOT EXISTS (SELECT FROM pg_temp.mlops_dedup_tokens AS k WHERE k.id = r.id)
+            ) AS w
+            CROSS JOIN LATERAL generate_series(1, char_length(w.padded) - 2) AS g (i)
+            GROUP BY 1, 2
+        $q$;
+        EXECUTE 'ANALYZE pg_temp.mlops_dedup_grams';
+        EXECUTE format(
+            $q$
+            INSERT INTO pg_temp.mlops_dedup_candidates (a, b)
+            WITH sized AS (
+                SELECT m.id, m.g, count(*) OVER (PARTITION BY m.g) AS df, count(*) OVER (PARTITION BY m.id) AS n
+                FROM pg_temp.mlops_dedup_grams AS m
+            ),
+            prefix AS (
+                SELECT y.id, y.g, y.n
+                FROM (SELECT s.*, row_number() OVER (PARTITION BY s.id ORDER BY s.df, s.g) AS pos FROM sized AS s) AS y
+                WHERE y.pos <= y.n - ceil(%1$s::numeric * y.n) + 1
+            )
+            SELECT DISTINCT p1.id, p2.id
+            FROM prefix AS p1
+            INNER JOIN prefix AS p2 ON p2.g = p1.g AND p2.id > p1.id
+            WHERE least(p1.n, p2.n) >= %1$s::numeric * greatest(p1.n, p2.n)
+            $q$,
+            -- a hair under the threshold: pg_trgm's sets can differ from these by a hash collision or a character
+            -- the two disagree on
+            v_rule.review_threshold - 0.01
+        );
+        -- 3c. Verified with the similarity, within one block; each member of either representative's text linked
+        --     to the other representative.
+        EXECUTE format(
+            $q$
+            INSERT INTO pg_temp.mlops_dedup_edges (a, b, score, reason)
+            WITH verified AS (
+                SELECT DISTINCT ON (least(c.a, c.b), greatest(c.a, c.b)) c.a, c.b, s.score
+                FROM pg_temp.mlops_dedup_candidates AS c
+                INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.id = c.a
+                INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.id = c.b
+                CROSS JOIN LATERAL (SELECT %1$s AS score) AS s
+                WHERE ra.blk IS NOT DISTINCT FROM rb.blk AND s.score >= %2$s
+                ORDER BY least(c.a, c.b), greatest(c.a, c.b)
+            )
+            SELECT x.id, v.b, v.score, 'similar_text'
+            FROM verified AS v INNER JOIN pg_temp.mlops_dedup_texts AS x ON x.rep = v.a
+            UNION ALL
+            SELECT v.a, x.id, v.score, 'similar_text'
+            FROM verified AS v INNER JOIN pg_temp.mlops_dedup_texts AS x ON x.rep = v.b AND x.id <> v.b
+            $q$,
+            v_similarity, v_rule.review_threshold
         );
     END IF;
 
@@ -275,11 +356,12 @@ BEGIN
     EXECUTE format(
         $q$
         CREATE TEMP TABLE mlops_dedup_review AS
-        SELECT %2$s AS left_id, %3$s AS right_id, %4$s AS left_key, %5$s AS right_key, p.score
+        SELECT %2$s AS left_id, %3$s AS right_id, %4$s AS left_key, %5$s AS right_key, p.score, p.reason
         FROM (
-            SELECT least(x.l, x.r) AS a, greatest(x.l, x.r) AS b, max(x.score) AS score
+            SELECT least(x.l, x.r) AS a, greatest(x.l, x.r) AS b, max(x.score) AS score,
+                (array_agg(x.reason ORDER BY x.score DESC, x.reason))[1] AS reason
             FROM (
-                SELECT coalesce(ma.survivor_id, e.a) AS l, coalesce(mb.survivor_id, e.b) AS r, e.score
+                SELECT coalesce(ma.survivor_id, e.a) AS l, coalesce(mb.survivor_id, e.b) AS r, e.score, e.reason
                 FROM pg_temp.mlops_dedup_edges AS e
                 LEFT JOIN pg_temp.mlops_dedup_members AS ma ON ma.member_id = e.a
                 LEFT JOIN pg_temp.mlops_dedup_members AS mb ON mb.member_id = e.b
@@ -308,7 +390,7 @@ $$;
 COMMENT ON FUNCTION mlops.dedup_detect(regclass) IS
 'Detection pass of a table''s dedup rule into session temp tables pg_temp.mlops_dedup_members (cluster_id, '
 'survivor_id, member_id, reason, score, rnk, survivor_key, member_key) and pg_temp.mlops_dedup_review (left_id, '
-'right_id, left_key, right_key, score). Keys are text (mlops.key_text_sql); the bigint ids are the keys for an '
+'right_id, left_key, right_key, score, reason). Keys are text (mlops.key_text_sql); the bigint ids are the keys for an '
 'integer key, else row numbers in key order in mlops_dedup_members and NULL in mlops_dedup_review. Any key type of '
 'a single-column primary key; other tables 0A000 (mlops.key_refusal), no rule 42704. Changes no table of the '
 'database. Returns counts: live rows, candidate pairs, members, review pairs.';

@@ -19,6 +19,7 @@ DECLARE
     v_changed bigint;
     v_evidence_changed bigint := 0;
     v_evaluator text;
+    v_placeholders text[];
     v_state text;
     v_keys text[];
 BEGIN
@@ -67,6 +68,7 @@ BEGIN
     IF to_regclass('pg_temp.mlops_dedup_rows') IS NOT NULL THEN
         PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text)';
         v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
+        SELECT r.placeholders INTO v_placeholders FROM mlops.dedup_rules AS r WHERE r.target = p_target;
         v_state := mlops.dedup_rule_session_state();
         EXECUTE format(
             'WITH moved_on AS ('
@@ -77,13 +79,15 @@ BEGIN
             '       WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'') AS x'
             '   INNER JOIN pg_temp.mlops_dedup_rows AS d ON d.id = x.id'
             '   INNER JOIN %1$s AS t ON %2$s CROSS JOIN LATERAL %3$s(t.*) AS v'
-            '   WHERE nullif(v.ekey, '''') IS DISTINCT FROM d.ekey OR nullif(v.txt, '''') IS DISTINCT FROM d.txt'
-            '       OR v.blk IS DISTINCT FROM d.blk)'
+            '   WHERE %4$s IS DISTINCT FROM d.ekey OR %5$s IS DISTINCT FROM d.txt'
+            '       OR mlops.normalize_text(v.blk) IS DISTINCT FROM d.blk)'
             ' UPDATE pg_temp.mlops_dedup_work AS w SET status = ''changed'''
             ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
             ' AND (w.member_id IN (SELECT m.id FROM moved_on AS m)'
             ' OR w.survivor_id IN (SELECT m.id FROM moved_on AS m))',
-            p_target, mlops.key_match_sql(p_target, 't', 'x.key', false), v_evaluator
+            p_target, mlops.key_match_sql(p_target, 't', 'x.key', false), v_evaluator,
+            -- the values as detection read them (normalized; blank and placeholders NULL)
+            mlops.dedup_value_sql('v.ekey', v_placeholders), mlops.dedup_value_sql('v.txt', v_placeholders)
         ) USING p_first_seq, p_last_seq;
         GET DIAGNOSTICS v_evidence_changed = ROW_COUNT;
         PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());

@@ -80,6 +80,7 @@ BEGIN
     END;
     NEW.evaluator := mlops.dedup_rule_compile(NEW.target, NEW.exact_key, NEW.similar_text, NEW.block_key);
     NEW.rule_owner := current_user::regrole;
+    PERFORM mlops.dedup_rule_text_warning(NEW.target, NEW.evaluator);
     RETURN NEW;
 END;
 $$;
@@ -91,7 +92,8 @@ COMMENT ON FUNCTION mlops.dedup_rules_validate() IS
 'thresholds, soft_delete or fill_nulls change, it checks keep_order (mlops.dedup_rule_keep_order_sql), that the '
 'writer holds the rights a merge of the table uses (mlops.dedup_rule_missing_rights) without row-level security '
 '(42501), compiles the expressions (mlops.dedup_rule_compile) and sets evaluator and rule_owner = current_user, '
-'whatever the writer put there.';
+'whatever the writer put there; warns when pg_trgm is blind here to the letters of the rule''s text '
+'(mlops.dedup_rule_text_warning).';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rules_validate() FROM PUBLIC;
 

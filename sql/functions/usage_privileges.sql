@@ -17,8 +17,11 @@ DECLARE
         -- public: merge, undo, review, detect, reports
         'merge_rows', 'merge_clusters', 'unmerge', 'resolve_id', 'find_duplicates', 'merge_duplicates',
         'review_candidate', 'data_quality_report', 'fk_policy_report', 'referencing_fks', 'normalize_url',
-        'normalize_url_percent',
+        'normalize_url_percent', 'normalize_text', 'text_similarity', 'match_evidence',
         'merge_failures_clear',
+        -- text matching in any locale (issue 10)
+        'text_separator_class', 'text_trigrams', 'trigram_similarity', 'pg_trgm_blind', 'text_similarity_sql',
+        'text_skeleton', 'dedup_value_sql',
         -- internal helpers on those paths
         'assert_table', 'assert_not_package_relation', 'package_table_names', 'assert_not_in_transaction_block',
         'primary_key_columns', 'has_soft_delete_columns', 'merge_assert_allowed',
@@ -54,7 +57,7 @@ DECLARE
         'key_is_integer'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
-    v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile'];
+    v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile', 'dedup_rule_text_warning'];
 BEGIN
     IF p_rule_writer IS NULL THEN
         RAISE EXCEPTION 'p_rule_writer must be true or false, not NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -118,7 +121,7 @@ BEGIN
         (8, 'table', 'mlops.duplicate_candidates', 'SELECT', NULL),
         (
             8, 'table', 'mlops.duplicate_candidates', 'INSERT',
-            ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score']
+            ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score', 'reason']
         ),
         (8, 'table', 'mlops.duplicate_candidates', 'UPDATE', ARRAY['status', 'decided_at']),
         -- reports
