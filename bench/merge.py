@@ -72,17 +72,20 @@ ANALYZE;
 """
 
 
-def empty_database(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, name: str) -> str:
-    """A new, empty database (dropped first if it exists). Returns its DSN."""
+def empty_database(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, name: str, options: str = "") -> str:
+    """A new, empty database (dropped first if it exists), with CREATE DATABASE options of ours (locale,
+    encoding). Returns its DSN."""
     admin.execute(f"DROP DATABASE IF EXISTS {name}")
-    admin.execute(f"CREATE DATABASE {name}")
+    admin.execute(f"CREATE DATABASE {name} {options}")
     return server.url(database=name)
 
 
-def platform_database(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, name: str) -> str:
+def platform_database(
+    admin: psycopg.Connection, server: runner.EmbeddedPostgresql, name: str, options: str = ""
+) -> str:
     """A new database as the platform's is in production: the platform's own tables (created by the platform, not
     the package), then the package installed, then the platform adopted (install --platform). Returns its DSN."""
-    dsn = empty_database(admin, server, name)
+    dsn = empty_database(admin, server, name, options)
     with psycopg.connect(dsn, autocommit=True) as conn:
         runner.create_platform_schema(conn)
     runner.install(dsn)
