@@ -380,3 +380,42 @@ def test_match_evidence_refuses_unknown_rows_and_tables(conn: psycopg.Connection
     conn.execute("CREATE TABLE public.norule (id int PRIMARY KEY)")
     with pytest.raises(psycopg.errors.UndefinedObject, match=r"no dedup rule for public\.norule"):
         conn.execute("SELECT * FROM mlops.match_evidence('public.norule'::regclass, 1, 2)")
+
+
+# The platform's seeded rule and the database the package needs
+
+
+def test_install_platform_replaces_the_seeded_rule_that_built_text_out_of_nulls(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE mlops.dedup_rules SET similar_text = %s WHERE target = %s::regclass",
+            (runner.PLATFORM_RULES_SUPERSEDED[POSTINGS], POSTINGS),
+        )
+    report = runner.adopt_platform(dsn)
+    assert any("no longer built from NULL fields" in change for change in report.changes)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        (text,) = conn.execute(
+            "SELECT similar_text FROM mlops.dedup_rules WHERE target = %s::regclass", (POSTINGS,)
+        ).fetchone()
+        assert text == next(r["similar_text"] for r in runner.PLATFORM_RULES if r["target"] == POSTINGS)
+        # a rule the platform's owner wrote differently is theirs: left as it is
+        conn.execute("UPDATE mlops.dedup_rules SET similar_text = 't.title' WHERE target = %s::regclass", (POSTINGS,))
+    runner.adopt_platform(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT similar_text FROM mlops.dedup_rules WHERE target = %s::regclass", (POSTINGS,)
+        ).fetchone() == ("t.title",)
+
+
+def test_install_refuses_a_database_that_is_not_utf8(server: runner.EmbeddedPostgresql, admin_dsn: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE latin1_db TEMPLATE template0 ENCODING 'LATIN1' LC_CTYPE 'C' LC_COLLATE 'C'")
+    dsn = server.url(database="latin1_db")
+    try:
+        with pytest.raises(runner.RunnerError, match="encoding is LATIN1: mlops-dedup needs a UTF8 database"):
+            runner.install(dsn)
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT to_regnamespace('mlops')").fetchone() == (None,)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute("DROP DATABASE latin1_db WITH (FORCE)")
