@@ -419,3 +419,98 @@ def test_install_refuses_a_database_that_is_not_utf8(server: runner.EmbeddedPost
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute("DROP DATABASE latin1_db WITH (FORCE)")
+
+
+# Found in review: the kinds above, at their edges
+
+
+def test_long_texts_without_sentences_stay_linear_and_are_found(lconn: psycopg.Connection) -> None:
+    """800-character skill lists without punctuation go to capped word tokens, not to prefix filtering (which would
+    pair every row with every other); a near-duplicate among them is still found."""
+    rng = random.Random(3)
+    vocabulary = [f"skill{i}" for i in range(300)]
+    texts = [" ".join(rng.choice(vocabulary) for _ in range(60)) for _ in range(1000)]
+    texts.append(texts[0].replace(texts[0].split()[5], "kubernetes", 1))
+    letters(lconn, [(i + 1, None, text) for i, text in enumerate(texts)])
+    live, candidates, _, _ = lconn.execute("SELECT * FROM mlops.dedup_detect(%s::regclass)", (LETTERS,)).fetchone()
+    assert live == 1001 and candidates < 5000
+    assert (1, 1001, "similar_text") in members(lconn)
+
+
+def test_short_texts_meet_across_sentence_punctuation(lconn: psycopg.Connection) -> None:
+    letters(
+        lconn,
+        [
+            (1, None, "Senior Data Engineer. Seoul office, Korea"),
+            (2, None, "Senior Data Engineer, Seoul office, Korea"),
+        ],
+    )
+    assert members(lconn) == [(1, 2, "similar_text")]
+
+
+def test_every_row_of_a_repeated_text_keeps_its_own_edges(lconn: psycopg.Connection) -> None:
+    """Rows 2 and 3 share a text, rows 4 and 5 another close to it; row 2 goes to row 1 by its key, so row 3 survives
+    and must still absorb both 4 and 5 (each member matches its survivor directly)."""
+    x = KOREAN
+    y = KOREAN.replace("5년", "6년")
+    s = JAPANESE + " " + KOREAN[:60]
+    letters(
+        lconn,
+        [
+            (1, "https://k.example/a", s),
+            (2, "https://k.example/a", x),
+            (3, "https://k.example/3", x),
+            (4, "https://k.example/4", y),
+            (5, "https://k.example/5", y),
+        ],
+    )
+    lconn.execute("UPDATE mlops.dedup_rules SET keep_order = 't.id' WHERE target = %s::regclass", (LETTERS,))
+    found = {(m, s) for s, m, _ in members(lconn)}
+    assert {m for m, _ in found} >= {4, 5}
+    assert dict(found)[4] == dict(found)[5]
+
+
+def test_placeholders_apply_to_block_keys(lconn: psycopg.Connection) -> None:
+    lconn.execute(
+        "CREATE TABLE public.stores (id int PRIMARY KEY, name text, city text);"
+        "INSERT INTO public.stores VALUES (1, 'Blue Bottle Coffee', 'N/A'), (2, 'Blue Bottle Coffee!', 'n/a'),"
+        " (3, 'Blue Bottle Coffee', 'Seoul'), (4, 'Blue Bottle Coffee.', 'Busan')"
+    )
+    lconn.execute(
+        "INSERT INTO mlops.dedup_rules (target, similar_text, block_key, placeholders)"
+        " VALUES ('public.stores', 't.name', 't.city', ARRAY['N/A'])"
+    )
+    # a missing city is no block: 1 and 2 still pair (as rows without a block), 3 and 4 are in different cities
+    assert members(lconn, "public.stores") == [(1, 2, "similar_text")]
+    evidence = lconn.execute(
+        "SELECT left_value, right_value FROM mlops.match_evidence('public.stores'::regclass, 1, 2)"
+        " WHERE signal = 'block_key'"
+    ).fetchone()
+    assert evidence == (None, None)
+
+
+def test_emoji_only_values_are_blank(lconn: psycopg.Connection) -> None:
+    letters(lconn, [(1, "❤️", "❤️"), (2, "❤️", "❤️ "), (3, "👍", "✔️")])
+    assert members(lconn) == []
+
+
+def test_a_rule_whose_sample_fails_is_still_written_with_a_warning(lconn: psycopg.Connection) -> None:
+    letters(lconn, [(1, None, KOREAN)])
+    lconn.execute(
+        "UPDATE mlops.dedup_rules SET similar_text = '(1 / (t.id - 1))::text || t.content' WHERE target = %s::regclass",
+        (LETTERS,),
+    )
+    assert (
+        lconn.execute("SELECT similar_text FROM mlops.dedup_rules WHERE target = %s::regclass", (LETTERS,))
+        .fetchone()[0]
+        .startswith("(1 / (t.id - 1))")
+    )
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [("İSTANBUL OFİSİ", "istanbul ofisi"), ("ΚΩΣΤΑΣ ΠΑΠΑΣ", "κωστας παπας"), ("cafe\u200b\u0301", "café")],
+    ids=["dotted-capital-i", "final-sigma", "zero-width-before-combining"],
+)
+def test_normalize_text_agrees_in_both_locales(lconn: psycopg.Connection, left: str, right: str) -> None:
+    assert lconn.execute("SELECT mlops.normalize_text(%s) = mlops.normalize_text(%s)", (left, right)).fetchone()[0]

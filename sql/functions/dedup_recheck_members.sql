@@ -80,14 +80,15 @@ BEGIN
             '   INNER JOIN pg_temp.mlops_dedup_rows AS d ON d.id = x.id'
             '   INNER JOIN %1$s AS t ON %2$s CROSS JOIN LATERAL %3$s(t.*) AS v'
             '   WHERE %4$s IS DISTINCT FROM d.ekey OR %5$s IS DISTINCT FROM d.txt'
-            '       OR mlops.normalize_text(v.blk) IS DISTINCT FROM d.blk)'
+            '       OR %6$s IS DISTINCT FROM d.blk)'
             ' UPDATE pg_temp.mlops_dedup_work AS w SET status = ''changed'''
             ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
             ' AND (w.member_id IN (SELECT m.id FROM moved_on AS m)'
             ' OR w.survivor_id IN (SELECT m.id FROM moved_on AS m))',
             p_target, mlops.key_match_sql(p_target, 't', 'x.key', false), v_evaluator,
             -- the values as detection read them (normalized; blank and placeholders NULL)
-            mlops.dedup_value_sql('v.ekey', v_placeholders), mlops.dedup_value_sql('v.txt', v_placeholders)
+            mlops.dedup_value_sql('v.ekey', v_placeholders), mlops.dedup_value_sql('v.txt', v_placeholders),
+            mlops.dedup_value_sql('v.blk', v_placeholders)
         ) USING p_first_seq, p_last_seq;
         GET DIAGNOSTICS v_evidence_changed = ROW_COUNT;
         PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());

@@ -1,6 +1,7 @@
 -- mlops.dedup_rule_text_warning: warns, when a rule is written, that pg_trgm is blind here to letters the rule's
 -- text contains (LC_CTYPE 'C' and Korean, say): detection then scores those texts with the package's own trigrams,
--- which give the same scores but cost more. Looks at the first 1000 rows; raises nothing but the WARNING.
+-- which give the same scores but cost more. Looks at the first 1000 rows; raises nothing but WARNINGs (an error
+-- evaluating the sample is one too).
 
 CREATE OR REPLACE FUNCTION mlops.dedup_rule_text_warning(p_target regclass, p_evaluator regprocedure)
 RETURNS boolean
@@ -15,11 +16,19 @@ BEGIN
     IF p_evaluator IS NULL OR NOT mlops.pg_trgm_blind() THEN
         RETURN false;
     END IF;
-    EXECUTE format(
-        $q$SELECT EXISTS (SELECT FROM (SELECT t.* FROM %s AS t LIMIT 1000) AS t CROSS JOIN LATERAL %s(t.*) AS v
-            WHERE v.txt ~ '[^\x01-\x7F]')$q$,
-        p_target, p_evaluator::oid::regproc
-    ) INTO v_found;
+    BEGIN
+        EXECUTE format(
+            $q$SELECT EXISTS (SELECT FROM (SELECT t.* FROM %s AS t LIMIT 1000) AS t CROSS JOIN LATERAL %s(t.*) AS v
+                WHERE v.txt ~ '[^\x01-\x7F]')$q$,
+            p_target, p_evaluator::oid::regproc
+        ) INTO v_found;
+    EXCEPTION WHEN OTHERS THEN
+        -- an advice must not refuse a rule the locale of another database would accept: say what failed, go on
+        -- (detection runs the expressions again and reports their errors)
+        RAISE WARNING 'dedup rule for %: could not sample its text for the locale check: % (%)', p_target, SQLERRM,
+            SQLSTATE;
+        RETURN false;
+    END;
     IF v_found THEN
         RAISE WARNING 'dedup rule for %: pg_trgm sees no letter outside ASCII in this database (LC_CTYPE %), and the '
             'rule''s text has such letters', p_target,

@@ -36,17 +36,19 @@ BEGIN
     END IF;
     PERFORM mlops.key_refusal(p_target, true);
     IF p_left IS NULL OR p_right IS NULL THEN
-        RAISE EXCEPTION 'match_evidence needs two keys of %, got NULL', p_target USING ERRCODE = 'null_value_not_allowed';
+        RAISE EXCEPTION 'match_evidence needs two keys of %, got NULL', p_target
+            USING ERRCODE = 'null_value_not_allowed';
     END IF;
     v_keys := mlops.key_texts(p_target, ARRAY[p_left, p_right]);
 
     -- the rule's values of one row, as detection reads them (mlops.dedup_value_sql), through the rule's evaluator
     v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
     v_row := format(
-        'SELECT %1$s AS ekey, %2$s AS txt, mlops.normalize_text(v.blk) AS blk FROM %3$s AS t'
+        'SELECT %1$s AS ekey, %2$s AS txt, %6$s AS blk FROM %3$s AS t'
         ' CROSS JOIN LATERAL %4$s(t.*) AS v WHERE %5$s',
         mlops.dedup_value_sql('v.ekey', v_rule.placeholders), mlops.dedup_value_sql('v.txt', v_rule.placeholders),
-        p_target, v_evaluator, mlops.key_match_sql(p_target, 't', '$1', false));
+        p_target, v_evaluator, mlops.key_match_sql(p_target, 't', '$1', false),
+        mlops.dedup_value_sql('v.blk', v_rule.placeholders));
     v_state := mlops.dedup_rule_session_state();
     EXECUTE v_row INTO v_left_key, v_left_text, v_left_block USING v_keys[1];
     GET DIAGNOSTICS v_found = ROW_COUNT;
@@ -80,8 +82,13 @@ BEGIN
         RETURN NEXT;
     END IF;
     IF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
-        EXECUTE format('SELECT %s', mlops.text_similarity_sql('$1', '$2')) INTO v_text_score
-            USING v_left_text, v_right_text;
+        -- identical texts score 1 without a similarity (step 2 of detection groups them), as do emoji-only ones
+        IF v_left_text = v_right_text THEN
+            v_text_score := 1;
+        ELSE
+            EXECUTE format('SELECT %s', mlops.text_similarity_sql('$1', '$2')) INTO v_text_score
+                USING v_left_text, v_right_text;
+        END IF;
         v_method := CASE WHEN v_left_text = v_right_text THEN 'identical texts'
             WHEN mlops.pg_trgm_blind() AND (v_left_text ~ '[^\x01-\x7F]' OR v_right_text ~ '[^\x01-\x7F]')
                 THEN 'package trigrams (pg_trgm is blind to these letters here)'

@@ -15,14 +15,24 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_text text := p_text;
+    -- soft hyphen, Mongolian vowel separator, zero-width space/joiners, direction marks and embeddings, word joiner
+    -- and invisible operators, byte order mark
+    v_format CONSTANT text := '[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\uFEFF]';
+    -- spaces, tabs, vertical tab, form feed, next line, no-break, Ogham, en to hair spaces, line and paragraph
+    -- separators, narrow no-break, medium mathematical, ideographic (line feed and carriage return stay: they end
+    -- sentences)
+    v_spaces CONSTANT text := '[ \t\x0B\x0C\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]';
 BEGIN
     IF v_text ~ '[^\x20-\x7E\n\r]|  ' THEN
+        -- format characters first: NFKC then composes what they kept apart (cafe, U+200B, U+0301 is café)
+        IF v_text ~ v_format THEN
+            v_text := pg_catalog.regexp_replace(v_text, v_format, '', 'g');
+        END IF;
         IF NOT v_text IS NFKC NORMALIZED THEN
             v_text := pg_catalog.normalize(v_text, 'NFKC');
         END IF;
-        IF v_text ~ '[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\uFEFF\t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]|  ' THEN
-            v_text := pg_catalog.regexp_replace(pg_catalog.regexp_replace(v_text, '[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\uFEFF]', '', 'g'),
-                '[ \t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]+', ' ', 'g');
+        IF v_text ~ (v_spaces || '|  ') THEN
+            v_text := pg_catalog.regexp_replace(v_text, v_spaces || '+', ' ', 'g');
         END IF;
     END IF;
     v_text := pg_catalog.lower(pg_catalog.btrim(v_text, E' \n\r'));
@@ -40,9 +50,9 @@ BEGIN
         IF v_text ~ '[\u0100-\u024F]' THEN
             v_text := pg_catalog.translate(v_text,
                 'ĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮĲĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽƁƂƄƆƇƉƊƋƎƏƐƑƓƔƖƗƘƜƝƟƠƢƤƦƧƩ'
-                || 'ƬƮƯƱƲƳƵƷƸƼǄǇǊǍǏǑǓǕǗǙǛǞǠǢǤǦǨǪǬǮǱǴǶǷǸǺǼǾȀȂȄȆȈȊȌȎȐȒȔȖȘȚȜȞȠȢȤȦȨȪȬȮȰȲȺȻȽȾɁɃɄɅɆɈɊɌɎ',
+                || 'ƬƮƯƱƲƳƵƷƸƼǄǇǊǍǏǑǓǕǗǙǛǞǠǢǤǦǨǪǬǮǱǴǶǷǸǺǼǾȀȂȄȆȈȊȌȎȐȒȔȖȘȚȜȞȠȢȤȦȨȪȬȮȰȲȺȻȽȾɁɃɄɅɆɈɊɌɎİ',
                 'āăąćĉċčďđēĕėęěĝğġģĥħĩīĭįĳĵķĺļľŀłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷÿźżžɓƃƅɔƈɖɗƌǝəɛƒɠɣɩɨƙɯɲɵơƣƥʀƨʃ'
-                || 'ƭʈưʊʋƴƶʒƹƽǆǉǌǎǐǒǔǖǘǚǜǟǡǣǥǧǩǫǭǯǳǵƕƿǹǻǽǿȁȃȅȇȉȋȍȏȑȓȕȗșțȝȟƞȣȥȧȩȫȭȯȱȳⱥȼƚⱦɂƀʉʌɇɉɋɍɏ');
+                || 'ƭʈưʊʋƴƶʒƹƽǆǉǌǎǐǒǔǖǘǚǜǟǡǣǥǧǩǫǭǯǳǵƕƿǹǻǽǿȁȃȅȇȉȋȍȏȑȓȕȗșțȝȟƞȣȥȧȩȫȭȯȱȳⱥȼƚⱦɂƀʉʌɇɉɋɍɏi');
         END IF;
         -- Greek
         IF v_text ~ '[\u0370-\u03FF]' THEN
@@ -66,6 +76,10 @@ BEGIN
                 'ḁḃḅḇḉḋḍḏḑḓḕḗḙḛḝḟḡḣḥḧḩḫḭḯḱḳḵḷḹḻḽḿṁṃṅṇṉṋṍṏṑṓṕṗṙṛṝṟṡṣṥṧṩṫṭṯṱṳṵṷṹṻṽṿẁẃẅẇẉẋẍẏẑẓẕßạảấầẩẫậắằẳẵặ'
                 || 'ẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹỻỽỿ');
         END IF;
+    END IF;
+    -- a word-final sigma is a sigma
+    IF pg_catalog.strpos(v_text, 'ς') > 0 THEN
+        v_text := pg_catalog.replace(v_text, 'ς', 'σ');
     END IF;
     IF v_text ~ ('[^' || pg_catalog.substr(mlops.text_separator_class(), 2)) THEN
         RETURN v_text;

@@ -12,11 +12,11 @@ SET search_path = pg_catalog, pg_temp
 -- ASCII and Latin-1 punctuation, symbols, controls and spaces; general punctuation, super- and subscripts,
 -- currency, letterlike symbols, number forms, arrows, mathematical and technical symbols, box drawing, shapes,
 -- dingbats, supplemental punctuation; CJK symbols and punctuation (、。「」〈〉…), vertical and small forms,
--- full-width and half-width punctuation; emoji and pictographs. Letters, digits and combining marks of every script
--- are word characters.
+-- variation selectors, full-width and half-width punctuation; emoji and pictographs. Letters, digits and combining
+-- marks of every script are word characters.
 AS $$
     SELECT '[\x01-\x2F\x3A-\x40\x5B-\x60\x7B-\xBF\xD7\xF7\u2000-\u2BFF\u2E00-\u2E7F\u3000-\u3004\u3008-\u3020'
-        || '\u3030\u303D-\u303F\uFE10-\uFE1F\uFE30-\uFE6F\uFF01-\uFF0F\uFF1A-\uFF20\uFF3B-\uFF40\uFF5B-\uFF65'
+        || '\u3030\u303D-\u303F\uFE00-\uFE1F\uFE30-\uFE6F\uFF01-\uFF0F\uFF1A-\uFF20\uFF3B-\uFF40\uFF5B-\uFF65'
         || '\U0001F000-\U0001FAFF]';
 $$;
 
