@@ -12,19 +12,25 @@ AS $$
 DECLARE
     v_skeletons text[];
     v_longest integer;
+    v_normalized text;
 BEGIN
     SELECT array_agg(DISTINCT mlops.text_skeleton(p.value)) FILTER (WHERE mlops.text_skeleton(p.value) IS NOT NULL),
         max(char_length(mlops.normalize_text(p.value)))
     INTO v_skeletons, v_longest
     FROM unnest(p_placeholders) AS p (value);
+    -- printable ASCII without spaces or capitals, with a letter or digit, is its own normal form: no function call
+    -- (6 us a value; 1M URL keys took 6 s more without this, 1.4 s with it)
+    v_normalized := format(
+        $f$CASE WHEN (%1$s) !~ '[^!-@\[-~]' AND (%1$s) ~ '[a-z0-9]' THEN (%1$s) ELSE mlops.normalize_text(%1$s) END$f$,
+        p_value_sql);
     IF v_skeletons IS NULL THEN
-        RETURN format('mlops.normalize_text(%s)', p_value_sql);
+        RETURN v_normalized;
     END IF;
     -- a placeholder is short: longer values are not compared with them (text_skeleton is a regular expression)
     RETURN format(
         '(SELECT CASE WHEN char_length(x.v) <= %2$s AND mlops.text_skeleton(x.v) = ANY (%3$L::text[]) THEN NULL'
-        ' ELSE x.v END FROM (SELECT mlops.normalize_text(%1$s)) AS x (v))',
-        p_value_sql, v_longest * 2 + 8, v_skeletons);
+        ' ELSE x.v END FROM (SELECT %1$s) AS x (v))',
+        v_normalized, v_longest * 2 + 8, v_skeletons);
 END;
 $$;
 
