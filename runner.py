@@ -439,6 +439,8 @@ def install(
             (default_schema, encoding) = conn.execute(
                 "SELECT current_schema(), pg_catalog.getdatabaseencoding()"
             ).fetchone()
+            if isinstance(encoding, bytes):  # psycopg reads text as bytes from a SQL_ASCII database
+                encoding = encoding.decode("ascii", "replace")
             if encoding != "UTF8":
                 # normalize() (Unicode forms) and the package's text matching need UTF-8; so do its messages
                 raise RunnerError(
@@ -881,6 +883,11 @@ def fetch_by_key(cur: psycopg.Cursor, target: str, key: str) -> dict[str, Any]:
     return cur.execute(query).fetchone() or {}
 
 
+def printable(text: str) -> str:
+    """A value as a terminal may show it: control characters (ESC sequences, CR that hides a line) as escapes."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def print_match_evidence(conn: psycopg.Connection, target: str, left_key: str, right_key: str, out: Any) -> None:
     """Under a review pair: each signal of the rule as detection compared it (mlops.match_evidence), one line each."""
     try:
@@ -895,7 +902,9 @@ def print_match_evidence(conn: psycopg.Connection, target: str, left_key: str, r
         return
     for signal, left_value, right_value, score, outcome in rows:
         shown = "" if score is None else f" {score:.2f}"
-        values = "" if signal == "verdict" else f"  [{str(left_value)[:40]} | {str(right_value)[:40]}]"
+        values = (
+            "" if signal == "verdict" else f"  [{printable(str(left_value))[:40]} | {printable(str(right_value))[:40]}]"
+        )
         print(f"  why {signal:12}{shown} {outcome}{values}", file=out)
 
 
@@ -921,7 +930,7 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
             why = f" ({c['reason']})" if c["reason"] else ""
             print(f"\n#{c['candidate_id']} {c['target']}  {pair}  similarity {c['score']:.2f}{why}", file=out)
             for column in left or right:
-                lv, rv = (str(side.get(column))[:60] for side in (left, right))
+                lv, rv = (printable(str(side.get(column)))[:60] for side in (left, right))
                 mark = "*" if left.get(column) != right.get(column) else " "
                 print(f"{mark} {column:14} {lv:60} | {rv}", file=out)
             print_match_evidence(conn, c["target"], c["left_key"], c["right_key"], out)

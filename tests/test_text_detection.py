@@ -204,7 +204,7 @@ def test_placeholders_a_rule_names_never_match(lconn: psycopg.Connection) -> Non
     lconn.execute(
         "CREATE TABLE public.people (id int PRIMARY KEY, email text, bio text);"
         "INSERT INTO public.people VALUES (1, 'N/A', 'unknown'), (2, 'n.a.', 'Unknown.'), (3, 'na', 'UNKNOWN'),"
-        " (4, 'a@x.kr', '미정'), (5, 'b@x.kr', '미정'), (6, 'A@X.kr', 'first'), (7, 'c@x.kr', '-')"
+        " (4, 'a@x.kr', '미정'), (5, 'b@x.kr', '미정'), (6, 'ａ@x.kr ', 'first'), (7, 'c@x.kr', '-')"
     )
     lconn.execute(
         "INSERT INTO mlops.dedup_rules (target, exact_key, similar_text, placeholders)"
@@ -514,3 +514,30 @@ def test_a_rule_whose_sample_fails_is_still_written_with_a_warning(lconn: psycop
 )
 def test_normalize_text_agrees_in_both_locales(lconn: psycopg.Connection, left: str, right: str) -> None:
     assert lconn.execute("SELECT mlops.normalize_text(%s) = mlops.normalize_text(%s)", (left, right)).fetchone()[0]
+
+
+def test_exact_keys_keep_their_case(lconn: psycopg.Connection) -> None:
+    """A URL's query or path can differ only in case (video ids, short links): such keys are different pages."""
+    lconn.execute(
+        "INSERT INTO mlops.job_postings (id, url, title) OVERRIDING SYSTEM VALUE VALUES"
+        " (1, 'https://jobs.example.com/view?id=AbC', 'Data engineer in Seoul'),"
+        " (2, 'https://jobs.example.com/view?id=abc', 'Product designer in Busan'),"
+        " (3, 'https://JOBS.example.com/view?id=AbC', 'Data engineer in Seoul')"
+    )
+    assert [row[:2] for row in members(lconn, POSTINGS)] == [(1, 3)]
+    key = lconn.execute(
+        "SELECT left_value, right_value, outcome FROM mlops.match_evidence(%s::regclass, 1, 2)"
+        " WHERE signal = 'exact_key'",
+        (POSTINGS,),
+    ).fetchone()
+    assert key == ("https://jobs.example.com/view?id=AbC", "https://jobs.example.com/view?id=abc", "different")
+
+
+def test_a_huge_word_is_split_not_squared(lconn: psycopg.Connection) -> None:
+    (n,) = lconn.execute("SELECT cardinality(mlops.text_trigrams(repeat('word', 250000)))").fetchone()
+    assert n == 7  # '  w', ' wo', and the five trigrams inside the repetition
+
+
+def test_review_shows_control_characters_as_escapes() -> None:
+    assert runner.printable("Iv\nan\x1b[31mRED\x1b[0m\rXX") == "Iv\\nan\\x1b[31mRED\\x1b[0m\\rXX"
+    assert runner.printable("방탄소년단 ＡＢＣ") == "방탄소년단 ＡＢＣ"

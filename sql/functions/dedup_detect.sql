@@ -102,7 +102,7 @@ BEGIN
             END,
         v_order, p_target, v_evaluator, v_live,
         CASE WHEN v_integer THEN 'NULL::text' ELSE mlops.key_text_sql(p_target, format('t.%I', v_key)) END,
-        mlops.dedup_value_sql('v.ekey', v_placeholders), mlops.dedup_value_sql('v.txt', v_placeholders),
+        mlops.dedup_value_sql('v.ekey', v_placeholders, false), mlops.dedup_value_sql('v.txt', v_placeholders),
         mlops.dedup_value_sql('v.blk', v_placeholders)
     );
     GET DIAGNOSTICS live_rows = ROW_COUNT;
@@ -195,7 +195,8 @@ BEGIN
         -- 3a. Texts longer than half the short band: rows sharing a sentence that at most v_df_cap distinct texts
         --     have (two such, for rows with four or more); a text of one sentence by its pairs of consecutive words
         --     instead (single words of a small vocabulary, a skills list, are all above the cap). Sentences end at
-        --     . ! ? ; the CJK full stop and a line break (a list item is a sentence; NFKC made full-width marks ASCII).
+        --     . ! ? ; the CJK full stop, a line break (a list item is a sentence; NFKC made full-width marks ASCII),
+        --     and the full stops of Devanagari, Arabic, Armenian, Ethiopic and Burmese.
         --     Plain string splits, not regular expressions: this runs over every text.
         EXECUTE format(
             $q$
@@ -209,7 +210,9 @@ BEGIN
             chunks AS (
                 SELECT r.id, btrim(c.chunk) AS chunk, count(*) OVER (PARTITION BY r.id) AS n
                 FROM reps AS r
-                CROSS JOIN LATERAL string_to_table(translate(r.txt, E'!?;\u3002\n\r', '......'), '.') AS c (chunk)
+                CROSS JOIN LATERAL string_to_table(
+                    translate(r.txt, E'!?;\u3002\n\r\u0964\u0965\u06D4\u061F\u0589\u1362\u104B', repeat('.', 13)), '.'
+                ) AS c (chunk)
                 WHERE length(c.chunk) >= 12
             )
             SELECT x.id, x.h, count(*) OVER (PARTITION BY x.id) AS n

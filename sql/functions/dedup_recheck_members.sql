@@ -87,7 +87,7 @@ BEGIN
             ' OR w.survivor_id IN (SELECT m.id FROM moved_on AS m))',
             p_target, mlops.key_match_sql(p_target, 't', 'x.key', false), v_evaluator,
             -- the values as detection read them (normalized; blank and placeholders NULL)
-            mlops.dedup_value_sql('v.ekey', v_placeholders), mlops.dedup_value_sql('v.txt', v_placeholders),
+            mlops.dedup_value_sql('v.ekey', v_placeholders, false), mlops.dedup_value_sql('v.txt', v_placeholders),
             mlops.dedup_value_sql('v.blk', v_placeholders)
         ) USING p_first_seq, p_last_seq;
         GET DIAGNOSTICS v_evidence_changed = ROW_COUNT;

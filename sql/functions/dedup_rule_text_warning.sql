@@ -29,7 +29,12 @@ BEGIN
             SQLSTATE;
         RETURN false;
     END;
-    IF v_found THEN
+    IF v_found AND NOT EXISTS (SELECT FROM pg_catalog.pg_extension AS e WHERE e.extname = 'pg_trgm') THEN
+        RAISE WARNING 'dedup rule for %: pg_trgm is not installed in this database', p_target
+            USING DETAIL = 'Detection compares texts with the package''s own trigrams (mlops.text_similarity): the '
+                'scores pg_trgm gives, at a higher cost.',
+            HINT = 'CREATE EXTENSION pg_trgm (install does, where it may).';
+    ELSIF v_found THEN
         RAISE WARNING 'dedup rule for %: pg_trgm sees no letter outside ASCII in this database (LC_CTYPE %), and the '
             'rule''s text has such letters', p_target,
             (SELECT d.datctype FROM pg_catalog.pg_database AS d WHERE d.datname = current_database())

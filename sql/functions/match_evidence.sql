@@ -46,7 +46,8 @@ BEGIN
     v_row := format(
         'SELECT %1$s AS ekey, %2$s AS txt, %6$s AS blk FROM %3$s AS t'
         ' CROSS JOIN LATERAL %4$s(t.*) AS v WHERE %5$s',
-        mlops.dedup_value_sql('v.ekey', v_rule.placeholders), mlops.dedup_value_sql('v.txt', v_rule.placeholders),
+        mlops.dedup_value_sql('v.ekey', v_rule.placeholders, false),
+        mlops.dedup_value_sql('v.txt', v_rule.placeholders),
         p_target, v_evaluator, mlops.key_match_sql(p_target, 't', '$1', false),
         mlops.dedup_value_sql('v.blk', v_rule.placeholders));
     v_state := mlops.dedup_rule_session_state();
@@ -90,6 +91,8 @@ BEGIN
                 USING v_left_text, v_right_text;
         END IF;
         v_method := CASE WHEN v_left_text = v_right_text THEN 'identical texts'
+            WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_extension AS e WHERE e.extname = 'pg_trgm')
+                THEN 'package trigrams (pg_trgm is not installed)'
             WHEN mlops.pg_trgm_blind() AND (v_left_text ~ '[^\x01-\x7F]' OR v_right_text ~ '[^\x01-\x7F]')
                 THEN 'package trigrams (pg_trgm is blind to these letters here)'
             ELSE 'pg_trgm similarity' END;

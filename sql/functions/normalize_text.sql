@@ -4,7 +4,7 @@
 -- space, case folded. NULL when no letter or digit is left: a blank value is not evidence. Each step runs only when
 -- a cheap test says it changes something: printable ASCII with single spaces only needs lower() and btrim().
 
-CREATE OR REPLACE FUNCTION mlops.normalize_text(p_text text)
+CREATE OR REPLACE FUNCTION mlops.normalize_text(p_text text, p_fold_case boolean DEFAULT true)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
@@ -15,9 +15,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_text text := p_text;
-    -- soft hyphen, Mongolian vowel separator, zero-width space/joiners, direction marks and embeddings, word joiner
-    -- and invisible operators, byte order mark
-    v_format CONSTANT text := '[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\uFEFF]';
+    -- soft hyphen, combining grapheme joiner, Mongolian vowel separator, zero-width space/joiners, direction marks,
+    -- embeddings and isolates, word joiner and invisible operators, byte order mark, tag characters
+    v_format CONSTANT text :=
+        '[\u00AD\u034F\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\U000E0000-\U000E007F]';
     -- spaces, tabs, vertical tab, form feed, next line, no-break, Ogham, en to hair spaces, line and paragraph
     -- separators, narrow no-break, medium mathematical, ideographic (line feed and carriage return stay: they end
     -- sentences)
@@ -35,7 +36,16 @@ BEGIN
             v_text := pg_catalog.regexp_replace(v_text, v_spaces || '+', ' ', 'g');
         END IF;
     END IF;
-    v_text := pg_catalog.lower(pg_catalog.btrim(v_text, E' \n\r'));
+    -- one line break: CR LF and CR are LF
+    IF pg_catalog.strpos(v_text, E'\r') > 0 THEN
+        v_text := pg_catalog.replace(pg_catalog.replace(v_text, E'\r\n', E'\n'), E'\r', E'\n');
+    END IF;
+    v_text := pg_catalog.btrim(v_text, E' \n');
+    IF NOT p_fold_case THEN
+        -- keys: case may be all that tells two apart (a URL's path or query, a video id, a SKU)
+        RETURN CASE WHEN v_text ~ ('[^' || pg_catalog.substr(mlops.text_separator_class(), 2)) THEN v_text END;
+    END IF;
+    v_text := pg_catalog.lower(v_text);
     -- lower() folds only ASCII under LC_CTYPE 'C': translate() folds the Latin, Greek and Cyrillic capitals there
     -- (maps generated from Python's unicodedata: category Lu whose lower case is one character), so that both
     -- locales give the same text
@@ -88,11 +98,12 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.normalize_text(text) IS
-'Immutable, any locale: the text (text) in one spelling, as detection hashes, splits and compares it. NFKC (NFC and '
+COMMENT ON FUNCTION mlops.normalize_text(text, boolean) IS
+'Immutable, any locale: the text (text) in one spelling, as detection hashes, splits and compares it; with '
+'p_fold_case false (detection''s keys) everything but the case folding. NFKC (NFC and '
 'NFD compare equal, full-width ＡＢＣ is ABC, no-break and ideographic spaces are spaces), zero-width and bidi '
 'format characters removed, runs of spaces and tabs one space (line breaks kept: they end sentences), trimmed, lower '
 'case (Latin, Greek and Cyrillic capitals too under LC_CTYPE C). NULL for NULL and for a text with no letter or '
 'digit (only spaces, punctuation, symbols: mlops.text_separator_class()). Needs a UTF8 database (normalize()).';
 
-REVOKE EXECUTE ON FUNCTION mlops.normalize_text(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.normalize_text(text, boolean) FROM PUBLIC;

@@ -12,18 +12,28 @@ PARALLEL SAFE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT (
-        -- distinct in byte order (COLLATE "C"): cheaper than the locale's order, and equality is the same
-        SELECT coalesce(pg_catalog.array_agg(DISTINCT pg_catalog.substr(w.padded, g.i, 3) COLLATE pg_catalog."C"), '{}')
-        FROM (
-            SELECT '  ' || x.word || ' ' AS padded
-            FROM pg_catalog.string_to_table(
-                pg_catalog.regexp_replace(pg_catalog.lower(p_text), mlops.text_separator_class() || '+', ' ', 'g'), ' '
-            ) AS x (word)
-            WHERE x.word <> ''
-        ) AS w
-        CROSS JOIN LATERAL pg_catalog.generate_series(1, pg_catalog.char_length(w.padded) - 2) AS g (i)
-    );
+    -- a word of more than 200 characters (a base64 blob, minified code) is cut into 200-character pieces: substr()
+    -- walks a multibyte text from its start, so one huge word would cost its length squared; the few trigrams
+    -- across the cuts are lost
+    WITH words AS (
+        SELECT x.word
+        FROM pg_catalog.string_to_table(
+            pg_catalog.regexp_replace(pg_catalog.lower(p_text), mlops.text_separator_class() || '+', ' ', 'g'), ' '
+        ) AS x (word)
+        WHERE x.word <> ''
+    ),
+    pieces AS (
+        SELECT '  ' || w.word || ' ' AS padded FROM words AS w WHERE pg_catalog.char_length(w.word) <= 200
+        UNION ALL
+        SELECT '  ' || m.piece[1] || ' '
+        FROM words AS w
+        CROSS JOIN LATERAL pg_catalog.regexp_matches(w.word, '.{1,200}', 'g') AS m (piece)
+        WHERE pg_catalog.char_length(w.word) > 200
+    )
+    -- distinct in byte order (COLLATE "C"): cheaper than the locale's order, and equality is the same
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT pg_catalog.substr(p.padded, g.i, 3) COLLATE pg_catalog."C"), '{}')
+    FROM pieces AS p
+    CROSS JOIN LATERAL pg_catalog.generate_series(1, pg_catalog.char_length(p.padded) - 2) AS g (i);
 $$;
 
 COMMENT ON FUNCTION mlops.text_trigrams(text) IS
