@@ -3,7 +3,7 @@
 -- evidence that two rows are the same.
 
 CREATE OR REPLACE FUNCTION mlops.dedup_value_sql(
-    p_value_sql text, p_placeholders text[], p_fold_case boolean DEFAULT true
+    p_value_sql text, p_placeholders text[], p_fold_case boolean DEFAULT TRUE
 )
 RETURNS text
 LANGUAGE plpgsql

@@ -4,7 +4,7 @@
 -- space, case folded. NULL when no letter or digit is left: a blank value is not evidence. Each step runs only when
 -- a cheap test says it changes something: printable ASCII with single spaces only needs lower() and btrim().
 
-CREATE OR REPLACE FUNCTION mlops.normalize_text(p_text text, p_fold_case boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION mlops.normalize_text(p_text text, p_fold_case boolean DEFAULT TRUE)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
