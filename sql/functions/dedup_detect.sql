@@ -1,9 +1,10 @@
 -- mlops.dedup_detect: the detection pass of a table's rule, into session temp tables: mlops_dedup_members (the
 -- clusters a merge would make) and mlops_dedup_review (pairs for the review queue). Reads the table, changes nothing.
--- Values are compared as mlops.normalize_text spells them (any locale; blank and placeholder values are no evidence).
--- Candidates grow about linearly: exact keys by grouping; long texts by shared sentence hashes with a
--- document-frequency cap; texts of one sentence by trigram prefix filtering (exact at the threshold); similarity
--- only verifies candidates (pg_trgm's, or the package's trigrams where pg_trgm sees no letter). Clusters are stars.
+-- Values are compared as mlops.normalize_text spells them (any locale; keys keep their case; blank and placeholder
+-- values are no evidence). Candidates: exact keys by grouping; texts over 40 characters by shared sentence hashes
+-- (or word pairs, for one sentence) with a document-frequency cap; texts up to 80 characters by trigram prefix
+-- filtering (exact at the threshold). Similarity only verifies candidates (pg_trgm's, or the package's trigrams
+-- where pg_trgm sees no letter). An exact-key pair whose texts disagree goes to review. Clusters are stars.
 -- Rows are numbered by a bigint: the key itself when it is an integer, else the row's place in key order (with the
 -- key's text beside it), so every step works on bigints whatever the key type; keys come back as text at the end.
 

@@ -1,8 +1,8 @@
 -- mlops.normalize_text: one spelling per text before it is hashed, split or compared, whatever the database's
 -- locale: Unicode NFKC (NFD Hangul jamo composed, full-width forms half-width, compatibility forms unfolded),
 -- zero-width and bidi format characters removed, every run of spaces (no-break and ideographic ones included) one
--- space, case folded. NULL when no letter or digit is left: a blank value is not evidence. Each step runs only when
--- a cheap test says it changes something: printable ASCII with single spaces only needs lower() and btrim().
+-- space, case folded (not with p_fold_case false: detection's keys). NULL when no letter or digit is left: a blank
+-- value is not evidence. Each step runs only when a cheap test says it changes something.
 
 CREATE OR REPLACE FUNCTION mlops.normalize_text(p_text text, p_fold_case boolean DEFAULT TRUE)
 RETURNS text

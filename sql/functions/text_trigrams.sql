@@ -40,6 +40,7 @@ COMMENT ON FUNCTION mlops.text_trigrams(text) IS
 'Immutable, any locale: the distinct trigrams (text[], sorted) of a text as pg_trgm makes them in a UTF-8 locale '
 '(lower case; words are runs of letters and digits, padded ''  word ''; every 3 consecutive characters), with word '
 'characters fixed by code point (mlops.text_separator_class) instead of LC_CTYPE. Pass text normalized by '
-'mlops.normalize_text. ''{}'' for a text with no word. Source: pg_trgm (PostgreSQL contrib), trgm_op.c.';
+'mlops.normalize_text. A word over 200 characters is cut into 200-character pieces (linear cost; the trigrams across '
+'the cuts are lost). ''{}'' for a text with no word. Source: pg_trgm (PostgreSQL contrib), trgm_op.c.';
 
 REVOKE EXECUTE ON FUNCTION mlops.text_trigrams(text) FROM PUBLIC;
