@@ -785,16 +785,21 @@ def format_audit(rows: Sequence[dict[str, Any]]) -> list[str]:
 # ---------------------------------------------------------------- merge, review, stats, undo
 
 
-def merge(dsn: str, target: str | None = None, dry_run: bool = False, batch_size: int = 500) -> list[dict[str, Any]]:
+def merge(
+    dsn: str, target: str | None = None, dry_run: bool = False, batch_size: int = 500, full: bool = False
+) -> list[dict[str, Any]]:
     """CALL mlops.merge_duplicates (progress NOTICEs go to stderr); returns the runs it recorded, one dict per run
-    with the columns of mlops.dedup_runs (conflicts: per referencing table, colliding rows merged and differing).
+    with the columns of mlops.dedup_runs (conflicts: per referencing table, colliding rows merged and differing;
+    full_pass: whether detection read the whole table; rows_changed: rows changed since the last run it probed).
+    full=True makes detection read the whole table even where an incremental run would do.
     A rule that failed is a run with status 'failed' (the CALL raises at its end once the other rules ran; that
     error is not raised again here); an error before any run was recorded is raised."""
     with connect(dsn) as conn:
         (last,) = conn.execute("SELECT coalesce(max(run_id), 0) FROM mlops.dedup_runs").fetchone()
         try:
             conn.execute(
-                "CALL mlops.merge_duplicates(%s::regclass, %s::boolean, %s::integer)", (target, dry_run, batch_size)
+                "CALL mlops.merge_duplicates(%s::regclass, %s::boolean, %s::integer, %s::boolean)",
+                (target, dry_run, batch_size, full),
             )
             failure = None
         except psycopg.Error as exc:
@@ -803,7 +808,8 @@ def merge(dsn: str, target: str | None = None, dry_run: bool = False, batch_size
             cur.execute(
                 "SELECT run_id, target::text, dry_run, status, clusters, rows_merged, references_moved,"
                 " conflicts_merged, candidates_queued, batches, batches_failed, clusters_failed, clusters_skipped,"
-                " clusters_changed, detect_ms, merge_ms, error, error_sqlstate, conflicts"
+                " clusters_changed, full_pass, rows_changed, rows_compared, detect_ms, merge_ms, error, error_sqlstate,"
+                " conflicts"
                 " FROM mlops.dedup_runs WHERE run_id > %s ORDER BY run_id",
                 (last,),
             )
@@ -825,6 +831,7 @@ RUN_COLUMNS = (
     "run_id",
     "target",
     "status",
+    "rows_changed",
     "clusters",
     "rows_merged",
     "references_moved",
@@ -1113,7 +1120,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_merge(args: argparse.Namespace) -> None:
-    runs = merge(require_dsn(args), args.target, args.dry_run, args.batch_size)
+    runs = merge(require_dsn(args), args.target, args.dry_run, args.batch_size, args.full)
     if args.json:
         print(json.dumps(runs, indent=2, default=str))
     else:
@@ -1186,6 +1193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="one table (default: every enabled rule)")
     p.add_argument("--dry-run", action="store_true", help="record what would happen, change nothing")
     p.add_argument("--batch-size", type=int, default=500, help="clusters per committed batch (default 500)")
+    p.add_argument(
+        "--full", action="store_true", help="read the whole table, not only the rows changed since the last run"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=cmd_merge)
 

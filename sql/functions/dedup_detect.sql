@@ -5,15 +5,21 @@
 -- (or word pairs, for one sentence) with a document-frequency cap; texts up to 80 characters by trigram prefix
 -- filtering (exact at the threshold). Similarity only verifies candidates (pg_trgm's, or the package's trigrams
 -- where pg_trgm sees no letter). An exact-key pair whose texts disagree goes to review. Clusters are stars.
+-- Incremental (merge_duplicates): only rows changed since the last run are compared, with the rows their stored
+-- signatures may match; the whole table when nothing is stored, the rule changed, or p_full.
 -- Rows are numbered by a bigint: the key itself when it is an integer, else the row's place in key order (with the
 -- key's text beside it), so every step works on bigints whatever the key type; keys come back as text at the end.
 
 CREATE OR REPLACE FUNCTION mlops.dedup_detect(
     p_target regclass,
+    p_incremental boolean DEFAULT FALSE,
+    p_full boolean DEFAULT FALSE,
     OUT live_rows bigint,
     OUT candidate_pairs bigint,
     OUT members bigint,
-    OUT review_pairs bigint
+    OUT review_pairs bigint,
+    OUT changed_rows bigint,
+    OUT full_pass boolean
 )
 LANGUAGE plpgsql
 VOLATILE
@@ -39,6 +45,10 @@ DECLARE
     -- texts up to this many characters get exact candidates (trigram prefix filtering); from half of it up, the
     -- linear sentence and word tokens too
     v_short_chars CONSTANT integer := 80;
+    -- what the stored signatures were made with: the rule, and this detector's version of them
+    v_fingerprint text;
+    v_keep boolean := false;
+    v_source text;
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
     PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text)';
@@ -48,7 +58,10 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_edges (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_pairs (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_judged (a bigint, b bigint, is_distinct boolean)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h integer, n bigint)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h text, n integer)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (change_id bigint, key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_load (key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_key_pairs (ka text, kb text, via text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_nodes (id bigint, rnk bigint, survivor_id bigint, decided boolean)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
         ' reason text, score real, rnk bigint, survivor_key text, member_key text)';
@@ -79,29 +92,113 @@ BEGIN
     FOR v_scratch IN
         SELECT x.name FROM unnest(ARRAY['mlops_dedup_rows', 'mlops_dedup_tokens', 'mlops_dedup_edges',
             'mlops_dedup_pairs', 'mlops_dedup_judged', 'mlops_dedup_nodes', 'mlops_dedup_members',
-            'mlops_dedup_review', 'mlops_dedup_texts', 'mlops_dedup_grams', 'mlops_dedup_candidates']) AS x (name)
+            'mlops_dedup_review', 'mlops_dedup_texts', 'mlops_dedup_grams', 'mlops_dedup_candidates',
+            'mlops_dedup_changed', 'mlops_dedup_fresh', 'mlops_dedup_load', 'mlops_dedup_sigs',
+            'mlops_dedup_key_pairs']) AS x (name)
         WHERE to_regclass('pg_temp.' || x.name) IS NOT NULL
     LOOP
         EXECUTE format('DROP TABLE pg_temp.%I', v_scratch);
     END LOOP;
 
-    -- 1. Live rows with their rank in keep_order and the rule's values. No rule text reaches this SQL: the values
+    -- 0. An incremental run (merge_duplicates) reads the changes captured since the last run (the queue as this
+    --    snapshot sees it; what commits later stays for the next run) and probes only those rows, when the stored
+    --    signatures are complete and were made by this rule. Otherwise, and always for find_duplicates and dry
+    --    runs (they store nothing), the whole table is read.
+    full_pass := true;
+    IF p_incremental AND v_rule.incremental AND (
+        SELECT count(*) = 4 FROM pg_catalog.pg_trigger AS g
+        WHERE g.tgrelid = p_target AND g.tgfoid = 'mlops.dedup_capture_changes()'::regprocedure
+    ) THEN
+        v_keep := true;
+        v_fingerprint := mlops.dedup_rule_fingerprint(p_target) || ' signatures 1';
+        CREATE TEMP TABLE mlops_dedup_changed AS
+        SELECT c.change_id, c.key FROM mlops.dedup_changes AS c WHERE c.target = p_target;
+        full_pass := p_full OR NOT coalesce((
+            SELECT s.complete AND s.fingerprint = v_fingerprint FROM mlops.dedup_state AS s
+            WHERE s.target = p_target
+        ), false) OR EXISTS (SELECT FROM pg_temp.mlops_dedup_changed AS c WHERE c.key IS NULL);
+    END IF;
+
+    IF NOT full_pass THEN
+        -- The changed keys: the queue holds them as the trigger read them; they are compared as the key type's
+        -- values and kept as the log's text.
+        EXECUTE format(
+            'CREATE TEMP TABLE mlops_dedup_load AS SELECT DISTINCT %s AS key FROM pg_temp.mlops_dedup_changed AS c',
+            mlops.key_text_sql(p_target, format('(c.key)::%s', mlops.key_type_sql(p_target)))
+        );
+        GET DIAGNOSTICS changed_rows = ROW_COUNT;
+        IF changed_rows = 0 THEN
+            -- nothing changed since the last run: nothing to compare
+            live_rows := 0;
+            candidate_pairs := 0;
+            members := 0;
+            review_pairs := 0;
+            CREATE TEMP TABLE mlops_dedup_members (
+                cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint,
+                survivor_key text, member_key text
+            );
+            CREATE TEMP TABLE mlops_dedup_review (
+                left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text
+            );
+            RETURN;
+        END IF;
+    END IF;
+
+    -- 1. Rows with their rank in keep_order and the rule's values. No rule text reaches this SQL: the values
     --    come from the rule's evaluator, which runs as the rule's owner (checked just before), and keep_order is
     --    rebuilt from column names. Whatever the evaluator's owner leaves in this session is an error.
     v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
     v_order := mlops.dedup_rule_keep_order_sql(p_target, v_rule.keep_order);
     v_state := mlops.dedup_rule_session_state();
+    IF NOT full_pass THEN
+        -- 1a. The changed rows' values and signatures (a deleted row has none), their stored signatures removed,
+        --     then probed against the other rows' (mlops.dedup_signatures_probe).
+        EXECUTE format(
+            'CREATE TEMP TABLE mlops_dedup_fresh AS'
+            ' SELECT NULL::bigint AS id, %1$s AS key, %5$s AS ekey, %6$s AS txt, %7$s AS blk'
+            ' FROM pg_temp.mlops_dedup_load AS l INNER JOIN %2$s AS t ON %8$s'
+            ' CROSS JOIN LATERAL %3$s(t.*) AS v WHERE %4$s',
+            mlops.key_text_sql(p_target, format('t.%I', v_key)), p_target, v_evaluator, v_live,
+            mlops.dedup_value_sql('v.ekey', v_placeholders, false), mlops.dedup_value_sql('v.txt', v_placeholders),
+            mlops.dedup_value_sql('v.blk', v_placeholders), mlops.key_match_sql(p_target, 't', 'l.key', false)
+        );
+        DELETE FROM mlops.dedup_signatures AS s
+        USING pg_temp.mlops_dedup_load AS l
+        WHERE s.target = p_target AND s.key = l.key;
+        PERFORM mlops.dedup_signatures_make('mlops_dedup_fresh');
+        PERFORM mlops.dedup_signatures_probe(p_target, (v_rule.review_threshold - 0.01)::real, v_df_cap);
+        -- 1b. The rows to compare: the changed ones, the rows they may match, and the rows whose text is identical
+        --     to one of those (detection links identical texts all together).
+        EXECUTE 'TRUNCATE pg_temp.mlops_dedup_load';
+        INSERT INTO pg_temp.mlops_dedup_load (key)
+        SELECT f.key FROM pg_temp.mlops_dedup_fresh AS f
+        UNION
+        SELECT p.kb FROM pg_temp.mlops_dedup_key_pairs AS p
+        UNION
+        SELECT s2.key
+        FROM pg_temp.mlops_dedup_key_pairs AS p
+        INNER JOIN mlops.dedup_signatures AS s1 ON s1.target = p_target AND s1.key = p.kb AND s1.kind = 't'
+        INNER JOIN mlops.dedup_signatures AS s2 ON s2.target = p_target AND s2.kind = 't' AND s2.sig = s1.sig;
+        EXECUTE 'ANALYZE pg_temp.mlops_dedup_load';
+        v_source := format(
+            'pg_temp.mlops_dedup_load AS l INNER JOIN %s AS t ON %s',
+            p_target, mlops.key_match_sql(p_target, 't', 'l.key', false)
+        );
+    ELSE
+        v_source := format('%s AS t', p_target);
+    END IF;
     --    An integer key is the row's number itself (no text, no second sort); any other key is numbered in the key
-    --    type's order (so the lower number is the lower key) and kept beside it as text (mlops.key_text_sql).
-    --    Values as mlops.normalize_text spells them; blank ones and the rule's placeholders are NULL (no evidence).
+    --    type's order (so the lower number is the lower key; in an incremental run, among the rows compared) and
+    --    kept beside it as text (mlops.key_text_sql). Values as mlops.normalize_text spells them; blank ones and
+    --    the rule's placeholders are NULL (no evidence).
     EXECUTE format(
         'CREATE TEMP TABLE mlops_dedup_rows AS'
         ' SELECT %1$s AS id, row_number() OVER (ORDER BY %2$s) AS rnk, %7$s AS ekey, %8$s AS txt,'
         ' %9$s AS blk, %6$s AS key'
-        ' FROM %3$s AS t CROSS JOIN LATERAL %4$s(t.*) AS v WHERE %5$s',
+        ' FROM %3$s CROSS JOIN LATERAL %4$s(t.*) AS v WHERE %5$s',
         CASE WHEN v_integer THEN format('t.%I::bigint', v_key) ELSE format('row_number() OVER (ORDER BY t.%I)', v_key)
             END,
-        v_order, p_target, v_evaluator, v_live,
+        v_order, v_source, v_evaluator, v_live,
         CASE WHEN v_integer THEN 'NULL::text' ELSE mlops.key_text_sql(p_target, format('t.%I', v_key)) END,
         mlops.dedup_value_sql('v.ekey', v_placeholders, false), mlops.dedup_value_sql('v.txt', v_placeholders),
         mlops.dedup_value_sql('v.blk', v_placeholders)
@@ -110,6 +207,14 @@ BEGIN
     PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());
     EXECUTE 'ALTER TABLE pg_temp.mlops_dedup_rows ADD PRIMARY KEY (id)';
     EXECUTE 'ANALYZE pg_temp.mlops_dedup_rows';
+    IF full_pass THEN
+        changed_rows := live_rows;
+        -- every row's signatures: the candidates below are made from them, and an incremental rule keeps them
+        PERFORM mlops.dedup_signatures_make('mlops_dedup_rows');
+    END IF;
+    IF v_keep THEN
+        PERFORM mlops.dedup_signatures_store(p_target, full_pass, v_fingerprint);
+    END IF;
 
     EXECUTE 'CREATE TEMP TABLE mlops_dedup_edges (a bigint NOT NULL, b bigint NOT NULL, score real NOT NULL,'
         ' reason text NOT NULL)';
@@ -190,50 +295,37 @@ BEGIN
     -- 3. Text candidates among the representatives: short texts by trigram prefix filtering (exact), longer ones by
     --    shared sentences or, with a single sentence, shared words, both with a document-frequency cap (linear). The
     --    bands overlap (v_short_chars / 2 to v_short_chars characters take both), so a short text and a slightly
-    --    longer near-duplicate of it still meet.
+    --    longer near-duplicate of it still meet. The tokens and trigrams are the rows' signatures
+    --    (mlops.dedup_signatures_make); an incremental run got its candidates from the stored ones (step 1a).
     IF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
         EXECUTE 'CREATE TEMP TABLE mlops_dedup_candidates (a bigint NOT NULL, b bigint NOT NULL)';
-        -- 3a. Texts longer than half the short band: rows sharing a sentence that at most v_df_cap distinct texts
-        --     have (two such, for rows with four or more); a text of one sentence by its pairs of consecutive words
-        --     instead (single words of a small vocabulary, a skills list, are all above the cap). Sentences end at
-        --     . ! ? ; the CJK full stop, a line break (a list item is a sentence; NFKC made full-width marks ASCII),
-        --     and the full stops of Devanagari, Arabic, Armenian, Ethiopic and Burmese.
-        --     Plain string splits, not regular expressions: this runs over every text.
+    END IF;
+    IF nullif(btrim(v_rule.similar_text), '') IS NOT NULL AND NOT full_pass THEN
+        -- keys to the compared rows' numbers, each to its text's representative
         EXECUTE format(
             $q$
-            CREATE TEMP TABLE mlops_dedup_tokens AS
-            WITH reps AS (
-                SELECT r.id, r.txt
-                FROM pg_temp.mlops_dedup_rows AS r
-                INNER JOIN pg_temp.mlops_dedup_texts AS x ON x.id = r.id AND x.rep = r.id
-                WHERE char_length(r.txt) > %1$s / 2
-            ),
-            chunks AS (
-                SELECT r.id, btrim(c.chunk) AS chunk, count(*) OVER (PARTITION BY r.id) AS n
-                FROM reps AS r
-                CROSS JOIN LATERAL string_to_table(
-                    translate(r.txt, E'!?;\u3002\n\r\u0964\u0965\u06D4\u061F\u0589\u1362\u104B', repeat('.', 13)), '.'
-                ) AS c (chunk)
-                WHERE length(c.chunk) >= 12
-            )
-            SELECT x.id, x.h, count(*) OVER (PARTITION BY x.id) AS n
-            FROM (
-                SELECT DISTINCT c.id, hashtext(c.chunk) AS h FROM chunks AS c WHERE c.n >= 2
-                UNION
-                SELECT b.id, hashtext(b.word || ' ' || b.next_word)
-                FROM (
-                    SELECT r.id, w.word, lead(w.word) OVER (PARTITION BY r.id ORDER BY w.n) AS next_word
-                    FROM reps AS r
-                    CROSS JOIN LATERAL string_to_table(
-                        translate(r.txt, E'!"#$%%&()*+,./:;<=>?@[\\]^_`{|}~\u3001\u3002\n\r', repeat(' ', 35)), ' '
-                    ) WITH ORDINALITY AS w (word, n)
-                    WHERE w.word <> '' AND NOT EXISTS (SELECT FROM chunks AS c WHERE c.id = r.id AND c.n >= 2)
-                ) AS b
-                WHERE b.next_word IS NOT NULL
-            ) AS x
+            INSERT INTO pg_temp.mlops_dedup_candidates (a, b)
+            SELECT DISTINCT xa.rep, xb.rep
+            FROM pg_temp.mlops_dedup_key_pairs AS p
+            INNER JOIN pg_temp.mlops_dedup_rows AS ra ON %1$s = p.ka
+            INNER JOIN pg_temp.mlops_dedup_rows AS rb ON %2$s = p.kb
+            INNER JOIN pg_temp.mlops_dedup_texts AS xa ON xa.id = ra.id
+            INNER JOIN pg_temp.mlops_dedup_texts AS xb ON xb.id = rb.id
+            WHERE p.via = 'text' AND xa.rep <> xb.rep
             $q$,
-            v_short_chars
+            CASE WHEN v_integer THEN 'ra.id::text' ELSE 'ra.key' END,
+            CASE WHEN v_integer THEN 'rb.id::text' ELSE 'rb.key' END
         );
+    ELSIF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
+        -- 3a. Texts longer than half the short band: rows sharing a sentence that at most v_df_cap distinct texts
+        --     have (two such, for rows with four or more); a text of one sentence by its pairs of consecutive words.
+        EXECUTE $q$
+            CREATE TEMP TABLE mlops_dedup_tokens AS
+            SELECT s.id, s.sig AS h, s.n
+            FROM pg_temp.mlops_dedup_sigs AS s
+            INNER JOIN pg_temp.mlops_dedup_texts AS x ON x.id = s.id AND x.rep = s.id
+            WHERE s.kind = 's'
+        $q$;
         EXECUTE 'ANALYZE pg_temp.mlops_dedup_tokens';
         EXECUTE format(
             $q$
@@ -255,29 +347,19 @@ BEGIN
         --     are within a factor t. Exact at the threshold, and rare trigrams keep it about linear.
         --     Source: Chaudhuri, Ganti, Kaushik, "A Primitive Operator for Similarity Joins in Data Cleaning"
         --     (ICDE 2006); Bayardo, Ma, Srikant, "Scaling Up All Pairs Similarity Search" (WWW 2007).
-        EXECUTE format(
-            $q$
+        EXECUTE $q$
             CREATE TEMP TABLE mlops_dedup_grams AS
-            SELECT w.id, substr(w.padded, g.i, 3) COLLATE "C" AS g, NULL::bigint AS n
-            FROM (
-                SELECT r.id, '  ' || x.word || ' ' AS padded
-                FROM pg_temp.mlops_dedup_rows AS r
-                INNER JOIN pg_temp.mlops_dedup_texts AS t ON t.id = r.id AND t.rep = r.id
-                CROSS JOIN LATERAL string_to_table(
-                    regexp_replace(r.txt, mlops.text_separator_class() || '+', ' ', 'g'), ' ') AS x (word)
-                WHERE x.word <> '' AND char_length(r.txt) <= %1$s
-            ) AS w
-            CROSS JOIN LATERAL generate_series(1, char_length(w.padded) - 2) AS g (i)
-            GROUP BY 1, 2
-            $q$,
-            v_short_chars
-        );
+            SELECT s.id, s.sig AS g, s.n
+            FROM pg_temp.mlops_dedup_sigs AS s
+            INNER JOIN pg_temp.mlops_dedup_texts AS x ON x.id = s.id AND x.rep = s.id
+            WHERE s.kind = 'g'
+        $q$;
         EXECUTE 'ANALYZE pg_temp.mlops_dedup_grams';
         EXECUTE format(
             $q$
             INSERT INTO pg_temp.mlops_dedup_candidates (a, b)
             WITH sized AS (
-                SELECT m.id, m.g, count(*) OVER (PARTITION BY m.g) AS df, count(*) OVER (PARTITION BY m.id) AS n
+                SELECT m.id, m.g, count(*) OVER (PARTITION BY m.g) AS df, m.n
                 FROM pg_temp.mlops_dedup_grams AS m
             ),
             prefix AS (
@@ -302,6 +384,8 @@ BEGIN
             -- the two disagree on
             v_rule.review_threshold - 0.01
         );
+    END IF;
+    IF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
         -- 3c. Verified with the similarity, within one block, once per pair; then every row of either text linked
         --     to every row of the other (stars need each member's own edge to its survivor), or, past
         --     v_pairwise_group rows on a side, each row to the other text's representative.
@@ -338,24 +422,19 @@ BEGIN
     END IF;
 
     -- 4. One edge per pair, both directions, strongest signal; pairs judged distinct never come back. The queue's
-    --    pairs (keys as text) are first turned into row numbers: integer keys are their own, other keys are looked
-    --    up among the rows (their text is the same key text the queue was written with).
+    --    pairs among the compared rows, found by their keys (as text: the queue was written with the same text).
     EXECUTE format(
         $q$
         CREATE TEMP TABLE mlops_dedup_judged AS
-        SELECT least(j.l, j.r) AS a, greatest(j.l, j.r) AS b, bool_or(j.status = 'distinct') AS is_distinct
-        FROM (%1$s) AS j (l, r, status)
-        GROUP BY least(j.l, j.r), greatest(j.l, j.r)
+        SELECT least(rl.id, rr.id) AS a, greatest(rl.id, rr.id) AS b, bool_or(d.status = 'distinct') AS is_distinct
+        FROM pg_temp.mlops_dedup_rows AS rl
+        INNER JOIN mlops.duplicate_candidates AS d ON d.target = %1$L::regclass AND d.left_key = %2$s
+        INNER JOIN pg_temp.mlops_dedup_rows AS rr ON %3$s = d.right_key
+        GROUP BY least(rl.id, rr.id), greatest(rl.id, rr.id)
         $q$,
-        CASE WHEN v_integer THEN format(
-            'SELECT d.left_key::bigint, d.right_key::bigint, d.status FROM mlops.duplicate_candidates AS d'
-            ' WHERE d.target = %L::regclass', p_target)
-        ELSE format(
-            'SELECT rl.id, rr.id, d.status FROM mlops.duplicate_candidates AS d'
-            ' INNER JOIN pg_temp.mlops_dedup_rows AS rl ON rl.key = d.left_key'
-            ' INNER JOIN pg_temp.mlops_dedup_rows AS rr ON rr.key = d.right_key'
-            ' WHERE d.target = %L::regclass', p_target)
-        END
+        p_target,
+        CASE WHEN v_integer THEN 'rl.id::text' ELSE 'rl.key' END,
+        CASE WHEN v_integer THEN 'rr.id::text' ELSE 'rr.key' END
     );
     EXECUTE 'ANALYZE pg_temp.mlops_dedup_judged';
     EXECUTE $q$
@@ -465,12 +544,17 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.dedup_detect(regclass) IS
+COMMENT ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean) IS
 'Detection pass of a table''s dedup rule into session temp tables pg_temp.mlops_dedup_members (cluster_id, '
 'survivor_id, member_id, reason, score, rnk, survivor_key, member_key) and pg_temp.mlops_dedup_review (left_id, '
 'right_id, left_key, right_key, score, reason). Keys are text (mlops.key_text_sql); the bigint ids are the keys for an '
-'integer key, else row numbers in key order in mlops_dedup_members and NULL in mlops_dedup_review. Any key type of '
-'a single-column primary key; other tables 0A000 (mlops.key_refusal), no rule 42704. Changes no table of the '
-'database. Returns counts: live rows, candidate pairs, members, review pairs.';
+'integer key, else row numbers in key order in mlops_dedup_members and NULL in mlops_dedup_review. p_incremental '
+'(merge_duplicates'' real runs): for an incremental rule whose table''s changes are captured '
+'(mlops.dedup_track_changes), stores the rows'' signatures (mlops.dedup_signatures) and, when they are complete and '
+'made by the same rule and p_full is false, compares only the rows changed since (pg_temp.mlops_dedup_changed) with '
+'the rows they may match. Otherwise reads the whole table and changes no table. Any key type of a single-column '
+'primary key; other tables 0A000 (mlops.key_refusal), no rule 42704. Returns counts: rows compared (live_rows), '
+'candidate pairs, members, review pairs, rows changed since the last run (changed_rows; all live rows in a full '
+'pass), and whether the whole table was read (full_pass).';
 
-REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean) FROM PUBLIC;

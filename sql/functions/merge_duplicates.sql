@@ -7,7 +7,8 @@
 CREATE OR REPLACE PROCEDURE mlops.merge_duplicates(
     p_target regclass DEFAULT NULL,
     p_dry_run boolean DEFAULT FALSE,
-    p_batch_size integer DEFAULT 500
+    p_batch_size integer DEFAULT 500,
+    p_full boolean DEFAULT FALSE
 )
 LANGUAGE plpgsql
 SECURITY INVOKER
@@ -138,6 +139,22 @@ BEGIN
         v_partial_error := NULL;
         v_partial_state := NULL;
 
+        -- 0. Incremental rules: their table's changes are captured from here on (a trigger is created once, in a
+        --    transaction of its own: it locks out writes for that instant). A failure here is only a full pass.
+        IF NOT p_dry_run THEN
+            BEGIN
+                PERFORM set_config('lock_timeout', v_lock_timeout, true);
+                PERFORM mlops.dedup_track_changes(v_target);
+            EXCEPTION
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+                    RAISE NOTICE 'run %: changes of % are not captured (% (%)): this run reads the whole table',
+                        v_run_id, v_target, v_message, v_state;
+            END;
+            COMMIT;
+            PERFORM mlops.pin_search_path(v_caller_search_path);
+        END IF;
+
         -- 1. Detection: a rule that fails here (its expression raises, a timeout, a refusal) fails as a whole.
         BEGIN
             PERFORM set_config('lock_timeout', v_lock_timeout, true);
@@ -152,17 +169,24 @@ BEGIN
             WHERE target = v_target AND status = 'running' AND run_id <> v_run_id;
 
             v_started := clock_timestamp();
-            SELECT d.* INTO v_detect FROM mlops.dedup_detect(v_target) AS d;
+            SELECT d.* INTO v_detect FROM mlops.dedup_detect(v_target, NOT p_dry_run, p_full) AS d;
             v_members := v_detect.members;
             SELECT max(m.cluster_id) / p_batch_size + (max(m.cluster_id) % p_batch_size > 0)::integer INTO v_batches
             FROM pg_temp.mlops_dedup_members AS m;
             UPDATE mlops.dedup_runs
             SET detect_ms = (extract(EPOCH FROM clock_timestamp() - v_started) * 1000)::bigint,
                 clusters = (SELECT count(DISTINCT m.cluster_id) FROM pg_temp.mlops_dedup_members AS m),
-                candidates_queued = v_detect.review_pairs
+                candidates_queued = v_detect.review_pairs,
+                full_pass = v_detect.full_pass,
+                rows_changed = v_detect.changed_rows,
+                rows_compared = v_detect.live_rows
             WHERE run_id = v_run_id;
-            RAISE NOTICE 'run %: % — % live rows, % candidate pairs, % rows in % clusters to merge, % pairs for '
-                'review%', v_run_id, v_target, v_detect.live_rows, v_detect.candidate_pairs, v_detect.members,
+            RAISE NOTICE 'run %: % — %, % candidate pairs, % rows in % clusters to merge, % pairs for '
+                'review%', v_run_id, v_target,
+                CASE WHEN v_detect.full_pass THEN format('%s live rows', v_detect.live_rows)
+                    ELSE format('%s rows changed since the last run, %s rows compared', v_detect.changed_rows,
+                        v_detect.live_rows) END,
+                v_detect.candidate_pairs, v_detect.members,
                 (SELECT count(DISTINCT m.cluster_id) FROM pg_temp.mlops_dedup_members AS m), v_detect.review_pairs,
                 CASE WHEN p_dry_run THEN ' (dry run: nothing changes)' ELSE '' END;
 
@@ -364,7 +388,16 @@ BEGIN
             END LOOP;
         END IF;
 
-        -- 4. The run's end, on every path: status, notification, the lock released.
+        -- 4. The run's end, on every path: what an incremental run leaves for the next one, status, notification,
+        --    the lock released.
+        BEGIN
+            PERFORM mlops.dedup_state_finish(v_target, v_rule_state IS NULL AND NOT p_dry_run);
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
+                RAISE WARNING 'run %: could not record what the next run must look at (the next run reads the whole '
+                    'table): %', v_run_id, v_message;
+        END;
         BEGIN
             UPDATE mlops.dedup_runs AS r
             SET status = CASE
@@ -422,9 +455,12 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE mlops.merge_duplicates (regclass, boolean, integer) IS
+COMMENT ON PROCEDURE mlops.merge_duplicates (regclass, boolean, integer, boolean) IS
 'Detects and merges duplicates of one table (or every enabled rule when NULL) in batches of clusters, committing '
-'after each; queues review-band pairs; re-points references to soft-deleted merged rows; records each run in '
+'after each. Incremental: a rule with incremental = true (the default) compares only rows inserted, changed or '
+'deleted since its last run (captured by statement triggers the first run creates on the table: '
+'mlops.dedup_track_changes) with the rows they may match; the first run, a changed rule, or p_full => true reads '
+'the whole table. queues review-band pairs; re-points references to soft-deleted merged rows; records each run in '
 'mlops.dedup_runs and notifies channel mlops_dedup. dry_run records what would happen and changes nothing else. '
 'A batch that fails is bisected: each cluster that cannot merge is recorded in mlops.merge_failures and skipped '
 '(run partial) until its rows or the rule change or mlops.merge_failures_clear(); members changed since detection '
@@ -434,4 +470,4 @@ COMMENT ON PROCEDURE mlops.merge_duplicates (regclass, boolean, integer) IS
 'failure''s SQLSTATE naming the failed runs. A cancel stops the CALL (57014) after recording the run. Needs '
 'autocommit: 25000 in a block that wrote, else 2D000 at its first COMMIT, before any work.';
 
-REVOKE EXECUTE ON PROCEDURE mlops.merge_duplicates(regclass, boolean, integer) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE mlops.merge_duplicates(regclass, boolean, integer, boolean) FROM PUBLIC;

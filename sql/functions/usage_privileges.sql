@@ -54,7 +54,10 @@ DECLARE
         -- undo and resolve_id of keys of any type (issue 9)
         'key_text_is_canonical', 'loser_keys_match_sql', 'merge_chain_ends',
         -- detection of any key type (issue 9)
-        'key_is_integer'
+        'key_is_integer',
+        -- incremental detection (issue 11); creating the capture triggers needs EXECUTE on their function
+        'dedup_track_changes', 'dedup_capture_changes', 'dedup_signatures_make', 'dedup_signatures_probe',
+        'dedup_signatures_store', 'dedup_state_finish'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile', 'dedup_rule_text_warning'];
@@ -108,7 +111,8 @@ BEGIN
         (7, 'table', 'mlops.dedup_runs', 'UPDATE',
             ARRAY['status', 'finished_at', 'clusters', 'rows_merged', 'references_moved', 'conflicts_merged',
                 'candidates_queued', 'batches', 'batches_failed', 'detect_ms', 'merge_ms', 'error',
-                'clusters_failed', 'clusters_skipped', 'clusters_changed', 'error_sqlstate', 'conflicts']),
+                'clusters_failed', 'clusters_skipped', 'clusters_changed', 'error_sqlstate', 'conflicts', 'full_pass',
+                'rows_changed', 'rows_compared']),
         -- cluster failures: runs record them and read the open ones; runs and mlops.merge_failures_clear clear
         -- them. Row-level security: a role sees failures of tables it may SELECT, records and clears them only
         -- for tables it may UPDATE. recorded_by comes from its default, never the caller.
@@ -124,6 +128,18 @@ BEGIN
             ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score', 'reason']
         ),
         (8, 'table', 'mlops.duplicate_candidates', 'UPDATE', ARRAY['status', 'decided_at']),
+        -- incremental detection: the capture triggers queue changes (as the package's owner), runs read and consume
+        -- them, and keep the rows' signatures and their state. Row-level security: only for tables the role reads.
+        (8, 'table', 'mlops.dedup_changes', 'SELECT', NULL),
+        (8, 'table', 'mlops.dedup_changes', 'INSERT', ARRAY['target', 'key']),
+        (8, 'table', 'mlops.dedup_changes', 'DELETE', NULL),
+        (8, 'table', 'mlops.dedup_signatures', 'SELECT', NULL),
+        (8, 'table', 'mlops.dedup_signatures', 'INSERT', ARRAY['target', 'key', 'kind', 'sig', 'n']),
+        (8, 'table', 'mlops.dedup_signatures', 'DELETE', NULL),
+        (8, 'table', 'mlops.dedup_state', 'SELECT', NULL),
+        (8, 'table', 'mlops.dedup_state', 'INSERT', ARRAY['target', 'fingerprint', 'complete']),
+        (8, 'table', 'mlops.dedup_state', 'UPDATE', ARRAY['fingerprint', 'complete', 'built_at', 'updated_at']),
+        (8, 'table', 'mlops.dedup_state', 'DELETE', NULL),
         -- reports
         (9, 'view', 'mlops.dedup_stats', 'SELECT', NULL),
         (9, 'view', 'mlops.data_quality', 'SELECT', NULL)
