@@ -53,6 +53,7 @@ bench: setup
 	$(PY) bench/merge_keys.py
 	$(PY) bench/detect.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/steady.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -269,8 +269,7 @@ def generate(
     conn: psycopg.Connection, *, postings: int, letters: int, dup_fraction: float = 0.1, seed: float = 0.42
 ) -> dict[str, int]:
     """Insert generated platform data with planted duplicates; returns row counts per table and planted pairs."""
-    params = {"words": VOCABULARY, "nwords": len(VOCABULARY), "open": BOILERPLATE[0], "close": BOILERPLATE[1]}
-    conn.execute(_inline(SETUP, params))
+    setup_functions(conn)
     with conn.transaction():
         conn.execute(
             _inline(
@@ -289,6 +288,12 @@ def generate(
     counts = {t: conn.execute(f"SELECT count(*) FROM mlops.{t}").fetchone()[0] for t in tables}
     counts["planted_pairs"] = conn.execute("SELECT count(*) FROM planted_pairs").fetchone()[0]
     return counts
+
+
+def setup_functions(conn: psycopg.Connection) -> None:
+    """The session's pg_temp generators: datagen_sentence(seed), datagen_letter(sentences), datagen_edit(text, n)."""
+    params = {"words": VOCABULARY, "nwords": len(VOCABULARY), "open": BOILERPLATE[0], "close": BOILERPLATE[1]}
+    conn.execute(_inline(SETUP, params))
 
 
 def _inline(template: str, params: dict[str, object]) -> str:

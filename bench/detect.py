@@ -326,6 +326,21 @@ def planted_name_recall(conn: psycopg.Connection, target: str) -> dict[str, str]
     return {kind: f"{found}/{at_review} (planted {total})" for kind, total, at_review, found in rows}
 
 
+def create_crawled_urls(conn: psycopg.Connection, urls: int, every: int = 10) -> None:
+    """public.crawled_urls (id, url) under an exact-key-only rule on mlops.normalize_url(t.url): `urls` rows, one in
+    `every` a tracking or www./slash variant of the row before it."""
+    conn.execute(
+        "CREATE TABLE public.crawled_urls (id bigint PRIMARY KEY, url text NOT NULL);"
+        f"INSERT INTO public.crawled_urls SELECT i, CASE WHEN i % {int(every)} = 0"
+        "   THEN 'https://www.jobs.example.com/postings/' || (i - 1) || '/?utm_source=feed&b=2&a=1'"
+        "   ELSE 'https://jobs.example.com/postings/' || i || '?a=1&b=2' END"
+        f" FROM generate_series(1, {int(urls)}) AS i;"
+        "ANALYZE public.crawled_urls;"
+        "INSERT INTO mlops.dedup_rules (target, exact_key, keep_order)"
+        " VALUES ('public.crawled_urls', 'mlops.normalize_url(t.url)', 't.id')"
+    )
+
+
 POSTING_TEXT = (
     "coalesce(t.title, '') || ' | ' || coalesce(t.company, '') || ' | ' || coalesce(t.location, '')"
     " || '. ' || coalesce(t.description, '')"
@@ -379,17 +394,7 @@ def main() -> None:
                 step(f"postings_{args.postings}", value)
         if args.only in (None, "urls"):
             with psycopg.connect(platform_database(admin, server, "bench_detect"), autocommit=True) as conn:
-                # an exact-key-only rule: 1M URLs, one in ten a tracking or www./slash variant of another
-                conn.execute(
-                    "CREATE TABLE public.crawled_urls (id bigint PRIMARY KEY, url text NOT NULL);"
-                    f"INSERT INTO public.crawled_urls SELECT i, CASE WHEN i % 10 = 0"
-                    "   THEN 'https://www.jobs.example.com/postings/' || (i - 1) || '/?utm_source=feed&b=2&a=1'"
-                    "   ELSE 'https://jobs.example.com/postings/' || i || '?a=1&b=2' END"
-                    f" FROM generate_series(1, {args.urls}) AS i;"
-                    "ANALYZE public.crawled_urls;"
-                    "INSERT INTO mlops.dedup_rules (target, exact_key, keep_order)"
-                    " VALUES ('public.crawled_urls', 'mlops.normalize_url(t.url)', 't.id')"
-                )
+                create_crawled_urls(conn, args.urls)
                 value = detect(conn, "public.crawled_urls")
                 value["expected_members"] = args.urls // 10
                 step(f"urls_{args.urls}", value)

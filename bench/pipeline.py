@@ -57,6 +57,12 @@ SELECT setval(pg_get_serial_sequence('mlops.cover_letter_samples', 'id'), %(lett
 ANALYZE;
 """
 
+# The exact-URL-only rule (a) is compared with: hard delete with archive, as the script deletes.
+URL_ONLY_RULE = (
+    "UPDATE mlops.dedup_rules SET similar_text = NULL, soft_delete = false, fill_nulls = false"
+    " WHERE target = 'mlops.cover_letter_samples'::regclass"
+)
+
 
 def incident_script(dsn: str) -> float:
     started = time.perf_counter()
@@ -108,11 +114,7 @@ def main() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(URL_DUPLICATES % {"letters": args.letters, "originals": originals})
         a = incident_script(fresh_copy(admin, server, "pipeline_urls", "pipeline_run"))
-        b, run = merge_duplicates(
-            fresh_copy(admin, server, "pipeline_urls", "pipeline_run"),
-            "UPDATE mlops.dedup_rules SET similar_text = NULL, soft_delete = false, fill_nulls = false"
-            " WHERE target = 'mlops.cover_letter_samples'::regclass",
-        )
+        b, run = merge_duplicates(fresh_copy(admin, server, "pipeline_urls", "pipeline_run"), URL_ONLY_RULE)
         results["url_duplicates"] = {
             "letters": args.letters,
             "duplicates": args.letters - originals,
