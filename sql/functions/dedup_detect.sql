@@ -25,6 +25,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for a second what runs in milliseconds (scratch tables' row estimates are rough)
+SET jit = off
 AS $$
 DECLARE
     v_rule record;
@@ -53,12 +55,12 @@ BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
     PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_texts (id bigint, rep bigint, size bigint)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_grams (id bigint, g text, n bigint)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_grams (id bigint, g bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_candidates (a bigint, b bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_edges (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_pairs (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_judged (a bigint, b bigint, is_distinct boolean)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h text, n integer)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (change_id bigint, key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_load (key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_key_pairs (ka text, kb text, via text)';
@@ -127,6 +129,7 @@ BEGIN
             mlops.key_text_sql(p_target, format('(c.key)::%s', mlops.key_type_sql(p_target)))
         );
         GET DIAGNOSTICS changed_rows = ROW_COUNT;
+        EXECUTE 'ANALYZE pg_temp.mlops_dedup_load';
         IF changed_rows = 0 THEN
             -- nothing changed since the last run: nothing to compare
             live_rows := 0;
@@ -162,9 +165,9 @@ BEGIN
             mlops.dedup_value_sql('v.ekey', v_placeholders, false), mlops.dedup_value_sql('v.txt', v_placeholders),
             mlops.dedup_value_sql('v.blk', v_placeholders), mlops.key_match_sql(p_target, 't', 'l.key', false)
         );
+        EXECUTE 'ANALYZE pg_temp.mlops_dedup_fresh';
         DELETE FROM mlops.dedup_signatures AS s
-        USING pg_temp.mlops_dedup_load AS l
-        WHERE s.target = p_target AND s.key = l.key;
+        WHERE s.target = p_target AND s.key = ANY (ARRAY(SELECT l.key FROM pg_temp.mlops_dedup_load AS l));
         PERFORM mlops.dedup_signatures_make('mlops_dedup_fresh');
         PERFORM mlops.dedup_signatures_probe(p_target, (v_rule.review_threshold - 0.01)::real, v_df_cap);
         -- 1b. The rows to compare: the changed ones, the rows they may match, and the rows whose text is identical

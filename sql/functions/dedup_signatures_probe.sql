@@ -11,13 +11,15 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for a second what runs in milliseconds (scratch tables' row estimates are rough)
+SET jit = off
 AS $$
 DECLARE
     v_pairs bigint;
     -- past this many rows a trigram is common; the prefixes order trigrams by their counts up to it
     v_gram_count_cap CONSTANT integer := 1000;
 BEGIN
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_sigs (id bigint, key text, kind "char", sig text, n integer)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_sigs (id bigint, key text, kind "char", sig bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_key_pairs (ka text, kb text, via text)';
     IF to_regclass('pg_temp.mlops_dedup_key_pairs') IS NOT NULL THEN
         EXECUTE 'DROP TABLE pg_temp.mlops_dedup_key_pairs';

@@ -9,16 +9,19 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for a second what runs in milliseconds (scratch tables' row estimates are rough)
+SET jit = off
 AS $$
 DECLARE
     v_stored bigint;
 BEGIN
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_sigs (id bigint, key text, kind "char", sig text, n integer)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_sigs (id bigint, key text, kind "char", sig bigint, n integer)';
     IF p_full THEN
         DELETE FROM mlops.dedup_signatures AS s WHERE s.target = p_target;
     END IF;
     INSERT INTO mlops.dedup_signatures (target, key, kind, sig, n)
-    SELECT p_target, f.key, f.kind, f.sig, f.n FROM pg_temp.mlops_dedup_sigs AS f;
+    -- in index order: the probe index takes them as appended pages
+    SELECT p_target, f.key, f.kind, f.sig, f.n FROM pg_temp.mlops_dedup_sigs AS f ORDER BY f.kind, f.sig;
     GET DIAGNOSTICS v_stored = ROW_COUNT;
     INSERT INTO mlops.dedup_state AS s (target, fingerprint, complete)
     VALUES (p_target, p_fingerprint, false)

@@ -11,6 +11,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for a second what runs in milliseconds (scratch tables' row estimates are rough)
+SET jit = off
 AS $$
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)

@@ -25,17 +25,18 @@ CREATE UNLOGGED TABLE mlops.dedup_signatures (
     target regclass NOT NULL,
     key text NOT NULL,
     kind "char" NOT NULL,
-    sig text NOT NULL,
+    sig bigint NOT NULL,
     n integer,
     CONSTRAINT dedup_signatures_kind_check CHECK (kind IN ('k', 't', 's', 'g'))
 );
 CREATE INDEX dedup_signatures_probe_idx ON mlops.dedup_signatures (target, kind, sig);
 CREATE INDEX dedup_signatures_key_idx ON mlops.dedup_signatures (target, key);
 COMMENT ON TABLE mlops.dedup_signatures IS
-'What detection compares, per live row of a rule''s table, as hashes (never the values): kind k the exact key '
-'(md5), t the text with its block (md5: identical texts), s a sentence or word pair of a text over 40 characters '
-'(hashtext; n = the text''s number of them), g a trigram of a text up to 80 characters (hashtext; n = its number of '
-'trigrams). key is the row''s key as text. Rebuilt by a full pass; UNLOGGED (derived data).';
+'What detection compares, per live row of a rule''s table, as 64-bit hashes (hashtextextended; never the values): '
+'kind k the exact key, t the text with its block (identical texts), s a sentence or word pair of a text over 40 '
+'characters (n = the text''s number of them), g a trigram of a text up to 80 characters (n = its number of '
+'trigrams). A hash collision only makes a run compare more rows. key is the row''s key as text. Rebuilt by a full '
+'pass; UNLOGGED (derived data).';
 
 CREATE UNLOGGED TABLE mlops.dedup_state (
     target regclass NOT NULL,
