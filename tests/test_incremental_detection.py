@@ -177,3 +177,229 @@ def test_every_run_merges_what_a_full_pass_finds(
     assert conn.execute("SELECT complete FROM mlops.dedup_state WHERE target = %s::regclass", (table,)).fetchone() == (
         True,
     )
+
+
+# ---------------------------------------------------------------- the run's reading, and what makes it full
+
+LETTERS = "mlops.cover_letter_samples"
+
+
+def last_run(conn: psycopg.Connection, target: str = LETTERS) -> dict:
+    row = conn.execute(
+        "SELECT status, full_pass, rows_changed, rows_compared, rows_merged FROM mlops.dedup_runs"
+        " WHERE target = %s::regclass ORDER BY run_id DESC LIMIT 1",
+        (target,),
+    ).fetchone()
+    return dict(zip(("status", "full_pass", "rows_changed", "rows_compared", "rows_merged"), row, strict=True))
+
+
+def add_letters(conn: psycopg.Connection, first: int, count: int, text: str = "letter") -> None:
+    conn.execute(
+        "INSERT INTO mlops.cover_letter_samples (url, content)"
+        " SELECT 'https://l.example.com/' || i, %s || ' ' || md5(i::text) || '. Then ' || md5((-i)::text) || '. And ' || md5((i * 3)::text) || '.'"
+        " FROM generate_series(%s::int, %s::int) AS i",
+        (text, first, first + count - 1),
+    )
+
+
+def test_nothing_changed_reads_nothing(conn: psycopg.Connection) -> None:
+    add_letters(conn, 1, 200)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert last_run(conn)["full_pass"] is True
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert last_run(conn) == {
+        "status": "succeeded",
+        "full_pass": False,
+        "rows_changed": 0,
+        "rows_compared": 0,
+        "rows_merged": 0,
+    }
+
+
+def test_new_rows_are_compared_with_the_rows_they_match_only(conn: psycopg.Connection) -> None:
+    add_letters(conn, 1, 300)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    # one page crawled again (same URL once normalized, same text), one new page
+    conn.execute(
+        "INSERT INTO mlops.cover_letter_samples (url, content)"
+        " SELECT 'https://www.l.example.com/7/?utm_source=feed', content FROM mlops.cover_letter_samples"
+        " WHERE url = 'https://l.example.com/7'"
+        " UNION ALL SELECT 'https://l.example.com/new', 'A new letter about something else entirely. Nothing alike.'"
+    )
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    run = last_run(conn)
+    assert run["full_pass"] is False
+    assert run["rows_changed"] == 2
+    # the two new rows and row 7, which the first one matches: not the table
+    assert run["rows_compared"] == 3
+    assert run["rows_merged"] == 1
+    assert conn.execute("SELECT count(*) FROM mlops.cover_letter_samples WHERE deleted_at IS NULL").fetchone() == (301,)
+
+
+FULL = "CALL mlops.merge_duplicates('mlops.cover_letter_samples', p_full => true)"
+
+
+@pytest.mark.parametrize(
+    ("change", "call"),
+    [
+        (None, FULL),
+        (
+            "UPDATE mlops.dedup_rules SET threshold = 0.81 WHERE target = 'mlops.cover_letter_samples'::regclass",
+            None,
+        ),
+        ("TRUNCATE mlops.user_interactions, mlops.job_recommendations, mlops.cover_letter_samples", None),
+        # a run that stopped between detection and its end (its session ended)
+        ("UPDATE mlops.dedup_state SET complete = false", None),
+    ],
+    ids=["p_full", "rule_changed", "truncate", "unfinished_run"],
+)
+def test_what_makes_a_full_pass(conn: psycopg.Connection, change: str | None, call: str | None) -> None:
+    add_letters(conn, 1, 50)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    if change:
+        conn.execute(change)
+    add_letters(conn, 1000, 2)
+    conn.execute(call or f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert last_run(conn)["full_pass"] is True
+    # and the state is whole again: the next run reads only what changed
+    add_letters(conn, 2000, 1)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert last_run(conn)["full_pass"] is False
+    assert last_run(conn)["rows_changed"] == 1
+
+
+def test_updated_and_deleted_rows_leave_and_enter_the_comparison(conn: psycopg.Connection) -> None:
+    add_letters(conn, 1, 20)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    (first,) = conn.execute("SELECT min(id) FROM mlops.cover_letter_samples").fetchone()
+    # row first+1 becomes a copy of row first's text (another URL): they merge on text
+    conn.execute(
+        "UPDATE mlops.cover_letter_samples SET content = (SELECT content FROM mlops.cover_letter_samples WHERE id = %s)"
+        " WHERE id = %s",
+        (first, first + 1),
+    )
+    conn.execute(f"DELETE FROM {LETTERS} WHERE id = %s", (first + 5,))
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    run = last_run(conn)
+    assert (run["full_pass"], run["rows_changed"], run["rows_merged"]) == (False, 2, 1)
+    # the deleted row's signatures are gone; the merged-away row's too
+    (signed,) = conn.execute(
+        "SELECT count(DISTINCT key) FROM mlops.dedup_signatures WHERE target = %s::regclass", (LETTERS,)
+    ).fetchone()
+    assert signed == 18
+
+
+def test_a_revived_soft_deleted_row_is_compared_again(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "INSERT INTO mlops.cover_letter_samples (url, content) VALUES"
+        " ('https://l.example.com/a', 'Same letter. Same words.'),"
+        " ('https://l.example.com/a?utm_source=x', 'Same letter. Same words.')"
+    )
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert last_run(conn)["rows_merged"] == 1
+    # the application brings the merged-away row back: the next run merges it again, as a full pass would
+    conn.execute(f"UPDATE {LETTERS} SET deleted_at = NULL, merged_into = NULL WHERE merged_into IS NOT NULL")
+    expected = conn.execute(f"SELECT survivor_key, member_key FROM mlops.find_duplicates('{LETTERS}')").fetchall()
+    assert len(expected) == 1
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert (last_run(conn)["full_pass"], last_run(conn)["rows_merged"]) == (False, 1)
+
+
+def test_rule_not_incremental_reads_everything_and_drops_its_triggers(conn: psycopg.Connection) -> None:
+    add_letters(conn, 1, 10)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert triggers(conn, LETTERS) == 4
+    conn.execute(f"UPDATE mlops.dedup_rules SET incremental = false WHERE target = '{LETTERS}'::regclass")
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert last_run(conn)["full_pass"] is True
+    assert triggers(conn, LETTERS) == 0
+    assert conn.execute(
+        "SELECT (SELECT count(*) FROM mlops.dedup_signatures WHERE target = %(t)s::regclass),"
+        " (SELECT count(*) FROM mlops.dedup_state WHERE target = %(t)s::regclass),"
+        " (SELECT count(*) FROM mlops.dedup_changes WHERE target = %(t)s::regclass)",
+        {"t": LETTERS},
+    ).fetchone() == (0, 0, 0)
+
+
+def triggers(conn: psycopg.Connection, table: str) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass"
+        " AND tgfoid = 'mlops.dedup_capture_changes()'::regprocedure",
+        (table,),
+    ).fetchone()[0]
+
+
+def test_partitioned_table_is_read_whole_every_run(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE public.parts (id bigint PRIMARY KEY, url text) PARTITION BY RANGE (id);"
+        " CREATE TABLE public.parts_1 PARTITION OF public.parts FOR VALUES FROM (0) TO (100);"
+        " INSERT INTO public.parts VALUES (1, 'https://a.example/x'), (2, 'https://a.example/x/');"
+        " INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.parts', 'mlops.normalize_url(t.url)')"
+    )
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute("CALL mlops.merge_duplicates('public.parts')")
+    conn.execute("INSERT INTO public.parts_1 VALUES (3, 'https://a.example/x?utm_source=y')")
+    conn.execute("CALL mlops.merge_duplicates('public.parts')")
+    assert last_run(conn, "public.parts")["full_pass"] is True
+    assert last_run(conn, "public.parts")["rows_merged"] == 1
+    assert triggers(conn, "public.parts") == 0
+    assert any("needs a plain table" in n for n in notices)
+
+
+# ---------------------------------------------------------------- the capture trigger and rights
+
+
+def test_application_role_writes_without_package_rights_and_reads_no_queue(conn: psycopg.Connection, dsn: str) -> None:
+    add_letters(conn, 1, 5)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    role = f"app_{uuid.uuid4().hex[:10]}"
+    conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        conn.execute(
+            f"GRANT USAGE ON SCHEMA mlops TO {role}; GRANT INSERT, UPDATE, DELETE, SELECT ON {LETTERS} TO {role}"
+        )
+        conn.execute(f"GRANT USAGE ON SEQUENCE mlops.cover_letter_samples_id_seq TO {role}")
+        with psycopg.connect(dsn, user=role, autocommit=True) as app:
+            app.execute(f"INSERT INTO {LETTERS} (url, content) VALUES ('https://l.example.com/app', 'From the app.')")
+            app.execute(f"UPDATE {LETTERS} SET content = 'edited' WHERE url = 'https://l.example.com/1'")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute("SELECT * FROM mlops.dedup_changes")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute("SELECT * FROM mlops.dedup_signatures")
+        (queued,) = conn.execute(
+            "SELECT count(*) FROM mlops.dedup_changes WHERE target = %s::regclass", (LETTERS,)
+        ).fetchone()
+        assert queued == 2
+        conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+        assert (last_run(conn)["full_pass"], last_run(conn)["rows_changed"]) == (False, 2)
+    finally:
+        conn.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_runner_role_without_trigger_right_gets_full_passes(conn: psycopg.Connection, dsn: str) -> None:
+    add_letters(conn, 1, 5)
+    role = f"runner_{uuid.uuid4().hex[:10]}"
+    conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        conn.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (role,))
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA mlops TO {role};")
+        notices: list[str] = []
+        with psycopg.connect(dsn, user=role, autocommit=True) as runner_conn:
+            runner_conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+            runner_conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+            runner_conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+        assert last_run(conn)["full_pass"] is True
+        assert triggers(conn, LETTERS) == 0
+        assert any("needs the TRIGGER privilege" in n for n in notices)
+    finally:
+        conn.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_dry_runs_and_find_duplicates_store_nothing(conn: psycopg.Connection) -> None:
+    add_letters(conn, 1, 5)
+    conn.execute(f"SELECT * FROM mlops.find_duplicates('{LETTERS}')")
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}', p_dry_run => true)")
+    assert conn.execute("SELECT count(*) FROM mlops.dedup_signatures").fetchone() == (0,)
+    assert triggers(conn, LETTERS) == 0
