@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000, help="merges logged for the first lookup figure")
     parser.add_argument("--big", type=int, default=1_000_000, help="merges logged for the second")
     parser.add_argument("--stale-rows", type=int, default=30_000, help="soft-deleted merged rows")
-    parser.add_argument("--calls", type=int, default=1_000, help="resolve_id calls per figure")
+    parser.add_argument("--calls", type=int, default=400, help="resolve_id calls per figure (2 real merges each)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "history.json")
     args = parser.parse_args()
 

@@ -41,17 +41,24 @@ BEGIN
     IF v_probe IS NULL THEN
         RETURN 0;
     END IF;
-    -- ... and the (latest, not undone, trusted) merge that took each: one probe of mlops.merge_losers per key
-    EXECUTE format(
-        'SELECT array_agg(t.key ORDER BY t.key_value), array_agg(m.merge_id ORDER BY t.key_value)'
-        ' FROM (%s) AS t'
-        ' CROSS JOIN LATERAL ('
-        '   SELECT l.merge_id FROM mlops.merge_losers AS l INNER JOIN mlops.merges AS g ON g.merge_id = l.merge_id'
-        '   WHERE l.target = $1 AND l.loser_key = t.key AND g.target = l.target AND l.loser_key = ANY (g.loser_keys)'
-        '   AND g.undone_at IS NULL AND mlops.merge_log_trusted(g.merged_by)'
-        '   ORDER BY l.merge_id DESC LIMIT 1) AS m',
-        v_probe
-    ) INTO v_stale, v_merge_ids USING p_target;
+    EXECUTE format('SELECT array_agg(t.key ORDER BY t.key_value) FROM (%s) AS t', v_probe) INTO v_stale;
+    IF v_stale IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- ... and the (latest, not undone, trusted) merge that took each: one probe of mlops.merge_losers per key. A
+    -- statement of its own: planned with the join, its estimate (every soft-deleted row referenced) would cross
+    -- jit_above_cost and JIT-compile (0.1 s) a join that finds nothing.
+    SELECT array_agg(k.key ORDER BY k.ord), array_agg(m.merge_id ORDER BY k.ord) INTO v_stale, v_merge_ids
+    FROM unnest(v_stale) WITH ORDINALITY AS k (key, ord)
+    CROSS JOIN LATERAL (
+        SELECT l.merge_id
+        FROM mlops.merge_losers AS l INNER JOIN mlops.merges AS g ON g.merge_id = l.merge_id
+        WHERE l.target = p_target AND l.loser_key = k.key
+            AND g.target = l.target AND l.loser_key = ANY (g.loser_keys) AND g.undone_at IS NULL
+            AND mlops.merge_log_trusted(g.merged_by)
+        ORDER BY l.merge_id DESC
+        LIMIT 1
+    ) AS m;
     IF v_stale IS NULL THEN
         RETURN 0;
     END IF;
