@@ -122,7 +122,7 @@ def measure(
     small: int = 1_000,
     big: int = 1_000_000,
     stale_rows: int = 30_000,
-    calls: int = 1_000,
+    calls: int = 400,
 ) -> dict:
     """Runs the history benchmark in the database (package installed; schema bench_history is created there, and
     `big` synthetic merges are logged into its mlops.merges). Returns the figures as a dict."""
