@@ -29,14 +29,16 @@ def test_plpgsql_check_reports_nothing(conn: psycopg.Connection) -> None:
     conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
     findings = []
     for routine, *_ in routines(conn):
-        # a trigger function is checked against the table its trigger is on
-        (relid,) = conn.execute(
-            "SELECT coalesce(min(tgrelid), 0) FROM pg_trigger WHERE tgfoid = %s::regprocedure", (routine,)
+        # a trigger function is checked against the table its trigger is on, with its transition tables
+        (relid, old_table, new_table) = conn.execute(
+            "SELECT coalesce(min(tgrelid), 0), min(tgoldtable), min(tgnewtable) FROM pg_trigger"
+            " WHERE tgfoid = %s::regprocedure",
+            (routine,),
         ).fetchone()
         for (line,) in conn.execute(
             "SELECT * FROM plpgsql_check_function(%s::regprocedure, relid => %s, fatal_errors => false,"
-            " extra_warnings => true, performance_warnings => false)",
-            (routine, relid),
+            " extra_warnings => true, performance_warnings => false, oldtable => %s, newtable => %s)",
+            (routine, relid, old_table, new_table),
         ):
             findings.append(f"{routine}: {line}")
     assert findings == []

@@ -14,21 +14,25 @@ DECLARE
     v_ends text[];
     v_live text[];
 BEGIN
-    -- Keys are the log's canonical texts, found in loser_keys by text (GIN); the walk is static SQL (planned once).
-    -- A chain is at most as long as the number of merges; the bound only guards against a corrupted log.
+    -- Keys are the log's canonical texts, found by text in mlops.merge_losers (one btree probe per step, newest
+    -- merge first, whatever the size of the log); the walk is static SQL (planned once). A chain is at most as long
+    -- as the number of merges; the bound only guards against a corrupted log.
     WITH RECURSIVE walk (key, cur, depth) AS (
         SELECT DISTINCT k.key, k.key, 0 FROM unnest(p_keys) AS k (key) WHERE k.key IS NOT NULL
         UNION ALL
         SELECT w.key, n.survivor_key, w.depth + 1
         FROM walk AS w
         CROSS JOIN LATERAL (
-            -- the latest such merge; an aggregate, not ORDER BY ... LIMIT 1, which the planner would answer by
-            -- walking merges_pkey backwards instead of asking the GIN index
-            SELECT (array_agg(m.survivor_key ORDER BY m.merge_id DESC))[1] AS survivor_key
-            FROM mlops.merges AS m
-            WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_keys @> ARRAY[w.cur]
+            -- the latest such merge not undone; the merge row itself is the record (its table, its loser_keys)
+            SELECT m.survivor_key
+            FROM mlops.merge_losers AS l
+            INNER JOIN mlops.merges AS m ON m.merge_id = l.merge_id
+            WHERE l.target = p_target AND l.loser_key = w.cur
+                AND m.target = l.target AND l.loser_key = ANY (m.loser_keys) AND m.undone_at IS NULL
                 -- a less privileged role's record does not steer this one
                 AND mlops.merge_log_trusted(m.merged_by)
+            ORDER BY l.merge_id DESC
+            LIMIT 1
         ) AS n
         WHERE n.survivor_key IS NOT NULL AND w.depth < 10000
     )

@@ -25,9 +25,17 @@ BEGIN
     IF v_missing IS NULL THEN
         RETURN;
     END IF;
+    -- the latest merge (not undone) that took one of them: one probe of mlops.merge_losers per missing key
     SELECT m.merge_id, m.survivor_key INTO v_merge_id, v_merged_into
-    FROM mlops.merges AS m
-    WHERE m.target = p_target AND m.undone_at IS NULL AND m.loser_keys && v_missing
+    FROM unnest(v_missing) AS k (key)
+    CROSS JOIN LATERAL (
+        SELECT g.merge_id, g.survivor_key
+        FROM mlops.merge_losers AS l INNER JOIN mlops.merges AS g ON g.merge_id = l.merge_id
+        WHERE l.target = p_target AND l.loser_key = k.key
+            AND g.target = l.target AND l.loser_key = ANY (g.loser_keys) AND g.undone_at IS NULL
+        ORDER BY l.merge_id DESC
+        LIMIT 1
+    ) AS m
     ORDER BY m.merge_id DESC
     LIMIT 1;
     IF v_merge_id IS NOT NULL THEN

@@ -1,6 +1,7 @@
 -- mlops.merge_repoint_stale: references inserted since a soft-deleting merge still point at the merged-away row
 -- (it stays in place, so the FK allows it); re-point them to where that row lives now. Logged under the merge that
--- soft-deleted the row, so undoing that merge points them back too.
+-- soft-deleted the row, so undoing that merge points them back too. Looks only at rows that reference a soft-deleted
+-- row (one join per FK), never at the merge history: with nothing to move it costs those joins.
 
 CREATE OR REPLACE FUNCTION mlops.merge_repoint_stale(p_target regclass)
 RETURNS bigint
@@ -11,6 +12,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_key text := mlops.key_column(p_target);
+    v_key_text text;
+    v_probe text;
     v_stale text[];
     v_live text[];
     v_merge_ids bigint[];
@@ -20,21 +23,42 @@ BEGIN
     IF NOT mlops.has_soft_delete_columns(p_target) THEN
         RETURN 0;
     END IF;
-    -- Soft-deleted rows (their keys as the log's texts, in key order) and the (latest, not undone) merge that took
-    -- each: the row is still there, so its text is the one its merge logged.
-    EXECUTE format(
-        'SELECT array_agg(t.key ORDER BY t.ord), array_agg(m.merge_id ORDER BY t.ord)'
-        ' FROM (SELECT %3$s AS key, row_number() OVER (ORDER BY s.%1$I) AS ord FROM %2$s AS s'
-        -- merged_into with deleted_at NULL: a row the application revived; its new references stay
-        '   WHERE s.merged_into IS NOT NULL AND s.deleted_at IS NOT NULL) AS t'
-        -- the latest merge by an aggregate: ORDER BY ... LIMIT 1 would walk merges_pkey instead of the GIN index
-        ' CROSS JOIN LATERAL ('
-        '   SELECT max(g.merge_id) AS merge_id FROM mlops.merges AS g'
-        '   WHERE g.target = %2$L::regclass AND g.undone_at IS NULL AND mlops.merge_log_trusted(g.merged_by)'
-        '   AND g.loser_keys @> ARRAY[t.key]) AS m'
-        ' WHERE m.merge_id IS NOT NULL',
-        v_key, p_target, mlops.key_text_sql(p_target, format('s.%I', v_key))
-    ) INTO v_stale, v_merge_ids;
+    -- Driven from the referencing side: the soft-deleted rows (merged_into with deleted_at NULL is a row the
+    -- application revived; its new references stay) that some row references, one join per FK, so the cost is the
+    -- join's and does not grow with the number of rows merged so far. Rows merged away themselves (merged_into set)
+    -- stay as they are (mlops.merge_merged_rows_stay_sql). Their keys as the log's texts, in key order: the row is
+    -- still there, so its text is the one its merge logged.
+    v_key_text := mlops.key_text_sql(p_target, format('s.%I', v_key));
+    SELECT string_agg(format(
+            'SELECT s.%1$I AS key_value, %2$s AS key FROM %3$s AS s INNER JOIN %4$s AS r ON %5$s'
+            ' WHERE s.merged_into IS NOT NULL AND s.deleted_at IS NOT NULL%6$s',
+            v_key, v_key_text, p_target, f.referencing_table,
+            mlops.fk_match_sql(f.referencing_table, f.fk_name, 'r', 's.%2$I'),
+            CASE WHEN mlops.has_soft_delete_columns(f.referencing_table) THEN ' AND r.merged_into IS NULL' ELSE '' END
+        ), ' UNION ' ORDER BY f.referencing_table::text, f.fk_name)
+    INTO v_probe
+    FROM mlops.referencing_fks(p_target) AS f;
+    IF v_probe IS NULL THEN
+        RETURN 0;
+    END IF;
+    EXECUTE format('SELECT array_agg(t.key ORDER BY t.key_value) FROM (%s) AS t', v_probe) INTO v_stale;
+    IF v_stale IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- ... and the (latest, not undone, trusted) merge that took each: one probe of mlops.merge_losers per key. A
+    -- statement of its own: planned with the join, its estimate (every soft-deleted row referenced) would cross
+    -- jit_above_cost and JIT-compile (0.1 s) a join that finds nothing.
+    SELECT array_agg(k.key ORDER BY k.ord), array_agg(m.merge_id ORDER BY k.ord) INTO v_stale, v_merge_ids
+    FROM unnest(v_stale) WITH ORDINALITY AS k (key, ord)
+    CROSS JOIN LATERAL (
+        SELECT l.merge_id
+        FROM mlops.merge_losers AS l INNER JOIN mlops.merges AS g ON g.merge_id = l.merge_id
+        WHERE l.target = p_target AND l.loser_key = k.key
+            AND g.target = l.target AND l.loser_key = ANY (g.loser_keys) AND g.undone_at IS NULL
+            AND mlops.merge_log_trusted(g.merged_by)
+        ORDER BY l.merge_id DESC
+        LIMIT 1
+    ) AS m;
     IF v_stale IS NULL THEN
         RETURN 0;
     END IF;

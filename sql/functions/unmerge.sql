@@ -116,7 +116,8 @@ BEGIN
 
     -- Other merges (outside this one's tree, not undone) that merged away a survivor of this tree: the references
     -- to move back now point elsewhere. (A moved row merged away since is fine: its archived copy is corrected.)
-    -- Both logs name the survivor by the text of its row (mlops.key_texts), so its text finds it (GIN) ...
+    -- Both logs name the survivor by the text of its row (mlops.key_texts), so its text finds it (mlops.merge_losers,
+    -- one btree probe per survivor) ...
     WITH RECURSIVE tree AS (
         SELECT m.merge_id FROM mlops.merges AS m WHERE m.merge_id = p_merge_id
         UNION ALL
@@ -124,8 +125,10 @@ BEGIN
     )
     SELECT array_agg(t.merge_id) INTO v_tree FROM tree AS t;
     SELECT later.* INTO v_later
-    FROM mlops.merges AS later
-    INNER JOIN mlops.merges AS x ON later.target = x.target AND later.loser_keys @> ARRAY[x.survivor_key]
+    FROM mlops.merges AS x
+    INNER JOIN mlops.merge_losers AS l ON l.target = x.target AND l.loser_key = x.survivor_key
+    INNER JOIN mlops.merges AS later
+        ON later.merge_id = l.merge_id AND later.target = l.target AND l.loser_key = ANY (later.loser_keys)
     WHERE x.merge_id = ANY (v_tree)
         AND later.undone_at IS NULL
         AND NOT later.merge_id = ANY (v_tree)

@@ -95,6 +95,9 @@ BEGIN
         (4, 'table', 'mlops.merge_archive', 'UPDATE', ARRAY['row_data']),
         -- moved references: merges append, undo reads.
         (5, 'table', 'mlops.merge_moves', 'SELECT', NULL),
+        -- the log's index by key: merges write it through mlops.merges' trigger, lookups read it.
+        (5, 'table', 'mlops.merge_losers', 'SELECT', NULL),
+        (5, 'table', 'mlops.merge_losers', 'INSERT', ARRAY['target', 'loser_key', 'merge_id']),
         (
             5, 'table', 'mlops.merge_moves', 'INSERT',
             ARRAY['merge_id', 'referencing_table', 'fk_name', 'row_key', 'loser_key', 'moved_to', 'moved_from']
