@@ -196,7 +196,8 @@ def last_run(conn: psycopg.Connection, target: str = LETTERS) -> dict:
 def add_letters(conn: psycopg.Connection, first: int, count: int, text: str = "letter") -> None:
     conn.execute(
         "INSERT INTO mlops.cover_letter_samples (url, content)"
-        " SELECT 'https://l.example.com/' || i, %s || ' ' || md5(i::text) || '. Then ' || md5((-i)::text) || '. And ' || md5((i * 3)::text) || '.'"
+        " SELECT 'https://l.example.com/' || i,"
+        " %s || ' ' || md5(i::text) || '. Then ' || md5((-i)::text) || '. And ' || md5((i * 3)::text) || '.'"
         " FROM generate_series(%s::int, %s::int) AS i",
         (text, first, first + count - 1),
     )

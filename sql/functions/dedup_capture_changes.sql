@@ -13,9 +13,6 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- the transition tables, declared for plpgsql_check (a constant string: a no-op at run time)
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_new_rows (id bigint)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_old_rows (id bigint)';
     -- a rule deleted or made non-incremental since the trigger was created: nothing to record
     IF NOT EXISTS (SELECT FROM mlops.dedup_rules AS r WHERE r.target = tg_relid AND r.incremental) THEN
         RETURN NULL;

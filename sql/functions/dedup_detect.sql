@@ -44,9 +44,6 @@ DECLARE
     v_df_cap CONSTANT integer := 100;
     -- an exact-key group up to this size is linked pairwise, a bigger one as a star around its best row
     v_pairwise_group CONSTANT integer := 50;
-    -- texts up to this many characters get exact candidates (trigram prefix filtering); from half of it up, the
-    -- linear sentence and word tokens too
-    v_short_chars CONSTANT integer := 80;
     -- what the stored signatures were made with: the rule, and this detector's version of them
     v_fingerprint text;
     v_keep boolean := false;
@@ -63,6 +60,8 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (change_id bigint, key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_load (key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_fresh (id bigint, key text, ekey text, txt text, blk text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_sigs (id bigint, key text, kind "char", sig bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_key_pairs (ka text, kb text, via text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_nodes (id bigint, rnk bigint, survivor_id bigint, decided boolean)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
@@ -297,7 +296,7 @@ BEGIN
 
     -- 3. Text candidates among the representatives: short texts by trigram prefix filtering (exact), longer ones by
     --    shared sentences or, with a single sentence, shared words, both with a document-frequency cap (linear). The
-    --    bands overlap (v_short_chars / 2 to v_short_chars characters take both), so a short text and a slightly
+    --    bands overlap (41 to 80 characters take both: mlops.dedup_signatures_make), so a short text and a slightly
     --    longer near-duplicate of it still meet. The tokens and trigrams are the rows' signatures
     --    (mlops.dedup_signatures_make); an incremental run got its candidates from the stored ones (step 1a).
     IF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
@@ -320,7 +319,7 @@ BEGIN
             CASE WHEN v_integer THEN 'rb.id::text' ELSE 'rb.key' END
         );
     ELSIF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
-        -- 3a. Texts longer than half the short band: rows sharing a sentence that at most v_df_cap distinct texts
+        -- 3a. Texts over 40 characters: rows sharing a sentence that at most v_df_cap distinct texts
         --     have (two such, for rows with four or more); a text of one sentence by its pairs of consecutive words.
         EXECUTE $q$
             CREATE TEMP TABLE mlops_dedup_tokens AS
@@ -344,7 +343,7 @@ BEGIN
             $q$,
             v_df_cap
         );
-        -- 3b. Texts up to v_short_chars characters (names, titles, short fields): prefix filtering on trigrams.
+        -- 3b. Texts up to 80 characters (names, titles, short fields): prefix filtering on trigrams.
         --     Trigrams in a global order, rarest first; a text of n trigrams keeps its first n - ceil(t * n) + 1 (t the
         --     review threshold); two texts whose Jaccard similarity is at least t share one of those, and their sizes
         --     are within a factor t. Exact at the threshold, and rare trigrams keep it about linear.

@@ -11,7 +11,8 @@ AS $$
 BEGIN
     RETURN ARRAY[
         'schema_migrations', 'merges', 'merge_archive', 'merge_moves', 'dedup_rules', 'dedup_runs',
-        'duplicate_candidates', 'conflict_policies', 'merge_failures', 'declared_references', 'merge_losers'
+        'duplicate_candidates', 'conflict_policies', 'merge_failures', 'declared_references', 'merge_losers',
+        'dedup_changes', 'dedup_signatures', 'dedup_state'
     ];
 END;
 $$;

@@ -12,7 +12,7 @@ COMMENT ON COLUMN mlops.dedup_rules.incremental IS
 CREATE UNLOGGED TABLE mlops.dedup_changes (
     change_id bigint GENERATED ALWAYS AS IDENTITY,
     target regclass NOT NULL,
-    key text,
+    key text,  -- noqa: RF04
     CONSTRAINT dedup_changes_pkey PRIMARY KEY (change_id)
 );
 CREATE INDEX dedup_changes_target_idx ON mlops.dedup_changes (target, change_id);
@@ -23,7 +23,7 @@ COMMENT ON TABLE mlops.dedup_changes IS
 
 CREATE UNLOGGED TABLE mlops.dedup_signatures (
     target regclass NOT NULL,
-    key text NOT NULL,
+    key text NOT NULL,  -- noqa: RF04
     kind "char" NOT NULL,
     sig bigint NOT NULL,
     n integer,
