@@ -404,3 +404,22 @@ def test_dry_runs_and_find_duplicates_store_nothing(conn: psycopg.Connection) ->
     conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}', p_dry_run => true)")
     assert conn.execute("SELECT count(*) FROM mlops.dedup_signatures").fetchone() == (0,)
     assert triggers(conn, LETTERS) == 0
+
+
+def test_first_run_does_not_wait_long_for_a_busy_table(conn: psycopg.Connection, dsn: str) -> None:
+    """Creating the capture triggers locks out writes for an instant; with a writer's transaction open, the run waits
+    at most its lock timeout, then reads the whole table and says so; a later run creates them."""
+    add_letters(conn, 1, 3)
+    with psycopg.connect(dsn) as writer:
+        writer.execute(f"INSERT INTO {LETTERS} (url, content) VALUES ('https://l.example.com/busy', 'Open.')")
+        notices: list[str] = []
+        with psycopg.connect(dsn, autocommit=True) as run:
+            run.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+            run.execute("SET lock_timeout = '200ms'")
+            run.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+        writer.rollback()
+    assert last_run(conn)["status"] == "succeeded"
+    assert any("are not captured" in n and "55P03" in n for n in notices)
+    assert triggers(conn, LETTERS) == 0
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert triggers(conn, LETTERS) == 4

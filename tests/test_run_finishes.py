@@ -58,6 +58,9 @@ def accounts(conn: psycopg.Connection) -> psycopg.Connection:
         INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('app.acct', 't.email'), ('app.tag', 't.label');
         """
     )
+    # The capture triggers of incremental detection are in place already (a first run creates them, locking the
+    # table for that instant): the runs below then wait only where these tests make them wait.
+    conn.execute("SELECT mlops.dedup_track_changes('app.acct'), mlops.dedup_track_changes('app.tag')")
     return conn
 
 
