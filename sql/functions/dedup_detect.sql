@@ -221,6 +221,56 @@ BEGIN
     EXECUTE 'CREATE TEMP TABLE mlops_dedup_edges (a bigint NOT NULL, b bigint NOT NULL, score real NOT NULL,'
         ' reason text NOT NULL)';
 
+    -- Pairs judged distinct in the review queue, among the compared rows, found by their keys (as text: the queue
+    -- was written with the same text); they never pair again.
+    EXECUTE format(
+        $q$
+        CREATE TEMP TABLE mlops_dedup_judged AS
+        SELECT least(rl.id, rr.id) AS a, greatest(rl.id, rr.id) AS b, bool_or(d.status = 'distinct') AS is_distinct
+        FROM pg_temp.mlops_dedup_rows AS rl
+        INNER JOIN mlops.duplicate_candidates AS d ON d.target = %1$L::regclass AND d.left_key = %2$s
+        INNER JOIN pg_temp.mlops_dedup_rows AS rr ON %3$s = d.right_key
+        GROUP BY least(rl.id, rr.id), greatest(rl.id, rr.id)
+        $q$,
+        p_target,
+        CASE WHEN v_integer THEN 'rl.id::text' ELSE 'rl.key' END,
+        CASE WHEN v_integer THEN 'rr.id::text' ELSE 'rr.key' END
+    );
+    EXECUTE 'ANALYZE pg_temp.mlops_dedup_judged';
+
+    -- An exact key alone, nothing judged distinct: every group of equal keys is a clique, so its star is the group
+    -- itself, around its best-ranked row; no pairs, no rounds.
+    IF nullif(btrim(v_rule.similar_text), '') IS NULL
+        AND NOT EXISTS (SELECT FROM pg_temp.mlops_dedup_judged AS j WHERE j.is_distinct) THEN
+        EXECUTE format(
+            $q$
+            CREATE TEMP TABLE mlops_dedup_members AS
+            SELECT dense_rank() OVER (ORDER BY g.best_rnk) AS cluster_id, g.best AS survivor_id, g.id AS member_id,
+                'exact_key'::text AS reason, 1::real AS score, g.rnk, %1$s AS survivor_key, %2$s AS member_key
+            FROM (
+                SELECT r.id, r.rnk, r.key, count(*) OVER w AS size, first_value(r.id) OVER w AS best,
+                    first_value(r.rnk) OVER w AS best_rnk, first_value(r.key) OVER w AS best_key
+                FROM pg_temp.mlops_dedup_rows AS r
+                WHERE r.ekey IS NOT NULL
+                WINDOW w AS (
+                    PARTITION BY r.ekey COLLATE "C" ORDER BY r.rnk
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+                )
+            ) AS g
+            WHERE g.size > 1 AND g.id <> g.best
+            $q$,
+            CASE WHEN v_integer THEN 'g.best::text' ELSE 'g.best_key' END,
+            CASE WHEN v_integer THEN 'g.id::text' ELSE 'g.key' END
+        );
+        GET DIAGNOSTICS members = ROW_COUNT;
+        candidate_pairs := members;
+        review_pairs := 0;
+        CREATE TEMP TABLE mlops_dedup_review (
+            left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text
+        );
+        RETURN;
+    END IF;
+
     -- 2. Exact groups: the exact key, and identical texts (ignoring case), score 1.
     EXECUTE format(
         $q$
@@ -237,7 +287,7 @@ BEGIN
         sized AS (
             SELECT y.*, count(*) OVER w AS size, first_value(y.id) OVER (w ORDER BY y.rnk) AS best
             FROM keyed AS y
-            WINDOW w AS (PARTITION BY y.reason, y.k)
+            WINDOW w AS (PARTITION BY y.reason, y.k COLLATE "C")
         )
         SELECT s1.id, s1.best, 1, s1.reason FROM sized AS s1 WHERE s1.size > %1$s AND s1.id <> s1.best
         UNION ALL
@@ -258,7 +308,8 @@ BEGIN
             FROM pg_temp.mlops_dedup_rows AS r
             WHERE r.txt IS NOT NULL
             WINDOW w AS (
-                PARTITION BY r.txt, r.blk ORDER BY r.rnk ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+                PARTITION BY r.txt COLLATE "C", r.blk COLLATE "C" ORDER BY r.rnk
+                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
             )
         $q$;
         EXECUTE 'ALTER TABLE pg_temp.mlops_dedup_texts ADD PRIMARY KEY (id)';
@@ -423,22 +474,7 @@ BEGIN
         );
     END IF;
 
-    -- 4. One edge per pair, both directions, strongest signal; pairs judged distinct never come back. The queue's
-    --    pairs among the compared rows, found by their keys (as text: the queue was written with the same text).
-    EXECUTE format(
-        $q$
-        CREATE TEMP TABLE mlops_dedup_judged AS
-        SELECT least(rl.id, rr.id) AS a, greatest(rl.id, rr.id) AS b, bool_or(d.status = 'distinct') AS is_distinct
-        FROM pg_temp.mlops_dedup_rows AS rl
-        INNER JOIN mlops.duplicate_candidates AS d ON d.target = %1$L::regclass AND d.left_key = %2$s
-        INNER JOIN pg_temp.mlops_dedup_rows AS rr ON %3$s = d.right_key
-        GROUP BY least(rl.id, rr.id), greatest(rl.id, rr.id)
-        $q$,
-        p_target,
-        CASE WHEN v_integer THEN 'rl.id::text' ELSE 'rl.key' END,
-        CASE WHEN v_integer THEN 'rr.id::text' ELSE 'rr.key' END
-    );
-    EXECUTE 'ANALYZE pg_temp.mlops_dedup_judged';
+    -- 4. One edge per pair, both directions, strongest signal; pairs judged distinct (above) never come back.
     EXECUTE $q$
         CREATE TEMP TABLE mlops_dedup_pairs AS
         SELECT DISTINCT ON (least(e.a, e.b), greatest(e.a, e.b))
