@@ -20,6 +20,9 @@ platform's tables, the package, install --platform with its two rules):
   urls      1M rows (id, url), exact-key rule on mlops.normalize_url(t.url), 5% duplicates, no references: the
             detection pass (mlops.dedup_detect) beside the same GROUP BY in plain SQL, and the whole CALL beside
             that GROUP BY with a DELETE.
+  inserts   the application's writes with and without incremental detection's capture triggers, on copies of one
+            database: single-row INSERTs each committed (a crawler saving pages), single-row INSERTs in one
+            transaction (the worst case for a statement trigger), one INSERT ... SELECT of many rows; best of 3.
   history   bench/history.py's measure() (resolve_id at 1k vs 1M logged merges, stale re-point with 30k merged
             rows), when that file exists.
 
@@ -494,6 +497,68 @@ def crawled_urls(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, u
 # ---------------------------------------------------------------- history
 
 
+INSERT_ONE = "INSERT INTO mlops.cover_letter_samples (url, content) VALUES (%s, %s)"
+
+
+def insert_timings(dsn: str, rows: int, batch: int) -> dict[str, float]:
+    """Seconds for the three kinds of writes; the table is emptied (TRUNCATE) before each."""
+    timings: dict[str, float] = {}
+    text = "I have built data pipelines in production for years. " * 20
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE mlops.user_interactions, mlops.job_recommendations, mlops.cover_letter_samples")
+        started = time.perf_counter()
+        for i in range(rows):
+            conn.execute(INSERT_ONE, (f"https://l.example.com/c/{i}", text))
+        timings["single-row, each committed"] = time.perf_counter() - started
+        conn.execute("TRUNCATE mlops.user_interactions, mlops.job_recommendations, mlops.cover_letter_samples")
+        started = time.perf_counter()
+        with conn.transaction():
+            for i in range(rows):
+                conn.execute(INSERT_ONE, (f"https://l.example.com/t/{i}", text))
+        timings["single-row, one transaction"] = time.perf_counter() - started
+        conn.execute("TRUNCATE mlops.user_interactions, mlops.job_recommendations, mlops.cover_letter_samples")
+        started = time.perf_counter()
+        conn.execute(
+            "INSERT INTO mlops.cover_letter_samples (url, content)"
+            " SELECT 'https://l.example.com/b/' || i, %s FROM generate_series(1, %s) AS i",
+            (text, batch),
+        )
+        timings["one INSERT ... SELECT"] = time.perf_counter() - started
+    return timings
+
+
+def insert_overhead(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, rows: int, batch: int) -> dict:
+    """The application's inserts with the capture triggers (incremental rule, after its first run) and without
+    (incremental = false), alternating, best of 3 each."""
+    base = "steady_inserts"
+    platform_database(admin, server, base)
+    captured = fresh_copy(admin, server, base, f"{base}_captured")
+    plain = fresh_copy(admin, server, base, f"{base}_plain")
+    with psycopg.connect(captured, autocommit=True) as conn:
+        conn.execute("SELECT mlops.dedup_track_changes('mlops.cover_letter_samples')")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute("UPDATE mlops.dedup_rules SET incremental = false")
+    best: dict[str, dict[str, float]] = {"captured": {}, "plain": {}}
+    for _ in range(3):
+        for name, dsn in (("plain", plain), ("captured", captured)):
+            for kind, seconds in insert_timings(dsn, rows, batch).items():
+                best[name][kind] = min(seconds, best[name].get(kind, seconds))
+    for name in (base, f"{base}_captured", f"{base}_plain"):
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+    return {
+        "rows": rows,
+        "batch": batch,
+        "kinds": {
+            kind: {
+                "plain_s": round(best["plain"][kind], 3),
+                "captured_s": round(best["captured"][kind], 3),
+                "overhead": round(best["captured"][kind] / best["plain"][kind] - 1, 4),
+            }
+            for kind in best["plain"]
+        },
+    }
+
+
 def merge_history(admin: psycopg.Connection, server: runner.EmbeddedPostgresql, quick: bool) -> dict:
     """bench/history.py's measure(), given whichever of admin, server, quick it takes; not measured without it."""
     if history is None or not hasattr(history, "measure"):
@@ -535,6 +600,8 @@ def targets_of(results: dict, sizes: list[int]) -> list[dict]:
             scaled = round(u["detect"]["seconds"] * URLS_TARGET_SIZE / u["urls"], 2)
             name = f"exact pass over {URLS_TARGET_SIZE:,} URLs, linear from {u['urls']:,} (s)"
             rows.append(target(name, scaled, 10, " s"))
+    for kind, figures in results.get("inserts", {}).get("kinds", {}).items():
+        rows.append(target(f"insert overhead of change capture: {kind}", figures["overhead"], 0.10, ""))
     rows.extend(results.get("history", {}).get("targets", []))  # history.measure may give its own target rows
     return rows
 
@@ -581,6 +648,16 @@ def figure_rows(results: dict) -> list[dict]:
         u = results["urls"]
         add(f"exact pass (detect), {u['urls']:,} URLs", u["detect"], u["group_by_floor"])
         add(f"merge_duplicates, {u['urls']:,} URLs", u["merge_duplicates"], u["group_by_delete_floor"])
+    if "inserts" in results:
+        ins = results["inserts"]
+        for kind, figures in ins["kinds"].items():
+            count = ins["batch"] if kind.startswith("one INSERT") else ins["rows"]
+            add(
+                f"inserts with change capture: {kind} ({count:,} rows)",
+                {"seconds": figures["captured_s"]},
+                {"seconds": figures["plain_s"]},
+                "floor: the same inserts without the capture triggers",
+            )
     return rows
 
 
@@ -591,7 +668,7 @@ def main() -> None:
     parser.add_argument("--new-rows", type=int, help="new letters per size (default 1%% of the smallest size)")
     parser.add_argument("--pipeline-letters", type=int)
     parser.add_argument("--urls", type=int)
-    parser.add_argument("--only", choices=["steady", "pipeline", "urls", "history"])
+    parser.add_argument("--only", choices=["steady", "pipeline", "urls", "inserts", "history"])
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "steady.json")
     args = parser.parse_args()
     sizes = sorted(int(x) for x in (args.sizes or ("5000,20000" if args.quick else "50000,200000")).split(","))
@@ -619,6 +696,10 @@ def main() -> None:
             results["pipeline"] = url_pipeline(admin, server, pipeline_letters, p_full)
         if args.only in (None, "urls"):
             results["urls"] = crawled_urls(admin, server, urls, p_full)
+        if args.only in (None, "inserts"):
+            results["inserts"] = insert_overhead(
+                admin, server, 500 if args.quick else 2000, 10_000 if args.quick else 100_000
+            )
         if args.only in (None, "history"):
             results["history"] = merge_history(admin, server, args.quick)
 

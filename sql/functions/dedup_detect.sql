@@ -58,7 +58,7 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_pairs (a bigint, b bigint, score real, reason text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_judged (a bigint, b bigint, is_distinct boolean)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h bigint, n integer)';
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (change_id bigint, key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (row_ctid tid, key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_load (key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_fresh (id bigint, key text, ekey text, txt text, blk text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_sigs (id bigint, key text, kind "char", sig bigint, n integer)';
@@ -113,7 +113,7 @@ BEGIN
         v_keep := true;
         v_fingerprint := mlops.dedup_rule_fingerprint(p_target) || ' signatures 1';
         CREATE TEMP TABLE mlops_dedup_changed AS
-        SELECT c.change_id, c.key FROM mlops.dedup_changes AS c WHERE c.target = p_target;
+        SELECT c.ctid AS row_ctid, c.key FROM mlops.dedup_changes AS c WHERE c.target = p_target;
         full_pass := p_full OR NOT coalesce((
             SELECT s.complete AND s.fingerprint = v_fingerprint FROM mlops.dedup_state AS s
             WHERE s.target = p_target

@@ -1,8 +1,8 @@
--- mlops.dedup_state_finish: the end of an incremental run. Rows of clusters the run did not merge (failed, left on
--- locks, changed, skipped) go back into the change queue, so the next run probes them again: the stored state
--- assumes that rows not queued have no strong match among each other. The losers merged away lose their
--- signatures now, and the queue entries their own deletion made are consumed, so the next run does not redo them.
--- Then the changes this run read are consumed and the state marked complete.
+-- mlops.dedup_state_finish: the end of an incremental run. The changes the run read are consumed. Rows of clusters
+-- the run did not merge (failed, left on locks, changed, skipped) go back into the change queue, so the next run
+-- probes them again: the stored state assumes that rows not queued have no strong match among each other. The
+-- losers merged away lose their signatures now, and the queue entries their own deletion made are consumed, so the
+-- next run does not redo them. Then the state is marked complete.
 
 CREATE OR REPLACE FUNCTION mlops.dedup_state_finish(p_target regclass, p_succeeded boolean)
 RETURNS void
@@ -16,7 +16,7 @@ AS $$
 DECLARE
     v_live text := 'true';
 BEGIN
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (change_id bigint, key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (row_ctid tid, key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_work (seq bigint, batch_no bigint, why text, cluster_id bigint,'
         ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text,'
         ' survivor_key text, member_key text)';
@@ -29,6 +29,11 @@ BEGIN
         -- the rule failed after detection stored its state: the state stays incomplete, the next run is full
         RETURN;
     END IF;
+    -- The changes this run read, first: only this run (it holds the table's lock) removes this table's entries, so
+    -- their places cannot have been reused since it read them; the target and key are compared too.
+    DELETE FROM mlops.dedup_changes AS c
+    USING pg_temp.mlops_dedup_changed AS x
+    WHERE c.ctid = x.row_ctid AND c.target = p_target AND c.key IS NOT DISTINCT FROM x.key;
     IF to_regclass('pg_temp.mlops_dedup_work') IS NOT NULL THEN
         INSERT INTO mlops.dedup_changes (target, key)
         SELECT DISTINCT p_target, k.key
@@ -52,7 +57,6 @@ BEGIN
             p_target, mlops.key_match_sql(p_target, 't', 'w.member_key', false), v_live
         ) USING p_target;
     END IF;
-    DELETE FROM mlops.dedup_changes AS c USING pg_temp.mlops_dedup_changed AS x WHERE c.change_id = x.change_id;
     UPDATE mlops.dedup_state AS s SET complete = true, updated_at = now() WHERE s.target = p_target;
 END;
 $$;

@@ -9,13 +9,13 @@ COMMENT ON COLUMN mlops.dedup_rules.incremental IS
 'deleted since the last run (captured by statement-level triggers on the table, created by the first run); false: '
 'every run reads the whole table, and no trigger is created.';
 
-CREATE UNLOGGED TABLE mlops.dedup_changes (
-    change_id bigint GENERATED ALWAYS AS IDENTITY,
+-- No identity and no index: every write of the application appends here, and an index or a sequence tripled the
+-- append's cost (10k keys: 13 ms bare, 47 ms with both); the queue stays small (each run consumes it) and is read
+-- whole. Runs consume what they read by ctid.
+CREATE UNLOGGED TABLE mlops.dedup_changes (  -- noqa: LT09
     target regclass NOT NULL,
-    key text,  -- noqa: RF04
-    CONSTRAINT dedup_changes_pkey PRIMARY KEY (change_id)
+    key text  -- noqa: RF04
 );
-CREATE INDEX dedup_changes_target_idx ON mlops.dedup_changes (target, change_id);
 COMMENT ON TABLE mlops.dedup_changes IS
 'Keys of rule tables'' rows inserted, updated or deleted since the last run read them (written by the triggers of '
 'mlops.dedup_track_changes; a NULL key: the table was truncated, the next run is a full pass). Consumed at the end '
