@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 SOURCE = Path(__file__).resolve().parent.parent / "sql" / "functions" / "normalize_url.sql"
-SHORT_PATH_TEST = "v_common := p_url !~"
+SHORT_PATH_TEST = "IF p_url !~ "
 
 
 def general_parse_only() -> str:
@@ -20,7 +20,7 @@ def general_parse_only() -> str:
     assert body.count(SHORT_PATH_TEST) == 1
     return body.replace(
         "CREATE OR REPLACE FUNCTION mlops.normalize_url(", "CREATE FUNCTION pg_temp.normalize_url_general("
-    ).replace(SHORT_PATH_TEST, "v_common := false AND p_url !~")
+    ).replace(SHORT_PATH_TEST, "IF false AND p_url !~ ")
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ DECLARE
     v_raw text;
     v_url text;
     -- a % or a character that needs escaping or dropping: rare, so the work for them is skipped otherwise
-    v_dirty boolean := false;
-    v_common boolean;
+    v_dirty boolean;
+    -- the URL took the short path
+    v_common boolean := false;
     v_parts text[];
     v_at integer;
     v_rest text;
@@ -37,54 +38,63 @@ DECLARE
     v_fragment text;
     v_segment text;
     v_segments text[];
-    v_depth integer := 0;
+    v_depth integer;
     v_tracking text[];
 BEGIN
     -- The common shape: http(s)://host[:port][/path][?query][#fragment] with nothing to escape, decode or drop in
     -- it (no %, blank, control, " < > \ ^ ` { | } [ ], no @ or ;), no dot segment or run of slashes, a host that is
-    -- not empty, has no empty label and a port that is a number: cut with a few string functions, the same result
-    -- as the general parse below (tests/test_normalize_url.py compares the two), in a third of the statements.
-    -- One character class and a few strpos decide; anything else, or a doubt found midway, takes the general parse.
-    v_common := p_url !~ '[%\x01-\x20\x7f"<>\\^`{|}\[\]@;]' AND strpos(p_url, '/.') = 0;
-    IF v_common THEN
-        v_at := CASE WHEN lower(left(p_url, 8)) = 'https://' THEN 9 WHEN lower(left(p_url, 7)) = 'http://' THEN 8
-            ELSE 0 END;
-        v_common := v_at > 0 AND strpos(substr(p_url, v_at), '//') = 0;
+    -- not empty and has no empty label, a port that is a number: cut with a few string functions, the same result
+    -- as the general parse below (tests/test_normalize_url_short_path.py compares the two), in about a third of the
+    -- statements (each costs about as much as the string work it does). Anything else, or a doubt found midway,
+    -- takes the general parse.
+    IF p_url !~ '[%\x01-\x20\x7f"<>\\^`{|}\[\]@;]' AND strpos(p_url, '/.') = 0 THEN
+        v_scheme := CASE WHEN lower(left(p_url, 8)) = 'https://' THEN 'https'
+            WHEN lower(left(p_url, 7)) = 'http://' THEN 'http' END;
+        v_rest := substr(p_url, length(v_scheme) + 4);
+        IF strpos(v_rest, '//') = 0 THEN
+            IF strpos(v_rest, '#') + strpos(v_rest, '?') > 0 THEN
+                v_at := strpos(v_rest, '#');
+                IF v_at > 0 THEN
+                    v_fragment := substr(v_rest, v_at + 1);
+                    v_rest := left(v_rest, v_at - 1);
+                    IF left(v_fragment, 1) IN ('/', '!') THEN
+                        v_fragment := nullif(nullif(rtrim(v_fragment, '/'), '!'), '');
+                    ELSE
+                        v_fragment := NULL;
+                    END IF;
+                END IF;
+                v_at := strpos(v_rest, '?');
+                IF v_at > 0 THEN
+                    v_query := substr(v_rest, v_at + 1);
+                    v_rest := left(v_rest, v_at - 1);
+                END IF;
+            END IF;
+            v_authority := split_part(v_rest, '/', 1);
+            IF strpos(v_authority, ':') = 0 THEN
+                v_host := btrim(lower(v_authority), '.');
+            ELSE
+                v_at := strpos(v_authority, ':');
+                v_host := btrim(lower(left(v_authority, v_at - 1)), '.');
+                v_port := substr(v_authority, v_at + 1);
+                -- not a number (host:1:2, host:x): the general parse says what that is
+                v_host := CASE WHEN translate(v_port, '0123456789', '') = '' THEN v_host END;
+                v_port := nullif(ltrim(v_port, '0'), '');
+                IF (v_scheme = 'http' AND v_port = '80') OR (v_scheme = 'https' AND v_port = '443') THEN
+                    v_port := NULL;
+                END IF;
+            END IF;
+            IF v_host <> '' AND strpos(v_host, '..') = 0 THEN
+                IF left(v_host, 4) = 'www.' THEN
+                    WHILE left(v_host, 4) = 'www.' AND strpos(substr(v_host, 5), '.') > 0 LOOP
+                        v_host := substr(v_host, 5);
+                    END LOOP;
+                END IF;
+                v_path := rtrim(substr(v_rest, length(v_authority) + 1), '/');
+                v_common := true;
+            END IF;
+        END IF;
     END IF;
-    IF v_common THEN
-        v_scheme := lower(left(p_url, v_at - 4));
-        v_rest := substr(p_url, v_at);
-        v_at := strpos(v_rest, '#');
-        IF v_at > 0 THEN
-            v_fragment := substr(v_rest, v_at + 1);
-            v_rest := left(v_rest, v_at - 1);
-        END IF;
-        v_at := strpos(v_rest, '?');
-        IF v_at > 0 THEN
-            v_query := substr(v_rest, v_at + 1);
-            v_rest := left(v_rest, v_at - 1);
-        END IF;
-        v_authority := split_part(v_rest, '/', 1);
-        v_at := strpos(v_authority, ':');
-        v_host := btrim(lower(CASE WHEN v_at = 0 THEN v_authority ELSE left(v_authority, v_at - 1) END), '.');
-        v_port := CASE WHEN v_at > 0 THEN nullif(ltrim(substr(v_authority, v_at + 1), '0'), '') END;
-        v_common := v_host <> '' AND strpos(v_host, '..') = 0
-            AND (v_at = 0 OR translate(substr(v_authority, v_at + 1), '0123456789', '') = '');
-    END IF;
-    IF v_common THEN
-        WHILE left(v_host, 4) = 'www.' AND strpos(substr(v_host, 5), '.') > 0 LOOP
-            v_host := substr(v_host, 5);
-        END LOOP;
-        IF (v_scheme = 'http' AND v_port = '80') OR (v_scheme = 'https' AND v_port = '443') THEN
-            v_port := NULL;
-        END IF;
-        IF left(v_fragment, 1) IN ('/', '!') THEN
-            v_fragment := nullif(nullif(rtrim(v_fragment, '/'), '!'), '');
-        ELSE
-            v_fragment := NULL;
-        END IF;
-        v_path := rtrim(substr(v_rest, length(v_authority) + 1), '/');
-    ELSE
+    IF NOT v_common THEN
         -- what the short path may have set before it gave up
         v_scheme := NULL;
         v_fragment := NULL;
@@ -230,6 +240,7 @@ BEGIN
                 v_path := regexp_replace(v_path, '/{2,}', '/', 'g');
             END IF;
             IF strpos(v_path, '/.') > 0 THEN
+                v_depth := 0;
                 v_segments := '{}';
                 FOREACH v_segment IN ARRAY string_to_array(substr(v_path, 2), '/') LOOP
                     IF v_segment = '..' THEN
@@ -262,25 +273,32 @@ BEGIN
         IF strpos(v_query, '=&') > 0 OR right(v_query, 1) = '=' THEN
             v_query := regexp_replace(v_query, '(^|&)([^&=]*)=(?=&|$)', '\1\2', 'g');  -- b= is b
         END IF;
-        v_parts := string_to_array(v_query, '&');
-        IF cardinality(v_parts) > 32 THEN
-            SELECT array_agg(u.p ORDER BY split_part(u.p, '=', 1) COLLATE "C", u.n) INTO v_params
-            FROM unnest(v_parts) WITH ORDINALITY AS u (p, n)
-            WHERE u.p <> '' AND left(lower(split_part(u.p, '=', 1)), 4) <> 'utm_'
-                AND NOT lower(split_part(u.p, '=', 1)) = ANY (v_tracking);
-            v_parts := ARRAY[]::text[];
-        END IF;
-        FOREACH v_param IN ARRAY v_parts LOOP
-            v_name := split_part(v_param, '=', 1);
-            CONTINUE WHEN v_param = '' OR left(lower(v_name), 4) = 'utm_' OR lower(v_name) = ANY (v_tracking);
-            v_i := coalesce(cardinality(v_params), 0);
-            WHILE v_i > 0 AND split_part(v_params[v_i], '=', 1) COLLATE "C" > v_name COLLATE "C" LOOP
-                v_params[v_i + 1] := v_params[v_i];
-                v_i := v_i - 1;
+        IF strpos(v_query, '&') = 0 THEN
+            -- one parameter (the common case): kept unless empty, tracking or a session id; nothing to sort
+            v_name := lower(split_part(v_query, '=', 1));
+            v_query := CASE WHEN v_query = '' OR left(v_name, 4) = 'utm_' OR v_name = ANY (v_tracking) THEN NULL
+                ELSE v_query END;
+        ELSE
+            v_parts := string_to_array(v_query, '&');
+            IF cardinality(v_parts) > 32 THEN
+                SELECT array_agg(u.p ORDER BY split_part(u.p, '=', 1) COLLATE "C", u.n) INTO v_params
+                FROM unnest(v_parts) WITH ORDINALITY AS u (p, n)
+                WHERE u.p <> '' AND left(lower(split_part(u.p, '=', 1)), 4) <> 'utm_'
+                    AND NOT lower(split_part(u.p, '=', 1)) = ANY (v_tracking);
+                v_parts := ARRAY[]::text[];
+            END IF;
+            FOREACH v_param IN ARRAY v_parts LOOP
+                v_name := split_part(v_param, '=', 1);
+                CONTINUE WHEN v_param = '' OR left(lower(v_name), 4) = 'utm_' OR lower(v_name) = ANY (v_tracking);
+                v_i := coalesce(cardinality(v_params), 0);
+                WHILE v_i > 0 AND split_part(v_params[v_i], '=', 1) COLLATE "C" > v_name COLLATE "C" LOOP
+                    v_params[v_i + 1] := v_params[v_i];
+                    v_i := v_i - 1;
+                END LOOP;
+                v_params[v_i + 1] := v_param;
             END LOOP;
-            v_params[v_i + 1] := v_param;
-        END LOOP;
-        v_query := nullif(array_to_string(v_params, '&'), '');
+            v_query := nullif(array_to_string(v_params, '&'), '');
+        END IF;
     END IF;
 
     RETURN coalesce(v_scheme || '://', '')
