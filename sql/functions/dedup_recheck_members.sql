@@ -70,6 +70,11 @@ BEGIN
         v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
         SELECT r.placeholders INTO v_placeholders FROM mlops.dedup_rules AS r WHERE r.target = p_target;
         v_state := mlops.dedup_rule_session_state();
+        -- The batch's rows are found in the run's rows by id through an index (made once per run), one probe each:
+        -- a hash join read all of them for every batch.
+        IF to_regclass('pg_temp.mlops_dedup_rows_id_idx') IS NULL THEN
+            EXECUTE 'CREATE INDEX mlops_dedup_rows_id_idx ON pg_temp.mlops_dedup_rows (id)';
+        END IF;
         EXECUTE format(
             'WITH moved_on AS ('
             '   SELECT d.id FROM ('
@@ -77,7 +82,7 @@ BEGIN
             '       WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
             '       UNION SELECT w.survivor_id, w.survivor_key FROM pg_temp.mlops_dedup_work AS w'
             '       WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'') AS x'
-            '   INNER JOIN pg_temp.mlops_dedup_rows AS d ON d.id = x.id'
+            '   CROSS JOIN LATERAL (SELECT d.* FROM pg_temp.mlops_dedup_rows AS d WHERE d.id = x.id OFFSET 0) AS d'
             '   INNER JOIN %1$s AS t ON %2$s CROSS JOIN LATERAL %3$s(t.*) AS v'
             '   WHERE %4$s IS DISTINCT FROM d.ekey OR %5$s IS DISTINCT FROM d.txt'
             '       OR %6$s IS DISTINCT FROM d.blk)'

@@ -1,5 +1,6 @@
 -- mlops.merge_conflicts_add: adds the collision reports of some merges (mlops.merges.conflicts, per referencing
 -- table) into a running total of the same shape; merge_duplicates keeps one per run in mlops.dedup_runs.conflicts.
+-- Merges that collided with nothing cost one probe of merges_pkey each: a batch without collisions adds nothing.
 
 CREATE OR REPLACE FUNCTION mlops.merge_conflicts_add(p_total jsonb, p_merge_ids bigint[])
 RETURNS jsonb
@@ -8,15 +9,24 @@ STABLE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_reports jsonb[];
 BEGIN
+    -- Only the merges that have a report: the query below is then planned for a few rows, not for the whole batch
+    -- (planned for 5,000 merge ids, its estimate passed jit_above_cost: 0.9 s of JIT compiling for an empty result).
+    SELECT array_agg(m.conflicts) INTO v_reports
+    FROM mlops.merges AS m
+    WHERE m.merge_id = ANY (p_merge_ids) AND m.conflicts IS NOT NULL AND m.conflicts <> '{}'::jsonb;
+    IF v_reports IS NULL AND coalesce(p_total, '{}'::jsonb) = '{}'::jsonb THEN
+        RETURN '{}'::jsonb;
+    END IF;
     RETURN (
         WITH parts AS (
             SELECT e.key AS tbl, e.value AS report
             FROM jsonb_each(coalesce(p_total, '{}'::jsonb)) AS e
             UNION ALL
             SELECT e.key, e.value
-            FROM mlops.merges AS m CROSS JOIN LATERAL jsonb_each(coalesce(m.conflicts, '{}'::jsonb)) AS e
-            WHERE m.merge_id = ANY (p_merge_ids)
+            FROM unnest(v_reports) AS m (conflicts) CROSS JOIN LATERAL jsonb_each(m.conflicts) AS e
         )
         SELECT coalesce(jsonb_object_agg(t.tbl, t.report), '{}'::jsonb)
         FROM (

@@ -24,6 +24,9 @@ DECLARE
     v_plan text;
     v_count bigint;
     v_self_refs text[];
+    v_wanted boolean[];
+    v_offered boolean[];
+    v_columns text[];
 BEGIN
     IF p_columns IS NULL OR cardinality(p_columns) = 0 THEN
         RETURN 0;
@@ -37,6 +40,30 @@ BEGIN
                 p_from_archive, p_apply);
         END LOOP;
         RETURN v_count;
+    END IF;
+    -- Only the columns where a survivor is NULL and (while the losers are rows) a loser is not: one probe of the
+    -- key's index per survivor and per loser decides, so a batch with nothing to fill costs no plan over the losers.
+    EXECUTE format(
+        'SELECT ARRAY[%s] FROM %s AS s WHERE %s', mlops.sql_pairs(p_columns,
+            'coalesce(bool_or(pg_catalog.num_nulls(s.%1$I) = 1), false)', ', '),
+        p_target, mlops.key_match_sql(p_target, 's', '$1')
+    ) INTO v_wanted USING p_survivor_ids;
+    IF NOT p_from_archive AND true = ANY (v_wanted) THEN
+        EXECUTE format(
+            'SELECT ARRAY[%s] FROM %s AS l WHERE %s', mlops.sql_pairs(p_columns,
+                'coalesce(bool_or(pg_catalog.num_nonnulls(l.%1$I) = 1), false)', ', '),
+            p_target, mlops.key_match_sql(p_target, 'l', '$1')
+        ) INTO v_offered USING p_loser_ids;
+        v_wanted := ARRAY(SELECT u.w AND u.o FROM unnest(v_wanted, v_offered) WITH ORDINALITY AS u (w, o, ord)
+            ORDER BY u.ord);
+    END IF;
+    v_columns := ARRAY(SELECT u.col FROM unnest(p_columns, v_wanted) WITH ORDINALITY AS u (col, f, ord) WHERE u.f
+        ORDER BY u.ord);
+    IF cardinality(v_columns) = 0 THEN
+        RETURN 0;
+    ELSIF cardinality(v_columns) < cardinality(p_columns) THEN
+        RETURN mlops.merge_fill_columns(p_target, p_key_column, v_columns, p_loser_ids, p_survivor_ids, p_merge_ids,
+            p_from_archive, p_apply);
     END IF;
     -- A self reference (staff.boss) is never filled with the survivor itself or a loser of this merge: the survivor
     -- would report to itself, or reference a row about to go away.

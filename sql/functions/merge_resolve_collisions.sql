@@ -58,6 +58,13 @@ DECLARE
     v_count bigint;
     v_total bigint := 0;
     v_declared record;
+    -- Probe through indexes: each loser's referencing rows through an index that leads with the FK's columns, and
+    -- each moving row's twin through the unique index itself, so a batch costs what it moves, not the table's size
+    -- (a hash join read the whole referencing table twice per batch). Not for a self reference, a declared
+    -- reference, a table with inheritance children or partitions, or an FK no index leads with: one scan then.
+    v_probe boolean;
+    v_moving_from text;
+    v_staying_from text;
 BEGIN
     SELECT p.action, p.combine INTO v_action, v_combine
     FROM mlops.conflict_policies AS p WHERE p.referencing_table = p_referencing;
@@ -96,6 +103,24 @@ BEGIN
     LEFT JOIN pg_catalog.pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE a.attrelid = p_referencing AND a.attnum > 0 AND NOT a.attisdropped;
 
+    v_probe := p_referencing <> p_target AND v_declared.id_column IS NULL
+        AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = p_referencing)
+        AND mlops.index_leads_with(p_referencing, p_fk_columns);
+    IF v_probe THEN
+        -- OFFSET 0 keeps the subquery a parameterized scan per loser (an index probe), not a join to plan freely
+        v_moving_from := format(
+            '(%1$s) AS v CROSS JOIN LATERAL (SELECT r.*, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid'
+            ' FROM %2$s AS r WHERE %3$s%4$s OFFSET 0) AS r',
+            v_mapping, p_referencing, v_match, mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids)
+        );
+    ELSE
+        v_moving_from := format(
+            '(SELECT r.*, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid FROM %1$s AS r) AS r'
+            ' INNER JOIN (%2$s) AS v ON %3$s%4$s%5$s', p_referencing, v_mapping, v_match, v_exclude,
+            mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids)
+        );
+    END IF;
+
     FOR v_index IN
         SELECT u.* FROM mlops.unique_index_keys(p_referencing) AS u
     LOOP
@@ -131,6 +156,28 @@ BEGIN
             END IF;
         END LOOP;
 
+        IF v_probe AND NOT v_index.nulls_not_distinct THEN
+            -- the staying rows equal to a moving row's keys, found through the unique index itself (moving rows
+            -- that share keys find a row twice: paired below keeps one), the rows that reference a loser left out
+            v_staying_from := format(
+                '(SELECT %1$s FROM moving AS m) AS mv CROSS JOIN LATERAL ('
+                ' SELECT r.*, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid, %2$s AS mlops_row_id'
+                ' FROM %3$s AS r WHERE (%4$s) AND %5$s OFFSET 0) AS p'
+                ' WHERE NOT EXISTS (SELECT FROM (%6$s) AS v WHERE %7$s)',
+                (SELECT string_agg(format('m.mlops_k%s', k), ', ')
+                    FROM generate_series(1, v_index.indnkeyatts) AS k),
+                v_row_id, p_referencing, coalesce(v_index.predicate, 'true'), v_staying_keys, v_mapping,
+                mlops.fk_match_sql(p_referencing, p_fk_name, 'p', 'v.l%1$s')
+            );
+        ELSE
+            v_staying_from := format(
+                '(SELECT r.*, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid, %1$s AS mlops_row_id FROM %2$s AS r'
+                ' WHERE NOT EXISTS (SELECT FROM (%3$s) AS v WHERE %4$s)%5$s) AS p'
+                ' WHERE (%6$s) AND EXISTS (SELECT FROM moving AS mv WHERE %7$s)',
+                v_row_id, p_referencing, v_mapping, v_match, v_exclude, coalesce(v_index.predicate, 'true'),
+                v_staying_keys
+            );
+        END IF;
         -- moving: rows as they would be after the re-point, with their key values under the index (expressions
         -- evaluated, generated columns recomputed, the predicate of a partial index applied); staying: rows equal
         -- to one of them under the index's own operators. In each group the staying row (else the lowest id) is
@@ -143,9 +190,9 @@ BEGIN
                         true AS mlops_moving
                     FROM (
                         SELECT b.*%2$s FROM (
-                            SELECT %3$s, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid,
+                            SELECT %3$s, r.mlops_tableoid, r.mlops_ctid,
                                 %4$s AS mlops_row_id, v.merge_id AS mlops_merge_id
-                            FROM %5$s AS r INNER JOIN (%6$s) AS v ON %7$s%8$s%13$s
+                            FROM %15$s
                         ) AS b
                     ) AS p
                     WHERE (%9$s)
@@ -155,12 +202,7 @@ BEGIN
             staying AS (
                 SELECT %1$s p.mlops_tableoid, p.mlops_ctid, p.mlops_row_id, NULL::bigint AS mlops_merge_id,
                     false AS mlops_moving
-                FROM (
-                    SELECT r.*, r.tableoid AS mlops_tableoid, r.ctid AS mlops_ctid, %4$s AS mlops_row_id
-                    FROM %5$s AS r
-                    WHERE NOT EXISTS (SELECT FROM (%6$s) AS v WHERE %7$s)%8$s
-                ) AS p
-                WHERE (%9$s) AND EXISTS (SELECT FROM moving AS mv WHERE %11$s)
+                FROM %16$s
             ),
             candidates AS (SELECT * FROM moving UNION ALL SELECT * FROM staying),
             paired AS (
@@ -182,7 +224,8 @@ BEGIN
             coalesce(', ' || v_generated, ''),
             v_base, v_row_id, p_referencing, v_mapping, v_match, v_exclude,
             coalesce(v_index.predicate, 'true'), v_not_null, v_staying_keys, v_pair_keys,
-            mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids), v_row_order
+            mlops.merge_merged_rows_stay_sql(p_referencing, p_merge_ids), v_row_order, v_moving_from,
+            v_staying_from
         ) INTO v_keepers, v_dupes, v_parents, v_tableoids, v_ctids, v_keeper_tableoids, v_keeper_ctids
         USING p_loser_ids, p_survivor_ids, p_merge_ids;
 
