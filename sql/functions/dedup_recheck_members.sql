@@ -70,11 +70,8 @@ BEGIN
         v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
         SELECT r.placeholders INTO v_placeholders FROM mlops.dedup_rules AS r WHERE r.target = p_target;
         v_state := mlops.dedup_rule_session_state();
-        -- The batch's rows are found in the run's rows by id through an index (made once per run), one probe each:
+        -- The batch's rows are found in the run's rows by id through its primary key (dedup_detect), one probe each:
         -- a hash join read all of them for every batch.
-        IF to_regclass('pg_temp.mlops_dedup_rows_id_idx') IS NULL THEN
-            EXECUTE 'CREATE INDEX mlops_dedup_rows_id_idx ON pg_temp.mlops_dedup_rows (id)';
-        END IF;
         EXECUTE format(
             'WITH moved_on AS ('
             '   SELECT d.id FROM ('
