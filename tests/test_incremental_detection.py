@@ -423,3 +423,198 @@ def test_first_run_does_not_wait_long_for_a_busy_table(conn: psycopg.Connection,
     assert triggers(conn, LETTERS) == 0
     conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
     assert triggers(conn, LETTERS) == 4
+
+
+# ---------------------------------------------------------------- found by the review and the fresh user's attack
+
+
+def new_role(conn: psycopg.Connection, prefix: str) -> str:
+    role = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn.execute(f"CREATE ROLE {role} LOGIN")
+    return role
+
+
+def drop_role(conn: psycopg.Connection, role: str) -> None:
+    conn.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_a_table_owner_gains_no_rights_through_the_capture_trigger(conn: psycopg.Connection, dsn: str) -> None:
+    """The capture function runs with the package owner's rights: it must not run a cast the table's owner wrote
+    (to_jsonb of the row called casts to json of every column's type)."""
+    owner = new_role(conn, "owner")
+    try:
+        conn.execute(f"CREATE SCHEMA own AUTHORIZATION {owner}")
+        conn.execute(f"SET ROLE {owner}; CREATE TABLE own.t (id int PRIMARY KEY, url text); RESET ROLE")
+        conn.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('own.t', 't.url')")
+        # (a run as this superuser is refused: the table's owner could run code in it; a run as the owner would
+        # create them)
+        conn.execute("SELECT mlops.dedup_track_changes('own.t')")
+        assert triggers(conn, "own.t") == 4
+        with psycopg.connect(dsn, user=owner, autocommit=True) as attacker:
+            attacker.execute(
+                "CREATE TYPE own.evil AS ENUM ('a');"
+                " CREATE FUNCTION own.evil_json(own.evil) RETURNS json LANGUAGE plpgsql AS $$"
+                f" BEGIN EXECUTE 'ALTER ROLE {owner} SUPERUSER'; RETURN '\"a\"'; END $$;"
+                " CREATE CAST (own.evil AS json) WITH FUNCTION own.evil_json(own.evil);"
+                " ALTER TABLE own.t ADD COLUMN e own.evil;"
+            )
+            attacker.execute("INSERT INTO own.t VALUES (1, 'u', 'a')")
+            attacker.execute("INSERT INTO own.t SELECT i, 'u' || i, 'a' FROM generate_series(2, 40) AS i")
+            attacker.execute("UPDATE own.t SET url = url || '!' WHERE id < 5")
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (owner,)).fetchone() == (False,)
+    finally:
+        conn.execute("DELETE FROM mlops.dedup_rules WHERE target = 'own.t'::regclass")
+        conn.execute("DROP SCHEMA own CASCADE")
+        drop_role(conn, owner)
+
+
+def test_a_key_of_a_users_type_gets_full_passes(conn: psycopg.Connection) -> None:
+    owner = new_role(conn, "typeowner")
+    conn.execute(
+        f"CREATE TYPE public.colour AS ENUM ('red', 'green', 'blue'); ALTER TYPE public.colour OWNER TO {owner}"
+    )
+    conn.execute(
+        "CREATE TABLE public.paints (id public.colour PRIMARY KEY, url text);"
+        " INSERT INTO public.paints VALUES ('red', 'https://p.example/1'), ('green', 'https://p.example/1/');"
+        " INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.paints', 'mlops.normalize_url(t.url)')"
+    )
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    # (a merge as this superuser is refused anyway: the key's type belongs to another role)
+    assert conn.execute("SELECT mlops.dedup_track_changes('public.paints')").fetchone() == (False,)
+    assert triggers(conn, "public.paints") == 0
+    assert any("needs a key of a built-in type" in n for n in notices)
+    conn.execute("DROP TABLE public.paints CASCADE; DELETE FROM mlops.dedup_rules WHERE target IS NULL")
+    drop_role(conn, owner)
+
+
+def test_keys_written_under_any_date_settings_are_read_back(conn: psycopg.Connection, dsn: str) -> None:
+    conn.execute(
+        "CREATE TABLE public.events (at timestamptz PRIMARY KEY, url text);"
+        " INSERT INTO public.events VALUES ('2024-01-01 00:00+00', 'https://e.example/0');"
+        " INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.events', 'mlops.normalize_url(t.url)')"
+    )
+    conn.execute("CALL mlops.merge_duplicates('public.events')")
+    with psycopg.connect(dsn, autocommit=True) as writer:
+        writer.execute("SET datestyle = 'SQL, DMY'; SET timezone = 'Asia/Kolkata'")
+        # a statement of many rows and one of one: days and months that could swap, a zone abbreviation
+        writer.execute(
+            "INSERT INTO public.events SELECT timestamptz '2024-02-01 00:00+00' + i * interval '1 day',"
+            " 'https://e.example/' || (i % 10) FROM generate_series(1, 20) AS i"
+        )
+        writer.execute("INSERT INTO public.events VALUES ('2024-03-05 10:00+00', 'https://e.example/0/')")
+    expected = conn.execute("SELECT count(*) FROM mlops.find_duplicates('public.events')").fetchone()[0]
+    conn.execute("CALL mlops.merge_duplicates('public.events')")
+    run = last_run(conn, "public.events")
+    assert (run["status"], run["full_pass"], run["rows_changed"], run["rows_merged"]) == (
+        "succeeded",
+        False,
+        21,
+        expected,
+    )
+    assert expected == 12
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE mlops.dedup_rules SET placeholders = ARRAY['none']"
+        " WHERE target = 'mlops.cover_letter_samples'::regclass",
+        "UPDATE mlops.dedup_rules SET incremental = false WHERE target = 'mlops.cover_letter_samples'::regclass;"
+        " INSERT INTO mlops.cover_letter_samples (url, content) SELECT url || '?utm_source=x', content"
+        " FROM mlops.cover_letter_samples ORDER BY id LIMIT 1;"
+        " UPDATE mlops.dedup_rules SET incremental = true WHERE target = 'mlops.cover_letter_samples'::regclass",
+        "CREATE TEMP TABLE saved AS SELECT * FROM mlops.dedup_rules"
+        " WHERE target = 'mlops.cover_letter_samples'::regclass;"
+        " DELETE FROM mlops.dedup_rules WHERE target = 'mlops.cover_letter_samples'::regclass;"
+        " INSERT INTO mlops.cover_letter_samples (url, content) SELECT url || '?utm_source=x', content"
+        " FROM mlops.cover_letter_samples ORDER BY id LIMIT 1;"
+        " INSERT INTO mlops.dedup_rules (target, exact_key, similar_text, threshold, review_threshold, soft_delete,"
+        " fill_nulls) SELECT target, exact_key, similar_text, threshold, review_threshold, soft_delete, fill_nulls"
+        " FROM saved",
+        "ALTER TABLE mlops.cover_letter_samples DISABLE TRIGGER mlops_dedup_capture_insert;"
+        " INSERT INTO mlops.cover_letter_samples (url, content) SELECT url || '?utm_source=x', content"
+        " FROM mlops.cover_letter_samples ORDER BY id LIMIT 1",
+    ],
+    ids=["placeholders", "incremental_toggled", "rule_deleted_and_back", "trigger_disabled"],
+)
+def test_rule_and_trigger_changes_make_a_full_pass(conn: psycopg.Connection, change: str) -> None:
+    add_letters(conn, 1, 20)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    conn.execute(change)
+    expected = conn.execute(f"SELECT count(*) FROM mlops.find_duplicates('{LETTERS}')").fetchone()[0]
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    run = last_run(conn)
+    assert (run["full_pass"], run["rows_merged"]) == (True, expected)
+
+
+def test_a_sentence_back_under_the_cap_pairs_its_rows_again(conn: psycopg.Connection) -> None:
+    """101 letters share two sentences (boilerplate, over the cap of 100); two of them are near-duplicates that
+    differ in one sentence of their own. Deleting one other letter brings the shared sentences back under the cap:
+    a full pass now pairs the two, and so must the incremental run."""
+    conn.execute(
+        "INSERT INTO mlops.cover_letter_samples (url, content)"
+        " SELECT 'https://l.example.com/b/' || i, 'Thank you for reading my application letter today. I remain at'"
+        " || ' your disposal for any questions. Reference '"
+        " || CASE WHEN i <= 2 THEN 'kiln-glazing-' || i ELSE md5(i::text) END || '.'"
+        " FROM generate_series(1, 101) AS i"
+    )
+    conn.execute(
+        f"UPDATE mlops.dedup_rules SET threshold = 0.9, review_threshold = 0.85 WHERE target = '{LETTERS}'::regclass"
+    )
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert last_run(conn)["rows_merged"] == 0
+    conn.execute(f"DELETE FROM {LETTERS} WHERE url = 'https://l.example.com/b/50'")
+    expected = conn.execute(f"SELECT survivor_key, member_key FROM mlops.find_duplicates('{LETTERS}')").fetchall()
+    assert len(expected) == 1
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert (last_run(conn)["full_pass"], last_run(conn)["rows_merged"]) == (False, 1)
+
+
+def test_a_reader_cannot_hide_changes_from_the_next_run(conn: psycopg.Connection, dsn: str) -> None:
+    add_letters(conn, 1, 5)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    add_letters(conn, 100, 1)
+    reader = new_role(conn, "reader")
+    try:
+        conn.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (reader,))
+        conn.execute(f"GRANT SELECT ON {LETTERS} TO {reader}")
+        with psycopg.connect(dsn, user=reader, autocommit=True) as r:
+            assert r.execute("SELECT count(*) FROM mlops.dedup_changes").fetchone()[0] == 1
+            assert r.execute("DELETE FROM mlops.dedup_changes").rowcount == 0
+            assert r.execute("DELETE FROM mlops.dedup_signatures").rowcount == 0
+            assert r.execute("UPDATE mlops.dedup_state SET complete = false").rowcount == 0
+        conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+        assert (last_run(conn)["full_pass"], last_run(conn)["rows_changed"]) == (False, 1)
+    finally:
+        drop_role(conn, reader)
+
+
+def test_an_update_of_every_row_is_one_full_pass(conn: psycopg.Connection) -> None:
+    add_letters(conn, 1, 50)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    conn.execute(f"ANALYZE {LETTERS}")
+    conn.execute(f"UPDATE {LETTERS} SET title = 'seen'")
+    # one entry per row, not its old and new key twice
+    assert conn.execute("SELECT count(*) FROM mlops.dedup_changes").fetchone() == (50,)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert last_run(conn)["full_pass"] is True
+
+
+def test_array_keys_are_captured(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE public.pairs (id int[] PRIMARY KEY, url text);"
+        " INSERT INTO public.pairs VALUES ('{1,2}', 'https://a.example/1');"
+        " INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.pairs', 'mlops.normalize_url(t.url)')"
+    )
+    conn.execute("CALL mlops.merge_duplicates('public.pairs')")
+    conn.execute("INSERT INTO public.pairs VALUES ('{20,21}', 'https://a.example/2')")
+    conn.execute("CALL mlops.merge_duplicates('public.pairs')")
+    run = last_run(conn, "public.pairs")
+    assert (run["status"], run["full_pass"], run["rows_changed"]) == ("succeeded", False, 1)
+
+
+@pytest.mark.parametrize("argument", ["p_full", "p_dry_run"])
+def test_null_switches_are_refused(conn: psycopg.Connection, argument: str) -> None:
+    with pytest.raises(psycopg.errors.NullValueNotAllowed, match="must be true or false"):
+        conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}', {argument} => NULL)")

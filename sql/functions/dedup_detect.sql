@@ -60,6 +60,7 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_tokens (id bigint, h bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (row_ctid tid, key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_load (key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_removed (sig bigint, n bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_fresh (id bigint, key text, ekey text, txt text, blk text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_sigs (id bigint, key text, kind "char", sig bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_key_pairs (ka text, kb text, via text)';
@@ -95,7 +96,7 @@ BEGIN
             'mlops_dedup_pairs', 'mlops_dedup_judged', 'mlops_dedup_nodes', 'mlops_dedup_members',
             'mlops_dedup_review', 'mlops_dedup_texts', 'mlops_dedup_grams', 'mlops_dedup_candidates',
             'mlops_dedup_changed', 'mlops_dedup_fresh', 'mlops_dedup_load', 'mlops_dedup_sigs',
-            'mlops_dedup_key_pairs']) AS x (name)
+            'mlops_dedup_key_pairs', 'mlops_dedup_removed']) AS x (name)
         WHERE to_regclass('pg_temp.' || x.name) IS NOT NULL
     LOOP
         EXECUTE format('DROP TABLE pg_temp.%I', v_scratch);
@@ -106,12 +107,11 @@ BEGIN
     --    signatures are complete and were made by this rule. Otherwise, and always for find_duplicates and dry
     --    runs (they store nothing), the whole table is read.
     full_pass := true;
-    IF p_incremental AND v_rule.incremental AND (
-        SELECT count(*) = 4 FROM pg_catalog.pg_trigger AS g
-        WHERE g.tgrelid = p_target AND g.tgfoid = 'mlops.dedup_capture_changes()'::regprocedure
-    ) THEN
+    IF p_incremental AND v_rule.incremental AND mlops.dedup_changes_captured(p_target) THEN
         v_keep := true;
-        v_fingerprint := mlops.dedup_rule_fingerprint(p_target) || ' signatures 1';
+        -- the rule as detection reads it (placeholders too) and this version of the signatures
+        v_fingerprint := mlops.dedup_rule_fingerprint(p_target) || md5(coalesce(v_rule.placeholders::text, ''))
+            || ' signatures 2';
         CREATE TEMP TABLE mlops_dedup_changed AS
         SELECT c.ctid AS row_ctid, c.key FROM mlops.dedup_changes AS c WHERE c.target = p_target;
         full_pass := p_full OR NOT coalesce((
@@ -123,11 +123,25 @@ BEGIN
     IF NOT full_pass THEN
         -- The changed keys: the queue holds them as the trigger read them; they are compared as the key type's
         -- values and kept as the log's text.
-        EXECUTE format(
-            'CREATE TEMP TABLE mlops_dedup_load AS SELECT DISTINCT %s AS key FROM pg_temp.mlops_dedup_changed AS c',
-            mlops.key_text_sql(p_target, format('(c.key)::%s', mlops.key_type_sql(p_target)))
-        );
-        GET DIAGNOSTICS changed_rows = ROW_COUNT;
+        BEGIN
+            EXECUTE format(
+                'CREATE TEMP TABLE mlops_dedup_load AS SELECT DISTINCT %s AS key FROM pg_temp.mlops_dedup_changed AS c',
+                mlops.key_text_sql(p_target, format('(c.key)::%s', mlops.key_type_sql(p_target)))
+            );
+            GET DIAGNOSTICS changed_rows = ROW_COUNT;
+        EXCEPTION
+            WHEN data_exception THEN
+                -- a queued key this session cannot read back as the key type: the whole table is read instead
+                full_pass := true;
+        END;
+    END IF;
+    -- Most of the table changed (an UPDATE of every row): reading it whole is cheaper than probing each row.
+    IF NOT full_pass AND changed_rows > 0.3 * greatest((
+        SELECT c.reltuples FROM pg_catalog.pg_class AS c WHERE c.oid = p_target
+    ), 100) THEN
+        full_pass := true;
+    END IF;
+    IF NOT full_pass THEN
         EXECUTE 'ANALYZE pg_temp.mlops_dedup_load';
         IF changed_rows = 0 THEN
             -- nothing changed since the last run: nothing to compare
@@ -165,15 +179,25 @@ BEGIN
             mlops.dedup_value_sql('v.blk', v_placeholders), mlops.key_match_sql(p_target, 't', 'l.key', false)
         );
         EXECUTE 'ANALYZE pg_temp.mlops_dedup_fresh';
-        DELETE FROM mlops.dedup_signatures AS s
-        WHERE s.target = p_target AND s.key = ANY (ARRAY(SELECT l.key FROM pg_temp.mlops_dedup_load AS l));
+        CREATE TEMP TABLE mlops_dedup_removed AS
+        WITH gone AS (
+            DELETE FROM mlops.dedup_signatures AS s
+            WHERE s.target = p_target AND s.key = ANY (ARRAY(SELECT l.key FROM pg_temp.mlops_dedup_load AS l))
+            RETURNING s.kind, s.sig
+        )
+        SELECT g.sig, count(*) AS n FROM gone AS g WHERE g.kind = 's' GROUP BY g.sig;
         PERFORM mlops.dedup_signatures_make('mlops_dedup_fresh');
+        -- A sentence the changed rows shared with more than v_df_cap rows, and no longer: in a full pass the rows
+        -- still holding it now pair on it, so they are probed too, with their stored signatures.
+        PERFORM mlops.dedup_signatures_uncapped(p_target, v_df_cap, true);
         PERFORM mlops.dedup_signatures_probe(p_target, (v_rule.review_threshold - 0.01)::real, v_df_cap);
         -- 1b. The rows to compare: the changed ones, the rows they may match, and the rows whose text is identical
         --     to one of those (detection links identical texts all together).
         EXECUTE 'TRUNCATE pg_temp.mlops_dedup_load';
         INSERT INTO pg_temp.mlops_dedup_load (key)
         SELECT f.key FROM pg_temp.mlops_dedup_fresh AS f
+        UNION
+        SELECT g.key FROM pg_temp.mlops_dedup_sigs AS g
         UNION
         SELECT p.kb FROM pg_temp.mlops_dedup_key_pairs AS p
         UNION
@@ -370,8 +394,8 @@ BEGIN
             CASE WHEN v_integer THEN 'rb.id::text' ELSE 'rb.key' END
         );
     ELSIF nullif(btrim(v_rule.similar_text), '') IS NOT NULL THEN
-        -- 3a. Texts over 40 characters: rows sharing a sentence that at most v_df_cap distinct texts
-        --     have (two such, for rows with four or more); a text of one sentence by its pairs of consecutive words.
+        -- 3a. Texts over 40 characters: rows sharing a sentence that at most v_df_cap rows have (two such, for
+        --     rows with four or more); a text of one sentence by its pairs of consecutive words.
         EXECUTE $q$
             CREATE TEMP TABLE mlops_dedup_tokens AS
             SELECT s.id, s.sig AS h, s.n
@@ -385,7 +409,9 @@ BEGIN
             INSERT INTO pg_temp.mlops_dedup_candidates (a, b)
             SELECT t1.id, t2.id
             FROM (
-                SELECT k.h FROM pg_temp.mlops_dedup_tokens AS k GROUP BY k.h HAVING count(*) BETWEEN 2 AND %1$s
+                -- rows holding the token, as the stored signatures count them (identical texts count each)
+                SELECT k.sig AS h FROM pg_temp.mlops_dedup_sigs AS k WHERE k.kind = 's'
+                GROUP BY k.sig HAVING count(*) BETWEEN 2 AND %1$s
             ) AS f
             INNER JOIN pg_temp.mlops_dedup_tokens AS t1 ON t1.h = f.h
             INNER JOIN pg_temp.mlops_dedup_tokens AS t2 ON t2.h = f.h AND t2.id > t1.id

@@ -12,6 +12,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- per batch of a run: JIT compiles for longer than these statements run (rough estimates on scratch tables)
+SET jit = off
 AS $$
 DECLARE
     v_key text := mlops.key_column(p_target);
@@ -58,8 +60,9 @@ BEGIN
     EXECUTE format(
         'UPDATE pg_temp.mlops_dedup_work AS w SET status = ''changed'''
         ' WHERE w.seq BETWEEN $1 AND $2 AND w.status = ''pending'''
-        ' AND (NOT EXISTS (SELECT FROM %1$s AS t WHERE %2$s%4$s)'
-        ' OR NOT EXISTS (SELECT FROM %1$s AS t WHERE %3$s%4$s))',
+        -- OFFSET 0: one index probe per row; without it the planner hashes the whole table for every batch
+        ' AND (NOT EXISTS (SELECT FROM %1$s AS t WHERE %2$s%4$s OFFSET 0)'
+        ' OR NOT EXISTS (SELECT FROM %1$s AS t WHERE %3$s%4$s OFFSET 0))',
         p_target, mlops.key_match_sql(p_target, 't', 'w.member_key', false),
         mlops.key_match_sql(p_target, 't', 'w.survivor_key', false), v_live
     ) USING p_first_seq, p_last_seq;

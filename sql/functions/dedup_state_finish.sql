@@ -17,6 +17,7 @@ DECLARE
     v_live text := 'true';
 BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_changed (row_ctid tid, key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_removed (sig bigint, n bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_work (seq bigint, batch_no bigint, why text, cluster_id bigint,'
         ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text,'
         ' survivor_key text, member_key text)';
@@ -46,9 +47,19 @@ BEGIN
         ) THEN
             v_live := 't.deleted_at IS NULL';
         END IF;
-        DELETE FROM mlops.dedup_signatures AS s
-        USING pg_temp.mlops_dedup_work AS w
-        WHERE s.target = p_target AND s.key = w.member_key AND w.status = 'merged';
+        IF to_regclass('pg_temp.mlops_dedup_removed') IS NOT NULL THEN
+            DROP TABLE pg_temp.mlops_dedup_removed;
+        END IF;
+        CREATE TEMP TABLE mlops_dedup_removed AS
+        WITH gone AS (
+            DELETE FROM mlops.dedup_signatures AS s
+            USING pg_temp.mlops_dedup_work AS w
+            WHERE s.target = p_target AND s.key = w.member_key AND w.status = 'merged'
+            RETURNING s.kind, s.sig
+        )
+        SELECT g.sig, count(*) AS n FROM gone AS g WHERE g.kind = 's' GROUP BY g.sig;
+        -- sentences the merged rows shared with more rows than the cap, and no longer: their rows pair again
+        PERFORM mlops.dedup_signatures_uncapped(p_target, 100, false);  -- the cap of mlops.dedup_detect
         -- the queue entries the merges' own deletes and soft deletes made, for rows still gone now
         EXECUTE format(
             'DELETE FROM mlops.dedup_changes AS c USING pg_temp.mlops_dedup_work AS w'

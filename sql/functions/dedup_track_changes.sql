@@ -9,12 +9,14 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- per batch of a run: JIT compiles for longer than these statements run (rough estimates on scratch tables)
+SET jit = off
 AS $$
 DECLARE
     v_key text := mlops.key_column(p_target);
     v_wanted boolean;
     v_plain boolean;
-    v_current integer;
+    v_safe_key boolean;
     v_present integer;
     v_event text;
 BEGIN
@@ -22,17 +24,26 @@ BEGIN
     -- Statement triggers see the rows of statements on the table itself: a partitioned table's partitions and an
     -- inheritance parent's children are written to directly, past them.
     SELECT c.relkind = 'r' AND NOT c.relhassubclass INTO v_plain FROM pg_catalog.pg_class AS c WHERE c.oid = p_target;
-    SELECT count(*) FILTER (WHERE t.tgnargs = 1 AND t.tgargs = pg_catalog.convert_to(v_key, 'UTF8') || '\x00'::bytea),
-        count(*)
-    INTO v_current, v_present
+    -- The capture function runs as the package's owner: it reads keys only of a type a superuser owns, whose text
+    -- no one else can change with a cast (a domain's base type counts; casts from a domain are never used).
+    SELECT r.rolsuper INTO v_safe_key
+    FROM pg_catalog.pg_type AS y INNER JOIN pg_catalog.pg_roles AS r ON r.oid = y.typowner
+    WHERE y.oid = mlops.key_base_type(p_target);
+    SELECT count(*) INTO v_present
     FROM pg_catalog.pg_trigger AS t
     WHERE t.tgrelid = p_target AND t.tgfoid = 'mlops.dedup_capture_changes()'::regprocedure;
-    IF coalesce(v_wanted, false) AND v_plain AND v_current = 4 AND v_present = 4 THEN
+    IF coalesce(v_wanted, false) AND v_plain AND coalesce(v_safe_key, false) AND mlops.dedup_changes_captured(p_target)
+    THEN
         RETURN true;
     END IF;
     IF coalesce(v_wanted, false) AND NOT v_plain THEN
         RAISE NOTICE 'incremental detection needs a plain table: every run reads all of %', p_target
             USING HINT = 'Its statement triggers would not see rows written to partitions or child tables directly.';
+    ELSIF coalesce(v_wanted, false) AND NOT coalesce(v_safe_key, false) THEN
+        RAISE NOTICE 'incremental detection needs a key of a built-in type (or a domain over one): every run reads all '
+            'of %', p_target
+            USING HINT = 'The capture trigger runs with the package owner''s rights; it reads no value of a type a '
+                'role other than a superuser could give a cast.';
     ELSIF coalesce(v_wanted, false) AND NOT pg_catalog.has_table_privilege(p_target, 'TRIGGER') THEN
         RAISE NOTICE 'incremental detection needs the TRIGGER privilege on %: every run reads the whole table',
             p_target
@@ -52,6 +63,14 @@ BEGIN
                     ELSE '' END,
                 v_key
             );
+            -- the table's owner's role may also make them fire for replicated writes (session_replication_role
+            -- replica: a logical-replication subscriber, pg_restore): they would be missed otherwise
+            IF EXISTS (
+                SELECT FROM pg_catalog.pg_class AS c
+                WHERE c.oid = p_target AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
+            ) THEN
+                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p_target, 'mlops_dedup_capture_' || v_event);
+            END IF;
         END LOOP;
         -- what was stored before the triggers existed is not known to be current
         DELETE FROM mlops.dedup_state AS s WHERE s.target = p_target;
@@ -75,8 +94,10 @@ $$;
 
 COMMENT ON FUNCTION mlops.dedup_track_changes(regclass) IS
 'Internal helper of mlops.merge_duplicates: for a rule with incremental = true on a plain table (no partitions, no '
-'inheritance children) whose TRIGGER privilege the caller has, makes sure the four statement-level capture '
-'triggers mlops_dedup_capture_{insert,update,delete,truncate} (mlops.dedup_capture_changes) exist and returns true; '
+'inheritance children) with a key of a type a superuser owns (built-in, or a domain over one) and whose TRIGGER '
+'privilege the caller has, makes sure the four statement-level capture triggers '
+'mlops_dedup_capture_{insert,update,delete,truncate} (mlops.dedup_capture_changes) exist and are enabled (ALWAYS, '
+'when the caller has the table owner''s rights: replicated writes too) and returns true; '
 'otherwise returns false (NOTICE saying why), deletes the table''s stored signatures and changes, and drops capture '
 'triggers left from an incremental rule when the caller has the table owner''s rights.';
 

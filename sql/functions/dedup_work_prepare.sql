@@ -9,6 +9,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- per batch of a run: JIT compiles for longer than these statements run (rough estimates on scratch tables)
+SET jit = off
 AS $$
 BEGIN
     IF to_regclass('pg_temp.mlops_dedup_work') IS NOT NULL THEN

@@ -8,6 +8,8 @@ LANGUAGE plpgsql
 STABLE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- per batch of a run: JIT compiles for longer than these statements run (rough estimates on scratch tables)
+SET jit = off
 AS $$
 DECLARE
     v_reports jsonb[];

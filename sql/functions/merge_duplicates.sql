@@ -83,6 +83,9 @@ BEGIN
         'CALL it in autocommit mode (outside BEGIN ... COMMIT; psycopg: autocommit=True), '
         'or use mlops.merge_rows() inside your transaction.'
     );
+    IF p_dry_run IS NULL OR p_full IS NULL THEN
+        RAISE EXCEPTION 'p_dry_run and p_full must be true or false, not NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     IF p_batch_size IS NULL OR p_batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be a positive number of clusters, got %', p_batch_size
             USING ERRCODE = 'invalid_parameter_value';
@@ -141,10 +144,13 @@ BEGIN
 
         -- 0. Incremental rules: their table's changes are captured from here on (a trigger is created once, in a
         --    transaction of its own: it locks out writes for that instant). A failure here is only a full pass.
+        --    Not for a rule whose merges are refused (below): its runs change nothing, its table gets no trigger.
         IF NOT p_dry_run THEN
             BEGIN
                 PERFORM set_config('lock_timeout', v_lock_timeout, true);
-                PERFORM mlops.dedup_track_changes(v_target);
+                IF mlops.dedup_rule_merge_refusal(v_target) IS NULL THEN
+                    PERFORM mlops.dedup_track_changes(v_target);
+                END IF;
             EXCEPTION
                 WHEN OTHERS THEN
                     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;

@@ -20,6 +20,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+-- per batch of a run: JIT compiles for longer than these statements run (rough estimates on scratch tables)
+SET jit = off
 AS $$
 DECLARE
     v_failure_id bigint;

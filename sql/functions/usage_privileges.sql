@@ -57,7 +57,8 @@ DECLARE
         'key_is_integer',
         -- incremental detection (issue 11); creating the capture triggers needs EXECUTE on their function
         'dedup_track_changes', 'dedup_capture_changes', 'dedup_signatures_make', 'dedup_signatures_probe',
-        'dedup_signatures_store', 'dedup_state_finish'
+        'dedup_signatures_store', 'dedup_state_finish', 'dedup_changes_captured',
+        'dedup_signatures_uncapped'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile', 'dedup_rule_text_warning'];

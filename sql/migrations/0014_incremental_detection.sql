@@ -52,17 +52,32 @@ COMMENT ON TABLE mlops.dedup_state IS
 'a run stopped between detection and its end, so clusters it found may be unmerged and the next run is a full '
 'pass). UNLOGGED, like the signatures.';
 
--- Signatures are hashes of the user's values and keys: a role sees (and changes) them only for tables it may read,
--- as with the archive.
+-- Signatures are hashes of the user's values and keys: a role sees them only for tables it may read, as with the
+-- archive. Removing or writing them (and marking the state complete) changes what the next run compares, so only
+-- roles that may update the table do; queuing a change only makes a run look again, so reading the table is enough.
 ALTER TABLE mlops.dedup_signatures ENABLE ROW LEVEL SECURITY;
-CREATE POLICY dedup_signatures_of_readable_tables ON mlops.dedup_signatures
+CREATE POLICY dedup_signatures_readable ON mlops.dedup_signatures FOR SELECT
 USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+CREATE POLICY dedup_signatures_written ON mlops.dedup_signatures FOR INSERT
+WITH CHECK (pg_catalog.has_table_privilege(target, 'UPDATE'));
+CREATE POLICY dedup_signatures_removed ON mlops.dedup_signatures FOR DELETE
+USING (pg_catalog.has_table_privilege(target, 'UPDATE'));
 ALTER TABLE mlops.dedup_changes ENABLE ROW LEVEL SECURITY;
-CREATE POLICY dedup_changes_of_readable_tables ON mlops.dedup_changes
+CREATE POLICY dedup_changes_readable ON mlops.dedup_changes FOR SELECT
 USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+CREATE POLICY dedup_changes_queued ON mlops.dedup_changes FOR INSERT
+WITH CHECK (pg_catalog.has_table_privilege(target, 'SELECT'));
+CREATE POLICY dedup_changes_consumed ON mlops.dedup_changes FOR DELETE
+USING (pg_catalog.has_table_privilege(target, 'UPDATE'));
 ALTER TABLE mlops.dedup_state ENABLE ROW LEVEL SECURITY;
-CREATE POLICY dedup_state_of_readable_tables ON mlops.dedup_state
+CREATE POLICY dedup_state_readable ON mlops.dedup_state FOR SELECT
 USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+CREATE POLICY dedup_state_written ON mlops.dedup_state FOR INSERT
+WITH CHECK (pg_catalog.has_table_privilege(target, 'UPDATE'));
+CREATE POLICY dedup_state_changed ON mlops.dedup_state FOR UPDATE
+USING (pg_catalog.has_table_privilege(target, 'UPDATE'));
+CREATE POLICY dedup_state_removed ON mlops.dedup_state FOR DELETE
+USING (pg_catalog.has_table_privilege(target, 'UPDATE'));
 
 ALTER TABLE mlops.dedup_runs
 ADD COLUMN full_pass boolean,
