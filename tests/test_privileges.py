@@ -751,3 +751,14 @@ def test_install_gives_roles_granted_before_what_the_new_version_needs(
     with connect_as(dsn, operator) as role_conn:
         role_conn.execute("SELECT mlops.merge_rows('shop.customers', 1, ARRAY[2]::bigint[])")
     assert shop.execute("SELECT count(*) FROM shop.customers WHERE id = 2").fetchone() == (0,)
+
+
+def test_grant_usage_passes_over_a_rule_whose_table_was_dropped(shop: psycopg.Connection, make_role) -> None:
+    shop.execute(
+        "CREATE TABLE shop.gone (id bigint PRIMARY KEY, name text);"
+        " INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('shop.gone', 't.name');"
+        " DROP TABLE shop.gone CASCADE"
+    )
+    role = make_role()
+    granted = shop.execute("SELECT * FROM mlops.grant_usage(%s)", (role,)).fetchall()
+    assert ("table", "mlops.merges", "SELECT") in granted

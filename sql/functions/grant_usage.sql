@@ -74,8 +74,13 @@ BEGIN
     END LOOP;
     -- Table privileges are of no use without USAGE on the table's schema.
     FOR v_table IN
+        WITH rules AS MATERIALIZED (
+            -- a rule whose table was dropped (DROP TABLE ... CASCADE leaves the rule's row) names nothing
+            SELECT r.target FROM mlops.dedup_rules AS r
+            WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
+        )
         SELECT DISTINCT c.relnamespace::regnamespace AS nsp
-        FROM mlops.dedup_rules AS r
+        FROM rules AS r
         CROSS JOIN LATERAL (
             SELECT r.target AS tbl
             UNION
