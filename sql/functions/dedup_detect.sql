@@ -203,8 +203,17 @@ BEGIN
         UNION
         SELECT s2.key
         FROM pg_temp.mlops_dedup_key_pairs AS p
-        INNER JOIN mlops.dedup_signatures AS s1 ON s1.target = p_target AND s1.key = p.kb AND s1.kind = 't'
-        INNER JOIN mlops.dedup_signatures AS s2 ON s2.target = p_target AND s2.kind = 't' AND s2.sig = s1.sig;
+        -- (LATERAL ... OFFSET 0: index probes, whatever the store's lagging statistics say)
+        CROSS JOIN LATERAL (
+            SELECT s1.sig FROM mlops.dedup_signatures AS s1
+            WHERE s1.target = p_target AND s1.key = p.kb AND s1.kind = 't'
+            OFFSET 0
+        ) AS s1
+        CROSS JOIN LATERAL (
+            SELECT s2.key FROM mlops.dedup_signatures AS s2
+            WHERE s2.target = p_target AND s2.kind = 't' AND s2.sig = s1.sig
+            OFFSET 0
+        ) AS s2;
         EXECUTE 'ANALYZE pg_temp.mlops_dedup_load';
         v_source := format(
             'pg_temp.mlops_dedup_load AS l INNER JOIN %s AS t ON %s',

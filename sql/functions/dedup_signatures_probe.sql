@@ -27,10 +27,16 @@ BEGIN
     CREATE TEMP TABLE mlops_dedup_key_pairs (ka text NOT NULL, kb text NOT NULL, via text NOT NULL);
 
     -- Equal exact keys and identical texts: every other row that has them (they are grouped by detection).
+    -- (LATERAL ... OFFSET 0: one index probe per signature, whatever the planner thinks the table holds: the store's
+    -- statistics lag behind its writes)
     INSERT INTO pg_temp.mlops_dedup_key_pairs (ka, kb, via)
     SELECT DISTINCT f.key, s.key, 'exact'
     FROM pg_temp.mlops_dedup_sigs AS f
-    INNER JOIN mlops.dedup_signatures AS s ON s.target = p_target AND s.kind = f.kind AND s.sig = f.sig
+    CROSS JOIN LATERAL (
+        SELECT s.key FROM mlops.dedup_signatures AS s
+        WHERE s.target = p_target AND s.kind = f.kind AND s.sig = f.sig
+        OFFSET 0
+    ) AS s
     WHERE f.kind IN ('k', 't')
     UNION
     SELECT f.key, g.key, 'exact'

@@ -18,36 +18,51 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_removed (sig bigint, n bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_sigs (id bigint, key text, kind "char", sig bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_uncapped (key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_added (sig bigint, n bigint)';
     IF to_regclass('pg_temp.mlops_dedup_uncapped') IS NOT NULL THEN
         DROP TABLE pg_temp.mlops_dedup_uncapped;
     END IF;
-    -- stored rows left holding each removed token (read up to the cap + 1), and the run's own rows holding it
-    CREATE TEMP TABLE mlops_dedup_uncapped AS
-    WITH counted AS (
-        SELECT r.sig, r.n AS removed, (
-            SELECT count(*) FROM (
-                SELECT FROM mlops.dedup_signatures AS s
-                WHERE s.target = p_target AND s.kind = 's' AND s.sig = r.sig
-                LIMIT p_df_cap + 1
-            ) AS x
-        ) AS stored, CASE WHEN p_now THEN (
-            SELECT count(*) FROM pg_temp.mlops_dedup_sigs AS f WHERE f.kind = 's' AND f.sig = r.sig
-        ) ELSE 0 END AS added
+    CREATE TEMP TABLE mlops_dedup_uncapped (key text NOT NULL);
+    IF NOT EXISTS (SELECT FROM pg_temp.mlops_dedup_removed) THEN
+        RETURN 0;
+    END IF;
+    -- the run's own rows holding each removed token (p_now: the changed rows' new signatures)
+    IF p_now THEN
+        CREATE TEMP TABLE mlops_dedup_added AS
+        SELECT r.sig, count(f.sig) AS n
         FROM pg_temp.mlops_dedup_removed AS r
-    )
-    SELECT DISTINCT s.key
-    FROM counted AS c
-    INNER JOIN mlops.dedup_signatures AS s ON s.target = p_target AND s.kind = 's' AND s.sig = c.sig
-    WHERE c.stored + c.removed > p_df_cap AND c.stored + c.added BETWEEN 2 AND p_df_cap;
+        LEFT JOIN pg_temp.mlops_dedup_sigs AS f ON f.kind = 's' AND f.sig = r.sig
+        GROUP BY r.sig;
+    ELSE
+        CREATE TEMP TABLE mlops_dedup_added AS SELECT r.sig, 0::bigint AS n FROM pg_temp.mlops_dedup_removed AS r;
+    END IF;
+    -- stored rows left holding each (read up to the cap + 1, by index: one probe per token)
+    INSERT INTO pg_temp.mlops_dedup_uncapped (key)
+    SELECT DISTINCT h.key
+    FROM pg_temp.mlops_dedup_removed AS r
+    INNER JOIN pg_temp.mlops_dedup_added AS a ON a.sig = r.sig
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS n FROM (
+            SELECT FROM mlops.dedup_signatures AS s
+            WHERE s.target = p_target AND s.kind = 's' AND s.sig = r.sig
+            LIMIT p_df_cap + 1
+        ) AS x
+    ) AS c
+    CROSS JOIN LATERAL (
+        SELECT s.key FROM mlops.dedup_signatures AS s
+        WHERE s.target = p_target AND s.kind = 's' AND s.sig = r.sig
+        LIMIT p_df_cap
+    ) AS h
+    WHERE c.n + r.n > p_df_cap AND c.n + a.n BETWEEN 2 AND p_df_cap;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    DROP TABLE pg_temp.mlops_dedup_added;
     IF v_rows = 0 THEN
         RETURN 0;
     END IF;
     IF p_now THEN
         WITH moved AS (
             DELETE FROM mlops.dedup_signatures AS s
-            USING pg_temp.mlops_dedup_uncapped AS u
-            WHERE s.target = p_target AND s.key = u.key
+            WHERE s.target = p_target AND s.key = ANY (ARRAY(SELECT u.key FROM pg_temp.mlops_dedup_uncapped AS u))
             RETURNING s.key, s.kind, s.sig, s.n
         )
         INSERT INTO pg_temp.mlops_dedup_sigs (id, key, kind, sig, n)

@@ -53,8 +53,9 @@ BEGIN
         CREATE TEMP TABLE mlops_dedup_removed AS
         WITH gone AS (
             DELETE FROM mlops.dedup_signatures AS s
-            USING pg_temp.mlops_dedup_work AS w
-            WHERE s.target = p_target AND s.key = w.member_key AND w.status = 'merged'
+            WHERE s.target = p_target AND s.key = ANY (ARRAY(
+                SELECT w.member_key FROM pg_temp.mlops_dedup_work AS w WHERE w.status = 'merged'
+            ))
             RETURNING s.kind, s.sig
         )
         SELECT g.sig, count(*) AS n FROM gone AS g WHERE g.kind = 's' GROUP BY g.sig;
