@@ -215,6 +215,13 @@ def test_nothing_changed_reads_nothing(conn: psycopg.Connection) -> None:
         "rows_compared": 0,
         "rows_merged": 0,
     }
+    # and such a run leaves the state whole: the next one is incremental too
+    assert conn.execute(
+        "SELECT complete FROM mlops.dedup_state WHERE target = %s::regclass", (LETTERS,)
+    ).fetchone() == (True,)
+    add_letters(conn, 500, 1)
+    conn.execute(f"CALL mlops.merge_duplicates('{LETTERS}')")
+    assert (last_run(conn)["full_pass"], last_run(conn)["rows_changed"]) == (False, 1)
 
 
 def test_new_rows_are_compared_with_the_rows_they_match_only(conn: psycopg.Connection) -> None:
