@@ -922,10 +922,11 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         pending = cur.execute(
             # pairs of tables with a rule only: a pair queued by hand for another table is not the rules' to merge
+            # in mlops.review_queue's order: a learned rule's most uncertain pairs first (they teach its model most)
             "SELECT c.candidate_id, c.target::text AS target, c.left_key, c.right_key, c.score, c.reason"
-            " FROM mlops.duplicate_candidates AS c JOIN mlops.dedup_rules AS r ON r.target = c.target"
-            " WHERE c.status = 'pending' AND (%s::regclass IS NULL OR c.target = %s::regclass)"
-            " ORDER BY c.score DESC, c.candidate_id",
+            " FROM mlops.review_queue AS c JOIN mlops.dedup_rules AS r ON r.target = c.target"
+            " WHERE (%s::regclass IS NULL OR c.target = %s::regclass)"
+            " ORDER BY c.target::text, c.position",
             (target, target),
         ).fetchall()
         print(f"{len(pending)} pair(s) to review", file=out)
@@ -935,7 +936,8 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
             left, right = (fetch_by_key(cur, c["target"], k) for k in (c["left_key"], c["right_key"]))
             pair = f"{c['left_key']} | {c['right_key']}"
             why = f" ({c['reason']})" if c["reason"] else ""
-            print(f"\n#{c['candidate_id']} {c['target']}  {pair}  similarity {c['score']:.2f}{why}", file=out)
+            measure = "match probability" if c["reason"] == "model" else "similarity"
+            print(f"\n#{c['candidate_id']} {c['target']}  {pair}  {measure} {c['score']:.2f}{why}", file=out)
             for column in left or right:
                 lv, rv = (printable(str(side.get(column)))[:60] for side in (left, right))
                 mark = "*" if left.get(column) != right.get(column) else " "

@@ -5,6 +5,8 @@
 -- (or word pairs, for one sentence) with a document-frequency cap; texts up to 80 characters by trigram prefix
 -- filtering (exact at the threshold). Similarity only verifies candidates (pg_trgm's, or the package's trigrams
 -- where pg_trgm sees no letter). An exact-key pair whose texts disagree goes to review. Clusters are stars.
+-- A learned rule (comparisons) replaces steps 2 and 3: candidate pairs from pairs of its comparisons' values, scored
+-- by its model (mlops.dedup_linkage_edges); p_train re-estimates and stores the model and stops there.
 -- Incremental (merge_duplicates): only rows changed since the last run are compared, with the rows their stored
 -- signatures may match; the whole table when nothing is stored, the rule changed, or p_full.
 -- Rows are numbered by a bigint: the key itself when it is an integer, else the row's place in key order (with the
@@ -14,6 +16,7 @@ CREATE OR REPLACE FUNCTION mlops.dedup_detect(
     p_target regclass,
     p_incremental boolean DEFAULT FALSE,
     p_full boolean DEFAULT FALSE,
+    p_train boolean DEFAULT FALSE,
     OUT live_rows bigint,
     OUT candidate_pairs bigint,
     OUT members bigint,
@@ -48,9 +51,13 @@ DECLARE
     v_fingerprint text;
     v_keep boolean := false;
     v_source text;
+    v_linkage record;
+    v_model_id bigint;
+    v_levels text := 'NULL::smallint[]';
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
-    PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text)';
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text,'
+        ' cmp text[])';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_texts (id bigint, rep bigint, size bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_grams (id bigint, g bigint, n integer)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_candidates (a bigint, b bigint)';
@@ -68,7 +75,7 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
         ' reason text, score real, rnk bigint, survivor_key text, member_key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, left_key text, right_key text,'
-        ' score real, reason text)';
+        ' score real, reason text, levels smallint[], model_id bigint)';
     PERFORM mlops.assert_table(p_target);
     SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = p_target;
     IF v_rule.target IS NULL THEN
@@ -107,7 +114,9 @@ BEGIN
     --    signatures are complete and were made by this rule. Otherwise, and always for find_duplicates and dry
     --    runs (they store nothing), the whole table is read.
     full_pass := true;
-    IF p_incremental AND v_rule.incremental AND mlops.dedup_changes_captured(p_target) THEN
+    -- (a learned rule reads the whole table: its blocking keys are not stored)
+    IF p_incremental AND v_rule.incremental AND v_rule.comparisons IS NULL AND mlops.dedup_changes_captured(p_target)
+    THEN
         v_keep := true;
         -- the rule as detection reads it (placeholders too) and this version of the signatures
         v_fingerprint := mlops.dedup_rule_fingerprint(p_target) || md5(coalesce(v_rule.placeholders::text, ''))
@@ -154,7 +163,8 @@ BEGIN
                 survivor_key text, member_key text
             );
             CREATE TEMP TABLE mlops_dedup_review (
-                left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text
+                left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text,
+                levels smallint[], model_id bigint
             );
             RETURN;
         END IF;
@@ -229,14 +239,15 @@ BEGIN
     EXECUTE format(
         'CREATE TEMP TABLE mlops_dedup_rows AS'
         ' SELECT %1$s AS id, row_number() OVER (ORDER BY %2$s) AS rnk, %7$s AS ekey, %8$s AS txt,'
-        ' %9$s AS blk, %6$s AS key'
+        ' %9$s AS blk, %6$s AS key, %10$s AS cmp'
         ' FROM %3$s CROSS JOIN LATERAL %4$s(t.*) AS v WHERE %5$s',
         CASE WHEN v_integer THEN format('t.%I::bigint', v_key) ELSE format('row_number() OVER (ORDER BY t.%I)', v_key)
             END,
         v_order, v_source, v_evaluator, v_live,
         CASE WHEN v_integer THEN 'NULL::text' ELSE mlops.key_text_sql(p_target, format('t.%I', v_key)) END,
         mlops.dedup_value_sql('v.ekey', v_placeholders, false), mlops.dedup_value_sql('v.txt', v_placeholders),
-        mlops.dedup_value_sql('v.blk', v_placeholders)
+        mlops.dedup_value_sql('v.blk', v_placeholders),
+        mlops.comparison_values_sql('v.cmp', v_rule.comparison_types, v_placeholders)
     );
     GET DIAGNOSTICS live_rows = ROW_COUNT;
     PERFORM mlops.dedup_rule_session_state(p_target, v_state, mlops.dedup_rule_session_state());
@@ -244,6 +255,8 @@ BEGIN
     EXECUTE 'ANALYZE pg_temp.mlops_dedup_rows';
     IF full_pass THEN
         changed_rows := live_rows;
+    END IF;
+    IF full_pass AND v_rule.comparisons IS NULL THEN
         -- every row's signatures: the candidates below are made from them, and an incremental rule keeps them
         PERFORM mlops.dedup_signatures_make('mlops_dedup_rows');
     END IF;
@@ -271,9 +284,32 @@ BEGIN
     );
     EXECUTE 'ANALYZE pg_temp.mlops_dedup_judged';
 
+    -- A learned rule: candidate pairs from its comparisons, scored by its model (trained now when it has none, or
+    -- p_train: then stored, unless this pass is read-only). Steps 2 and 3 are for keys and texts.
+    IF v_rule.comparisons IS NOT NULL THEN
+        SELECT l.* INTO v_linkage
+        FROM mlops.dedup_linkage_edges(p_target, p_train, p_train OR p_incremental) AS l;
+        candidate_pairs := v_linkage.candidate_pairs;
+        v_model_id := v_linkage.model_id;
+        v_levels := mlops.comparison_levels_sql(v_linkage.kinds, 'la.cmp', 'lb.cmp');
+        IF p_train THEN
+            members := 0;
+            review_pairs := 0;
+            CREATE TEMP TABLE mlops_dedup_members (
+                cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint,
+                survivor_key text, member_key text
+            );
+            CREATE TEMP TABLE mlops_dedup_review (
+                left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text,
+                levels smallint[], model_id bigint
+            );
+            RETURN;
+        END IF;
+    END IF;
+
     -- An exact key alone, nothing judged distinct: every group of equal keys is a clique, so its star is the group
     -- itself, around its best-ranked row; no pairs, no rounds.
-    IF nullif(btrim(v_rule.similar_text), '') IS NULL
+    IF nullif(btrim(v_rule.similar_text), '') IS NULL AND v_rule.comparisons IS NULL
         AND NOT EXISTS (SELECT FROM pg_temp.mlops_dedup_judged AS j WHERE j.is_distinct) THEN
         EXECUTE format(
             $q$
@@ -299,7 +335,8 @@ BEGIN
         candidate_pairs := members;
         review_pairs := 0;
         CREATE TEMP TABLE mlops_dedup_review (
-            left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text
+            left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text,
+            levels smallint[], model_id bigint
         );
         RETURN;
     END IF;
@@ -525,8 +562,10 @@ BEGIN
     EXECUTE 'INSERT INTO pg_temp.mlops_dedup_edges'
         ' SELECT n.a, n.b, n.score, n.reason FROM pg_temp.mlops_dedup_pairs AS n'
         ' UNION ALL SELECT n.b, n.a, n.score, n.reason FROM pg_temp.mlops_dedup_pairs AS n';
-    GET DIAGNOSTICS candidate_pairs = ROW_COUNT;
-    candidate_pairs := candidate_pairs / 2;
+    IF v_rule.comparisons IS NULL THEN
+        GET DIAGNOSTICS candidate_pairs = ROW_COUNT;
+        candidate_pairs := candidate_pairs / 2;
+    END IF;
     EXECUTE 'DROP TABLE pg_temp.mlops_dedup_pairs';
     EXECUTE 'CREATE INDEX ON pg_temp.mlops_dedup_edges (a)';
     EXECUTE 'ANALYZE pg_temp.mlops_dedup_edges';
@@ -586,7 +625,8 @@ BEGIN
     EXECUTE format(
         $q$
         CREATE TEMP TABLE mlops_dedup_review AS
-        SELECT %2$s AS left_id, %3$s AS right_id, %4$s AS left_key, %5$s AS right_key, p.score, p.reason
+        SELECT %2$s AS left_id, %3$s AS right_id, %4$s AS left_key, %5$s AS right_key, p.score, p.reason,
+            %7$s AS levels, %8$L::bigint AS model_id
         FROM (
             SELECT least(x.l, x.r) AS a, greatest(x.l, x.r) AS b, max(x.score) AS score,
                 (array_agg(x.reason ORDER BY x.score DESC, x.reason))[1] AS reason
@@ -604,6 +644,9 @@ BEGIN
             GROUP BY least(x.l, x.r), greatest(x.l, x.r)
         ) AS p
         %6$s
+        -- the pair's levels under a learned rule: kept with the person's decision, they are the model's labels
+        LEFT JOIN pg_temp.mlops_dedup_rows AS la ON %9$s AND la.id = p.a
+        LEFT JOIN pg_temp.mlops_dedup_rows AS lb ON %9$s AND lb.id = p.b
         $q$,
         v_rule.threshold,
         CASE WHEN v_integer THEN 'p.a' ELSE 'NULL::bigint' END,
@@ -611,16 +654,19 @@ BEGIN
         CASE WHEN v_integer THEN 'p.a::text' ELSE 'ra.key' END,
         CASE WHEN v_integer THEN 'p.b::text' ELSE 'rb.key' END,
         CASE WHEN NOT v_integer THEN 'INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.id = p.a'
-            ' INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.id = p.b' ELSE '' END
+            ' INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.id = p.b' ELSE '' END,
+        v_levels, v_model_id, (v_rule.comparisons IS NOT NULL)::text
     );
     GET DIAGNOSTICS review_pairs = ROW_COUNT;
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean) IS
+COMMENT ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean) IS
 'Detection pass of a table''s dedup rule into session temp tables pg_temp.mlops_dedup_members (cluster_id, '
 'survivor_id, member_id, reason, score, rnk, survivor_key, member_key) and pg_temp.mlops_dedup_review (left_id, '
-'right_id, left_key, right_key, score, reason). Keys are text (mlops.key_text_sql); the bigint ids are the keys for an '
+'right_id, left_key, right_key, score, reason, levels, model_id: a learned rule''s comparison levels and model). A '
+'rule with comparisons is scored by its model (mlops.dedup_linkage_edges), estimated when it has none; p_train '
+'re-estimates and stores it and returns before clustering (members 0). Keys are text (mlops.key_text_sql); the bigint ids are the keys for an '
 'integer key, else row numbers in key order in mlops_dedup_members and NULL in mlops_dedup_review. p_incremental '
 '(merge_duplicates'' real runs): for an incremental rule whose table''s changes are captured '
 '(mlops.dedup_track_changes), stores the rows'' signatures (mlops.dedup_signatures) and, when they are complete and '
@@ -630,4 +676,4 @@ COMMENT ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean) IS
 'candidate pairs, members, review pairs, rows changed since the last run (changed_rows; all live rows in a full '
 'pass), and whether the whole table was read (full_pass).';
 
-REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean) FROM PUBLIC;

@@ -1,29 +1,36 @@
 -- mlops.dedup_rule_compile: compiles a rule's expressions, as the role writing the rule, into its evaluator: one
 -- SQL-standard STABLE SECURITY DEFINER function in schema mlops_rules, owned by that role, so the expressions run
 -- with the writer's rights and never the caller's. Refuses anything but single scalar expressions over the row.
+-- A rule's comparisons come out as text in one spelling whatever the session's settings (mlops.comparison_value_sql),
+-- with each expression's type beside them (read without running the expression).
 
 CREATE OR REPLACE FUNCTION mlops.dedup_rule_compile(
     p_target regclass,
     p_exact_key text,
     p_similar_text text,
-    p_block_key text
+    p_block_key text,
+    p_comparisons text [],
+    OUT evaluator regprocedure,
+    OUT comparison_types regtype []
 )
-RETURNS regprocedure
 LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_parts CONSTANT text[] := ARRAY['exact_key', 'similar_text', 'block_key'];
+    v_parts text[] := ARRAY['exact_key', 'similar_text', 'block_key'];
     v_exprs text[] := ARRAY[nullif(btrim(p_exact_key), ''), nullif(btrim(p_similar_text), ''),
         nullif(btrim(p_block_key), '')];
+    v_count integer;
+    v_comparisons text[];
+    v_type regtype;
+    v_cmp text;
     v_owner CONSTANT regrole := current_user::regrole;
     v_rowtype text;
     v_base text;
     v_name text;
     v_n integer := 0;
-    v_evaluator regprocedure;
     v_problem record;
     v_what text;
     v_state text;
@@ -35,7 +42,12 @@ BEGIN
     -- ';' outside quotes). So whatever the expressions' quoting, comments or dollar quotes do, the string holds no
     -- statement separator and EXECUTE runs exactly one statement: this CREATE FUNCTION, whose header is fixed
     -- before the first expression. What the parser made of the expressions is then checked on its result.
-    FOR v_i IN 1..3 LOOP
+    FOR v_i IN 1..coalesce(cardinality(p_comparisons), 0) LOOP
+        v_parts := v_parts || format('comparisons[%s]', v_i);
+        v_exprs := v_exprs || nullif(btrim(p_comparisons[v_i]), '');
+    END LOOP;
+    v_count := cardinality(v_parts);
+    FOR v_i IN 1..v_count LOOP
         IF strpos(v_exprs[v_i], ';') > 0 THEN
             RAISE EXCEPTION 'dedup rule for %: % contains ";"', p_target, v_parts[v_i]
                 USING ERRCODE = 'invalid_parameter_value',
@@ -55,11 +67,22 @@ BEGIN
             HINT = 'The package owner grants them: SELECT mlops.grant_usage(''<role>'', p_rule_writer => true).';
     END IF;
 
-    -- Each expression alone first, so an error names its part; then all three together: the evaluator.
+    -- Each expression alone first, so an error names its part; then all of them together: the evaluator. A
+    -- comparison's type is read once it compiled alone, and its value is written in that type's one spelling.
     v_base := format('e%s_%s', p_target::oid, pg_current_xact_id());
-    FOR v_i IN 1..4 LOOP
-        CONTINUE WHEN v_i <= 3 AND v_exprs[v_i] IS NULL;
-        v_what := CASE WHEN v_i <= 3 THEN v_parts[v_i] ELSE 'the rule''s expressions together' END;
+    IF p_comparisons IS NOT NULL THEN
+        comparison_types := '{}';
+        v_comparisons := '{}';
+    END IF;
+    FOR v_i IN 1..v_count + 1 LOOP
+        CONTINUE WHEN v_i <= v_count AND v_exprs[v_i] IS NULL;
+        v_what := CASE WHEN v_i <= v_count THEN v_parts[v_i] ELSE 'the rule''s expressions together' END;
+        v_cmp := CASE
+            WHEN v_i > v_count AND v_comparisons IS NOT NULL THEN format('ARRAY[%s]::text[]',
+                array_to_string(v_comparisons, E',\n'))
+            WHEN v_i > 3 AND v_i <= v_count THEN format(E'ARRAY[(%s\n)::text]', v_exprs[v_i])
+            ELSE 'NULL::text[]'
+        END;
         LOOP
             v_n := v_n + 1;
             v_name := format('%s_%s', v_base, v_n);
@@ -73,12 +96,22 @@ BEGIN
                 -- a line break after each expression: a trailing "-- comment" in one ends there
                 E'CREATE FUNCTION mlops_rules.%I(t %s) RETURNS mlops.dedup_rule_values\n'
                 || E'LANGUAGE sql STABLE SECURITY DEFINER\n'
-                || E'RETURN ROW(\n(%s\n)::text,\n(%s\n)::text,\n(%s\n)::text\n)::mlops.dedup_rule_values',
+                || E'RETURN ROW(\n(%s\n)::text,\n(%s\n)::text,\n(%s\n)::text,\n%s\n)::mlops.dedup_rule_values',
                 v_name, v_rowtype,
-                coalesce(CASE WHEN v_i IN (1, 4) THEN v_exprs[1] END, 'NULL'),
-                coalesce(CASE WHEN v_i IN (2, 4) THEN v_exprs[2] END, 'NULL'),
-                coalesce(CASE WHEN v_i IN (3, 4) THEN v_exprs[3] END, 'NULL')
+                coalesce(CASE WHEN v_i IN (1, v_count + 1) THEN v_exprs[1] END, 'NULL'),
+                coalesce(CASE WHEN v_i IN (2, v_count + 1) THEN v_exprs[2] END, 'NULL'),
+                coalesce(CASE WHEN v_i IN (3, v_count + 1) THEN v_exprs[3] END, 'NULL'),
+                v_cmp
             );
+            IF v_i > 3 AND v_i <= v_count THEN
+                -- the expression's type, from a scalar subquery over no row: the expression is parsed and planned,
+                -- never run on a row
+                EXECUTE format(E'SELECT pg_catalog.pg_typeof((SELECT (%s\n) FROM %s AS t LIMIT 0))::regtype',
+                    v_exprs[v_i], p_target)
+                INTO v_type;
+                comparison_types := comparison_types || v_type;
+                v_comparisons := v_comparisons || mlops.comparison_value_sql(format(E'(%s\n)', v_exprs[v_i]), v_type);
+            END IF;
         EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception THEN
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
             IF v_state = '42P01' AND v_message ~ 'FROM-clause entry for table "t"' THEN
@@ -106,29 +139,29 @@ BEGIN
                     'An expression is one scalar SQL expression over the row, alias t, e.g. lower(t.title).'
                 END;
         END;
-        SELECT p.oid::regprocedure INTO v_evaluator
+        SELECT p.oid::regprocedure INTO evaluator
         FROM pg_catalog.pg_proc AS p
         WHERE p.pronamespace = 'mlops_rules'::regnamespace AND p.proname = v_name;
 
-        SELECT x.* INTO v_problem FROM mlops.dedup_rule_evaluator_problems(v_evaluator, p_target, v_owner) AS x
+        SELECT x.* INTO v_problem FROM mlops.dedup_rule_evaluator_problems(evaluator, p_target, v_owner) AS x
         LIMIT 1;
-        IF v_i <= 3 OR v_problem.problem IS NOT NULL THEN
-            EXECUTE format('DROP FUNCTION %s', v_evaluator);
+        IF v_i <= v_count OR v_problem.problem IS NOT NULL THEN
+            EXECUTE format('DROP FUNCTION %s', evaluator);
         END IF;
         IF v_problem.problem IS NOT NULL THEN
             RAISE EXCEPTION 'dedup rule for %: % %', p_target, v_what, v_problem.problem
                 USING ERRCODE = v_problem.errcode, HINT = v_problem.hint;
         END IF;
     END LOOP;
-    RETURN v_evaluator;
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.dedup_rule_compile(regclass, text, text, text) IS
+COMMENT ON FUNCTION mlops.dedup_rule_compile(regclass, text, text, text, text[]) IS
 'Internal, called by the rule trigger as the role writing the rule: creates the rule''s evaluator mlops_rules.'
-'e<table oid>_<xid>_<n>(t <table row>) RETURNS mlops.dedup_rule_values (exact key, text, block key as text), '
-'LANGUAGE sql STABLE SECURITY DEFINER, owned by that role, and returns it. Errors: an expression containing ";", '
+'e<table oid>_<xid>_<n>(t <table row>) RETURNS mlops.dedup_rule_values (exact key, text, block key as text, the '
+'comparisons'' values as text[] in one spelling: mlops.comparison_value_sql), LANGUAGE sql STABLE SECURITY DEFINER, '
+'owned by that role; returns it and each comparison''s type (regtype[], NULL without comparisons). Errors: an expression containing ";", '
 'not compiling, or refused by mlops.dedup_rule_evaluator_problems 22023 (naming the part); a function or domain of a '
 'role without the writer''s rights, or no CREATE on schema mlops_rules 42501. Nothing is left behind on error.';
 
-REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_compile(regclass, text, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_compile(regclass, text, text, text, text[]) FROM PUBLIC;

@@ -17,7 +17,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.dedup_rule_recompile() IS
-'BEFORE UPDATE OF target, exact_key, similar_text, block_key, keep_order, rule_owner, evaluator trigger of '
+'BEFORE UPDATE OF target, exact_key, similar_text, block_key, keep_order, comparisons, comparison_types, rule_owner, '
+'evaluator trigger of '
 'mlops.dedup_rules: clears evaluator and rule_owner, so the trigger dedup_rules_validate_trg (which fires after it, '
 'by name) compiles the rule again as the current role, e.g. after UPDATE mlops.dedup_rules SET exact_key = exact_key.';
 
@@ -29,7 +30,8 @@ DO $$
 BEGIN
     IF to_regclass('mlops.dedup_rules') IS NOT NULL THEN
         CREATE OR REPLACE TRIGGER dedup_rules_recompile_trg
-        BEFORE UPDATE OF target, exact_key, similar_text, block_key, keep_order, rule_owner, evaluator
+        BEFORE UPDATE OF target, exact_key, similar_text, block_key, keep_order, comparisons, comparison_types, rule_owner,
+        evaluator
         ON mlops.dedup_rules
         FOR EACH ROW EXECUTE FUNCTION mlops.dedup_rule_recompile();
     END IF;

@@ -17,10 +17,13 @@ BEGIN
     -- any key type of one column (integer, uuid, text, numeric, a domain, …); no primary key or a composite one:
     -- 0A000, with why and what to do
     PERFORM mlops.key_refusal(NEW.target, true);
-    IF nullif(btrim(NEW.exact_key), '') IS NULL AND nullif(btrim(NEW.similar_text), '') IS NULL THEN
-        RAISE EXCEPTION 'dedup rule for % needs exact_key or similar_text', NEW.target
+    IF NEW.comparisons IS NOT NULL THEN
+        PERFORM mlops.dedup_rule_check_comparisons(NEW.target, NEW.comparisons, NEW.exact_key, NEW.similar_text);
+    ELSIF nullif(btrim(NEW.exact_key), '') IS NULL AND nullif(btrim(NEW.similar_text), '') IS NULL THEN
+        RAISE EXCEPTION 'dedup rule for % needs exact_key, similar_text or comparisons', NEW.target
             USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'e.g. exact_key => ''mlops.normalize_url(t.url)'' or similar_text => ''t.content''.';
+            HINT = 'e.g. exact_key => ''mlops.normalize_url(t.url)'', similar_text => ''t.content'' or comparisons => '
+                'ARRAY[''t.given_name'', ''t.surname'', ''t.date_of_birth''].';
     END IF;
     IF NOT (NEW.review_threshold > 0 AND NEW.review_threshold <= NEW.threshold AND NEW.threshold <= 1) THEN
         RAISE EXCEPTION
@@ -42,6 +45,8 @@ BEGIN
         AND NEW.target = OLD.target
         AND NEW.exact_key IS NOT DISTINCT FROM OLD.exact_key AND NEW.similar_text IS NOT DISTINCT FROM OLD.similar_text
         AND NEW.block_key IS NOT DISTINCT FROM OLD.block_key AND NEW.keep_order IS NOT DISTINCT FROM OLD.keep_order
+        AND NEW.comparisons IS NOT DISTINCT FROM OLD.comparisons
+        AND NEW.comparison_types IS NOT DISTINCT FROM OLD.comparison_types
     THEN
         RETURN NEW;
     END IF;
@@ -78,7 +83,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Order by columns whose type can be sorted, e.g. ''t.updated_at DESC NULLS LAST, t.id''.';
     END;
-    NEW.evaluator := mlops.dedup_rule_compile(NEW.target, NEW.exact_key, NEW.similar_text, NEW.block_key);
+    SELECT c.evaluator, c.comparison_types INTO NEW.evaluator, NEW.comparison_types
+    FROM mlops.dedup_rule_compile(NEW.target, NEW.exact_key, NEW.similar_text, NEW.block_key, NEW.comparisons) AS c;
     NEW.rule_owner := current_user::regrole;
     PERFORM mlops.dedup_rule_text_warning(NEW.target, NEW.evaluator);
     RETURN NEW;
@@ -88,10 +94,11 @@ $$;
 COMMENT ON FUNCTION mlops.dedup_rules_validate() IS
 'BEFORE INSERT OR UPDATE trigger of mlops.dedup_rules, run as the writing role: checks the target (a table of the '
 'user''s with a single-column primary key of any type, else 0A000 from mlops.key_refusal), thresholds '
-'(0 < review <= threshold <= 1), that exact_key or similar_text is set, soft-delete columns; unless only enabled, '
+'(0 < review <= threshold <= 1), that exact_key, similar_text or comparisons is set (comparisons: '
+'mlops.dedup_rule_check_comparisons), soft-delete columns; unless only enabled, '
 'thresholds, soft_delete or fill_nulls change, it checks keep_order (mlops.dedup_rule_keep_order_sql), that the '
 'writer holds the rights a merge of the table uses (mlops.dedup_rule_missing_rights) without row-level security '
-'(42501), compiles the expressions (mlops.dedup_rule_compile) and sets evaluator and rule_owner = current_user, '
+'(42501), compiles the expressions (mlops.dedup_rule_compile) and sets evaluator, comparison_types and rule_owner = current_user, '
 'whatever the writer put there; warns when pg_trgm is blind here to the letters of the rule''s text '
 '(mlops.dedup_rule_text_warning).';
 

@@ -20,7 +20,8 @@ DECLARE
     v_present integer;
     v_event text;
 BEGIN
-    SELECT r.incremental INTO v_wanted FROM mlops.dedup_rules AS r WHERE r.target = p_target;
+    -- a learned rule reads the whole table each run (its blocking keys are not stored): nothing to capture
+    SELECT r.incremental AND r.comparisons IS NULL INTO v_wanted FROM mlops.dedup_rules AS r WHERE r.target = p_target;
     -- Statement triggers see the rows of statements on the table itself: a partitioned table's partitions and an
     -- inheritance parent's children are written to directly, past them.
     SELECT c.relkind = 'r' AND NOT c.relhassubclass INTO v_plain FROM pg_catalog.pg_class AS c WHERE c.oid = p_target;
@@ -93,7 +94,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.dedup_track_changes(regclass) IS
-'Internal helper of mlops.merge_duplicates: for a rule with incremental = true on a plain table (no partitions, no '
+'Internal helper of mlops.merge_duplicates: for a rule with incremental = true and no comparisons (learned rules '
+'read the whole table each run) on a plain table (no partitions, no '
 'inheritance children) with a key of a type a superuser owns (built-in, or a domain over one) and whose TRIGGER '
 'privilege the caller has, makes sure the four statement-level capture triggers '
 'mlops_dedup_capture_{insert,update,delete,truncate} (mlops.dedup_capture_changes) exist and are enabled (ALWAYS, '

@@ -26,6 +26,8 @@ DECLARE
     v_status text;
     v_method text;
     v_found bigint;
+    v_explained record;
+    v_probability double precision;
 BEGIN
     PERFORM mlops.assert_table(p_target);
     SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = p_target;
@@ -40,6 +42,37 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     v_keys := mlops.key_texts(p_target, ARRAY[p_left, p_right]);
+
+    -- a learned rule: its explanation (the prior, each comparison's level and weight), then the verdict
+    IF v_rule.comparisons IS NOT NULL THEN
+        FOR v_explained IN SELECT x.* FROM mlops.explain_match(p_target, v_keys[1], v_keys[2]) AS x LOOP
+            signal := CASE WHEN v_explained.comparison = 0 THEN 'prior'
+                ELSE format('comparison %s: %s', v_explained.comparison, v_explained.expression) END;
+            left_value := v_explained.left_value;
+            right_value := v_explained.right_value;
+            score := v_explained.weight::real;
+            outcome := format('%s: weight %s bits', v_explained.label, round(v_explained.weight::numeric, 2));
+            v_probability := v_explained.match_probability;
+            RETURN NEXT;
+        END LOOP;
+        signal := 'verdict';
+        left_value := v_keys[1];
+        right_value := v_keys[2];
+        score := v_probability::real;
+        SELECT d.status INTO v_status FROM mlops.duplicate_candidates AS d
+        WHERE d.target = p_target AND ARRAY[d.left_key, d.right_key] <@ v_keys
+        ORDER BY d.status = 'distinct' DESC LIMIT 1;
+        outcome := CASE WHEN v_status = 'distinct' THEN 'no match: a reviewer judged the pair distinct'
+            WHEN v_probability >= v_rule.threshold THEN format('merge (model): match probability >= threshold %s',
+                v_rule.threshold)
+            WHEN v_probability >= v_rule.review_threshold THEN format('review (model): match probability in the '
+                'review band [%s, %s)', v_rule.review_threshold, v_rule.threshold)
+            ELSE format('no match: match probability < review_threshold %s', v_rule.review_threshold) END
+            || CASE WHEN v_status IN ('pending', 'merged') THEN format('; in the review queue: %s', v_status)
+                ELSE '' END;
+        RETURN NEXT;
+        RETURN;
+    END IF;
 
     -- the rule's values of one row, as detection reads them (mlops.dedup_value_sql), through the rule's evaluator
     v_evaluator := mlops.dedup_rule_runnable_evaluator(p_target);
@@ -158,7 +191,9 @@ COMMENT ON FUNCTION mlops.match_evidence(regclass, anycompatible, anycompatible)
 'text, right_value text, score real 0-1, outcome text), one per signal of the rule: exact_key (the normalized keys, '
 'score 1 equal / 0 different, NULL no evidence), block_key, similar_text (the normalized texts, their similarity and '
 'how it was computed: pg_trgm or the package''s trigrams), then verdict (the keys as text; what detection does with '
-'the pair alone: merge, review with its reason, or no match, and its review-queue status). Values are those '
+'the pair alone: merge, review with its reason, or no match, and its review-queue status). A learned rule '
+'(comparisons): prior and one row per comparison (score = weight in bits, outcome = level; mlops.explain_match), '
+'then verdict (score = match probability). Values are those '
 'detection compares (mlops.normalize_text; blank and placeholder values NULL). Changes nothing. Errors: no rule '
 '42704, a key with no row P0002, a NULL key 23502, a table without a single-column primary key 0A000.';
 

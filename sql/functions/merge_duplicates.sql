@@ -74,7 +74,7 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_members (cluster_id bigint, survivor_id bigint, member_id bigint,'
         ' reason text, score real, rnk bigint, survivor_key text, member_key text)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_review (left_id bigint, right_id bigint, left_key text, right_key text,'
-        ' score real, reason text)';
+        ' score real, reason text, levels smallint[], model_id bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_dedup_work (seq bigint, batch_no bigint, why text, cluster_id bigint,'
         ' survivor_id bigint, member_id bigint, score real, rnk bigint, status text, sqlstate text,'
         ' survivor_key text, member_key text)';
@@ -197,8 +197,10 @@ BEGIN
                 CASE WHEN p_dry_run THEN ' (dry run: nothing changes)' ELSE '' END;
 
             IF NOT p_dry_run THEN
-                INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, left_key, right_key, score, reason)
-                SELECT v_target, r.left_id, r.right_id, r.left_key, r.right_key, r.score, r.reason
+                INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, left_key, right_key, score, reason,
+                    levels, model_id)
+                SELECT v_target, r.left_id, r.right_id, r.left_key, r.right_key, r.score, r.reason, r.levels,
+                    r.model_id
                 FROM pg_temp.mlops_dedup_review AS r
                 ON CONFLICT (target, left_key, right_key) DO NOTHING;
                 PERFORM mlops.dedup_work_prepare(p_batch_size);

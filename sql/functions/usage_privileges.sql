@@ -58,10 +58,15 @@ DECLARE
         -- incremental detection (issue 11); creating the capture triggers needs EXECUTE on their function
         'dedup_track_changes', 'dedup_capture_changes', 'dedup_signatures_make', 'dedup_signatures_probe',
         'dedup_signatures_store', 'dedup_state_finish', 'dedup_changes_captured',
-        'dedup_signatures_uncapped'
+        'dedup_signatures_uncapped',
+        -- learned matching (issue 12)
+        'train_rule', 'explain_match', 'dedup_linkage_edges', 'linkage_pairs', 'linkage_estimate',
+        'linkage_fingerprint', 'linkage_model_load', 'comparison_kinds', 'comparison_levels_sql', 'comparison_level_labels',
+        'comparison_values_sql', 'comparison_base_type', 'match_probability', 'edit_distance', 'edit_distance_sql'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
-    v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile', 'dedup_rule_text_warning'];
+    v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile', 'dedup_rule_text_warning',
+        'dedup_rule_check_comparisons', 'comparison_value_sql', 'comparison_base_type'];
 BEGIN
     IF p_rule_writer IS NULL THEN
         RAISE EXCEPTION 'p_rule_writer must be true or false, not NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -129,7 +134,7 @@ BEGIN
         (8, 'table', 'mlops.duplicate_candidates', 'SELECT', NULL),
         (
             8, 'table', 'mlops.duplicate_candidates', 'INSERT',
-            ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score', 'reason']
+            ARRAY['target', 'left_id', 'right_id', 'left_key', 'right_key', 'score', 'reason', 'levels', 'model_id']
         ),
         (8, 'table', 'mlops.duplicate_candidates', 'UPDATE', ARRAY['status', 'decided_at']),
         -- incremental detection: the capture triggers queue changes (as the package's owner), runs read and consume
@@ -144,9 +149,18 @@ BEGIN
         (8, 'table', 'mlops.dedup_state', 'INSERT', ARRAY['target', 'fingerprint', 'complete']),
         (8, 'table', 'mlops.dedup_state', 'UPDATE', ARRAY['fingerprint', 'complete', 'built_at', 'updated_at']),
         (8, 'table', 'mlops.dedup_state', 'DELETE', NULL),
+        -- learned rules: detection reads the models, trains them on a rule's first run and in mlops.train_rule.
+        -- Row-level security: read with SELECT on the table, written with UPDATE on it.
+        (8, 'table', 'mlops.dedup_models', 'SELECT', NULL),
+        (8, 'table', 'mlops.dedup_models', 'INSERT',
+            ARRAY['target', 'version', 'fingerprint', 'comparisons', 'kinds', 'prior', 'live_rows', 'candidate_pairs',
+                'random_pairs', 'labelled_matches', 'labelled_distinct', 'iterations', 'converged', 'seed']),
+        (8, 'table', 'mlops.dedup_model_levels', 'SELECT', NULL),
+        (8, 'table', 'mlops.dedup_model_levels', 'INSERT', ARRAY['model_id', 'comparison', 'level', 'label', 'm', 'u']),
         -- reports
         (9, 'view', 'mlops.dedup_stats', 'SELECT', NULL),
-        (9, 'view', 'mlops.data_quality', 'SELECT', NULL)
+        (9, 'view', 'mlops.data_quality', 'SELECT', NULL),
+        (9, 'view', 'mlops.review_queue', 'SELECT', NULL)
     ),
     writer (ord, kind, name, priv, cols) AS (
         -- A rule writer writes the rule's settings; rule_owner and evaluator are set by the rule trigger, which
@@ -155,7 +169,7 @@ BEGIN
             CASE WHEN w.priv = 'DELETE' THEN NULL ELSE ARRAY(
                 SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
                 WHERE a.attrelid = 'mlops.dedup_rules'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-                    AND a.attname NOT IN ('rule_owner', 'evaluator')
+                    AND a.attname NOT IN ('rule_owner', 'evaluator', 'comparison_types')
                 ORDER BY a.attnum
             ) END
         FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)

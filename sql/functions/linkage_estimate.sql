@@ -1,0 +1,220 @@
+-- mlops.linkage_estimate: estimates a learned rule's model from the detection pass's rows and candidate pairs into
+-- pg_temp.mlops_linkage_model (comparison, level, label, m, u; comparison 0 is the prior). Fellegi-Sunter: a pair's
+-- match weight is log2(prior / (1 - prior)) plus, per comparison, log2(m / u) of its level.
+--   u (how often non-matches agree at a level): the exact level from the values' frequencies (the chance that two
+--   rows drawn at random share a value), the other levels from p_random_pairs random pairs (a fixed seed: the same
+--   data gives the same model).
+--   m (how often matches do) and the prior (the share of matches among candidate pairs): expectation-maximisation
+--   over the candidate pairs' level patterns, u held fixed, until nothing moves by 1e-5 (at most 100 rounds).
+--   Review decisions (pairs scored by a model of the same comparisons) are labels: a pair decided 'merged' counts
+--   as a match and one decided 'distinct' as a non-match, and the candidate pairs of the same pattern lean towards
+--   what their labels say (one label weighs as much as the model's own estimate).
+-- Sources: Fellegi and Sunter, "A Theory for Record Linkage", JASA 1969; Winkler, "Using the EM Algorithm for Weight
+-- Computation in the Fellegi-Sunter Model of Record Linkage", 1988; u from random pairs and EM with u fixed as Splink
+-- does (Linacre et al., Splink, 2022).
+
+CREATE OR REPLACE FUNCTION mlops.linkage_estimate(
+    p_target regclass,
+    p_kinds text [],
+    p_fingerprint text,
+    p_seed integer,
+    p_random_pairs integer,
+    OUT prior double precision,
+    OUT iterations integer,
+    OUT converged boolean,
+    OUT random_pairs bigint,
+    OUT labelled_matches integer,
+    OUT labelled_distinct integer
+)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    v_n CONSTANT integer := cardinality(p_kinds);
+    v_rows bigint;
+    v_moved double precision;
+    v_prior double precision;
+    -- a level never seen among matches is rare, not impossible
+    v_floor CONSTANT double precision := 1e-6;
+    v_scratch text;
+BEGIN
+    PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text,'
+        ' cmp text[])';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_pairs (a bigint, b bigint, levels smallint[])';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_model (comparison integer, level smallint, label text,'
+        ' m double precision, u double precision)';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_random (levels smallint[])';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_patterns (pid bigint, n bigint, matches bigint, non_matches bigint,'
+        ' w double precision)';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_pattern_levels (pid bigint, comparison integer, level smallint)';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_m (comparison integer, level smallint, m double precision)';
+    -- scratch tables of an earlier pass in this session (to_regclass: no NOTICE when there are none)
+    FOR v_scratch IN
+        SELECT x.name FROM unnest(ARRAY['mlops_linkage_model', 'mlops_linkage_random', 'mlops_linkage_patterns',
+            'mlops_linkage_pattern_levels', 'mlops_linkage_m']) AS x (name)
+        WHERE to_regclass('pg_temp.' || x.name) IS NOT NULL
+    LOOP
+        EXECUTE format('DROP TABLE pg_temp.%I', v_scratch);
+    END LOOP;
+    SELECT count(*) INTO v_rows FROM pg_temp.mlops_dedup_rows;
+
+    -- every level of every comparison, u from random pairs (smoothed: half a pair per level)
+    random_pairs := least(p_random_pairs::bigint, v_rows * (v_rows - 1) / 2);
+    EXECUTE format(
+        $q$
+        CREATE TEMP TABLE mlops_linkage_random AS
+        SELECT %s AS levels
+        FROM (
+            SELECT 1 + abs(pg_catalog.hashint8extended(g, %2$s)) %% %3$s AS a,
+                1 + abs(pg_catalog.hashint8extended(g, %2$s + 1)) %% %3$s AS b
+            FROM generate_series(1, %4$s) AS g
+        ) AS x
+        INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.rnk = x.a
+        INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.rnk = x.b
+        WHERE x.a <> x.b
+        $q$,
+        mlops.comparison_levels_sql(p_kinds, 'ra.cmp', 'rb.cmp'), p_seed, greatest(v_rows, 1), random_pairs
+    );
+    GET DIAGNOSTICS random_pairs = ROW_COUNT;
+    CREATE TEMP TABLE mlops_linkage_model AS
+    WITH levels AS (
+        SELECT c.i AS comparison, (l.n - 1)::smallint AS level, l.label,
+            cardinality(mlops.comparison_level_labels(c.kind)) - 1 AS top
+        FROM unnest(p_kinds) WITH ORDINALITY AS c (kind, i)
+        CROSS JOIN LATERAL unnest(mlops.comparison_level_labels(c.kind)) WITH ORDINALITY AS l (label, n)
+    ),
+    -- the exact level: the chance that two rows drawn at random share a value
+    exact AS (
+        SELECT c.i AS comparison,
+            greatest(sum(f.k * (f.k - 1))::double precision / nullif(sum(f.k) * (sum(f.k) - 1), 0), 0) AS u,
+            sum(f.k) AS valued
+        FROM generate_series(1, v_n) AS c (i)
+        CROSS JOIN LATERAL (
+            SELECT count(*)::double precision AS k FROM pg_temp.mlops_dedup_rows AS r
+            WHERE r.cmp[c.i] IS NOT NULL GROUP BY r.cmp[c.i]
+        ) AS f
+        GROUP BY c.i
+    ),
+    seen AS (
+        SELECT x.i AS comparison, x.level, sum(p.k) AS k
+        FROM (SELECT r.levels, count(*) AS k FROM pg_temp.mlops_linkage_random AS r GROUP BY r.levels) AS p
+        CROSS JOIN LATERAL unnest(p.levels) WITH ORDINALITY AS x (level, i)
+        WHERE x.level IS NOT NULL
+        GROUP BY x.i, x.level
+    )
+    SELECT l.comparison::integer, l.level, l.label, NULL::double precision AS m,
+        CASE WHEN l.level = l.top
+            -- never seen twice: as if one pair in all had it
+            THEN greatest(coalesce(e.u, 0), 1 / greatest(coalesce(e.valued, 2) * (coalesce(e.valued, 2) - 1), 2))
+            ELSE (1 - coalesce(e.u, 0)) * (coalesce(s.k, 0) + 0.5) / (
+                SELECT sum(coalesce(s2.k, 0) + 0.5) FROM levels AS l2
+                LEFT JOIN seen AS s2 ON s2.comparison = l2.comparison AND s2.level = l2.level
+                WHERE l2.comparison = l.comparison AND l2.level < l2.top
+            )
+        END AS u
+    FROM levels AS l
+    LEFT JOIN exact AS e ON e.comparison = l.comparison
+    LEFT JOIN seen AS s ON s.comparison = l.comparison AND s.level = l.level AND l.level < l.top;
+    DROP TABLE pg_temp.mlops_linkage_random;
+
+    -- the candidate pairs' patterns, and the review decisions on pairs scored by a model of the same comparisons
+    CREATE TEMP TABLE mlops_linkage_patterns AS
+    SELECT row_number() OVER () AS pid, x.levels, sum(x.n)::bigint AS n, sum(x.matches)::bigint AS matches,
+        sum(x.non_matches)::bigint AS non_matches, NULL::double precision AS w
+    FROM (
+        SELECT p.levels, count(*) AS n, 0 AS matches, 0 AS non_matches
+        FROM pg_temp.mlops_linkage_pairs AS p GROUP BY p.levels
+        UNION ALL
+        SELECT d.levels, 0, count(*) FILTER (WHERE d.status = 'merged'), count(*) FILTER (WHERE d.status = 'distinct')
+        FROM mlops.duplicate_candidates AS d
+        INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
+        WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = p_fingerprint
+            AND d.status IN ('merged', 'distinct') AND cardinality(d.levels) = v_n
+        GROUP BY d.levels
+    ) AS x
+    GROUP BY x.levels;
+    SELECT coalesce(sum(p.matches), 0), coalesce(sum(p.non_matches), 0) INTO labelled_matches, labelled_distinct
+    FROM pg_temp.mlops_linkage_patterns AS p;
+    CREATE TEMP TABLE mlops_linkage_pattern_levels AS
+    SELECT p.pid, x.i::integer AS comparison, x.level
+    FROM pg_temp.mlops_linkage_patterns AS p
+    CROSS JOIN LATERAL unnest(p.levels) WITH ORDINALITY AS x (level, i)
+    WHERE x.level IS NOT NULL;
+    ANALYZE pg_temp.mlops_linkage_patterns;
+    ANALYZE pg_temp.mlops_linkage_pattern_levels;
+
+    -- start: matches agree (the top level 0.9), one candidate pair in ten a match
+    UPDATE pg_temp.mlops_linkage_model AS o
+    SET m = CASE WHEN o.level = t.top THEN 0.9 ELSE 0.1 / t.top END
+    FROM (SELECT m2.comparison, max(m2.level) AS top FROM pg_temp.mlops_linkage_model AS m2 GROUP BY m2.comparison)
+        AS t
+    WHERE t.comparison = o.comparison;
+    prior := 0.1;
+    converged := false;
+    iterations := 0;
+    WHILE iterations < 100 AND NOT converged LOOP
+        iterations := iterations + 1;
+        -- E: each pattern's match probability; labelled patterns lean to their labels
+        UPDATE pg_temp.mlops_linkage_patterns AS p
+        SET w = CASE WHEN p.matches + p.non_matches > 0
+            THEN (p.matches + x.w) / (p.matches + p.non_matches + 1) ELSE x.w END
+        FROM (
+            SELECT p2.pid, 1 / (1 + (1 - prior) / prior * exp(-coalesce(sum(ln(o.m / o.u)), 0))) AS w
+            FROM pg_temp.mlops_linkage_patterns AS p2
+            LEFT JOIN pg_temp.mlops_linkage_pattern_levels AS pl ON pl.pid = p2.pid
+            LEFT JOIN pg_temp.mlops_linkage_model AS o ON o.comparison = pl.comparison AND o.level = pl.level
+            GROUP BY p2.pid
+        ) AS x
+        WHERE x.pid = p.pid;
+        -- M: the prior over the unlabelled candidate pairs; m over them and the labelled ones
+        SELECT sum(p.n * p.w) / nullif(sum(p.n), 0) INTO v_prior FROM pg_temp.mlops_linkage_patterns AS p;
+        v_prior := least(greatest(coalesce(v_prior, prior), 1e-9), 1 - 1e-9);
+        IF iterations > 1 THEN
+            DROP TABLE pg_temp.mlops_linkage_m;
+        END IF;
+        CREATE TEMP TABLE mlops_linkage_m AS
+        SELECT o.comparison, o.level,
+            greatest(coalesce(s.weight / nullif(sum(s.weight) OVER (PARTITION BY o.comparison), 0), o.m), v_floor)
+                AS m
+        FROM pg_temp.mlops_linkage_model AS o
+        LEFT JOIN (
+            SELECT pl.comparison, pl.level, sum(p.n * p.w + p.matches) AS weight
+            FROM pg_temp.mlops_linkage_pattern_levels AS pl
+            INNER JOIN pg_temp.mlops_linkage_patterns AS p ON p.pid = pl.pid
+            GROUP BY pl.comparison, pl.level
+        ) AS s ON s.comparison = o.comparison AND s.level = o.level;
+        SELECT max(abs(n.m - o.m)) INTO v_moved
+        FROM pg_temp.mlops_linkage_m AS n
+        INNER JOIN pg_temp.mlops_linkage_model AS o ON o.comparison = n.comparison AND o.level = n.level;
+        UPDATE pg_temp.mlops_linkage_model AS o SET m = n.m
+        FROM pg_temp.mlops_linkage_m AS n WHERE n.comparison = o.comparison AND n.level = o.level;
+        converged := coalesce(v_moved, 0) < 1e-5 AND abs(v_prior - prior) < 1e-5;
+        prior := v_prior;
+    END LOOP;
+    -- m sums to 1 per comparison after the floor
+    UPDATE pg_temp.mlops_linkage_model AS o SET m = o.m / t.total
+    FROM (SELECT m2.comparison, sum(m2.m) AS total FROM pg_temp.mlops_linkage_model AS m2 GROUP BY m2.comparison)
+        AS t
+    WHERE t.comparison = o.comparison;
+    -- comparison 0: the prior, as a level whose weight is the prior odds
+    INSERT INTO pg_temp.mlops_linkage_model (comparison, level, label, m, u)
+    VALUES (0, 0, 'prior', prior, 1 - prior);
+    DROP TABLE pg_temp.mlops_linkage_m;
+    DROP TABLE pg_temp.mlops_linkage_pattern_levels;
+    DROP TABLE pg_temp.mlops_linkage_patterns;
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.linkage_estimate(regclass, text [], text, integer, integer) IS
+'Internal, detection of a learned rule: estimates the Fellegi-Sunter model of the pass (pg_temp.mlops_dedup_rows, '
+'pg_temp.mlops_linkage_pairs) into pg_temp.mlops_linkage_model (comparison integer, level smallint, label text, '
+'m double precision, u double precision; comparison 0 level 0 is the prior: m = prior, u = 1 - prior). u: exact '
+'level from value frequencies, other levels from up to p_random_pairs random pairs (seed p_seed); m and prior: EM '
+'over candidate pair patterns with u fixed, review decisions on pairs of models with fingerprint p_fingerprint as '
+'labels. Returns prior (probability 0-1 that a candidate pair matches), iterations, converged, random_pairs, '
+'labelled_matches, labelled_distinct. Sources: Fellegi and Sunter 1969; Winkler 1988.';
+
+REVOKE EXECUTE ON FUNCTION mlops.linkage_estimate(regclass, text [], text, integer, integer) FROM PUBLIC;
