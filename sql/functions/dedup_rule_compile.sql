@@ -104,11 +104,14 @@ BEGIN
                 v_cmp
             );
             IF v_i > 3 AND v_i <= v_count THEN
-                -- the expression's type, from a scalar subquery over no row: the expression is parsed and planned,
-                -- never run on a row
-                EXECUTE format(E'SELECT pg_catalog.pg_typeof((SELECT (%s\n) FROM %s AS t LIMIT 0))::regtype',
-                    v_exprs[v_i], p_target)
-                INTO v_type;
+                -- the expression's type, read off a view of it: a view is parsed, never planned or run, so not even
+                -- a constant part of the expression is evaluated (a query's plan would fold it)
+                EXECUTE format(E'CREATE VIEW mlops_rules.%I AS SELECT (%s\n) AS v FROM %s AS t', v_name || '_type',
+                    v_exprs[v_i], p_target);
+                SELECT a.atttypid::regtype INTO v_type
+                FROM pg_catalog.pg_attribute AS a
+                WHERE a.attrelid = format('mlops_rules.%I', v_name || '_type')::regclass AND a.attnum = 1;
+                EXECUTE format('DROP VIEW mlops_rules.%I', v_name || '_type');
                 comparison_types := comparison_types || v_type;
                 v_comparisons := v_comparisons || mlops.comparison_value_sql(format(E'(%s\n)', v_exprs[v_i]), v_type);
             END IF;
