@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
+# The record-linkage benchmark's own environment: Splink, DuckDB, recordlinkage stay out of requirements.txt.
+LINKAGE_VENV := .venv-linkage
+LINKAGE_PY := $(LINKAGE_VENV)/bin/python
+LINKAGE_STAMP := $(LINKAGE_VENV)/.installed-$(shell cat requirements.txt bench/requirements-linkage.txt | sha256sum | cut -c1-12)
 
-.PHONY: setup demo test lint install audit merge review stats grant bench clean
+.PHONY: setup demo test lint install audit merge review stats grant bench bench-linkage clean
 
 setup: $(STAMP)
 
@@ -55,5 +59,14 @@ bench: setup
 	$(PY) bench/pipeline.py
 	$(PY) bench/steady.py
 
+$(LINKAGE_STAMP): requirements.txt bench/requirements-linkage.txt
+	test -x $(LINKAGE_PY) || $(PYTHON) -m venv $(LINKAGE_VENV)
+	$(LINKAGE_PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r bench/requirements-linkage.txt
+	rm -f $(LINKAGE_VENV)/.installed-* && touch $@
+
+# Febrl 1-3: ours (learned model, one expression) beside Splink 5; ARGS="--only splink,expression --datasets 3"
+bench-linkage: $(LINKAGE_STAMP)
+	$(LINKAGE_PY) bench/linkage.py $(ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LINKAGE_VENV) .pytest_cache .ruff_cache
