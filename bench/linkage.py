@@ -322,9 +322,10 @@ def pending_in_review_order(conn: psycopg.Connection, n: int) -> tuple[list[tupl
     where the view does not exist), and which order that was."""
     (has_view,) = conn.execute("SELECT to_regclass('mlops.review_queue') IS NOT NULL").fetchone()
     if has_view:
-        # the view's own order, read as it comes; status filtered here, whatever the view shows
+        # the view's order: position (most uncertain first for a learned rule)
         queued = conn.execute(
-            "SELECT q.candidate_id, q.left_key, q.right_key FROM mlops.review_queue AS q WHERE q.target = %s::regclass",
+            "SELECT q.candidate_id, q.left_key, q.right_key FROM mlops.review_queue AS q WHERE q.target = %s::regclass"
+            " ORDER BY q.position",
             (table_name(n),),
         ).fetchall()
         pending = {
