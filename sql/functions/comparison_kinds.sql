@@ -12,7 +12,7 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_kinds text[] := '{}';
+    v_kinds text[] := ARRAY[]::text[];
     v_type regtype;
     v_category "char";
     v_digits double precision;

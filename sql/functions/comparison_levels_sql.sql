@@ -13,9 +13,9 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_values text[] := '{}';
-    v_measures text[] := ARRAY['x.*'];
-    v_levels text[] := '{}';
+    v_values text[] := ARRAY[]::text[];
+    v_measures text[] := ARRAY['x.*']::text[];
+    v_levels text[] := ARRAY[]::text[];
     v_a text;
     v_b text;
     v_short text;

@@ -10,7 +10,7 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_values text[] := '{}';
+    v_values text[] := ARRAY[]::text[];
     v_value text;
 BEGIN
     IF p_types IS NULL THEN

@@ -71,8 +71,8 @@ BEGIN
     -- comparison's type is read once it compiled alone, and its value is written in that type's one spelling.
     v_base := format('e%s_%s', p_target::oid, pg_current_xact_id());
     IF p_comparisons IS NOT NULL THEN
-        comparison_types := '{}';
-        v_comparisons := '{}';
+        comparison_types := ARRAY[]::regtype[];
+        v_comparisons := ARRAY[]::text[];
     END IF;
     FOR v_i IN 1..v_count + 1 LOOP
         CONTINUE WHEN v_i <= v_count AND v_exprs[v_i] IS NULL;

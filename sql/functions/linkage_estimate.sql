@@ -47,9 +47,10 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_linkage_model (comparison integer, level smallint, label text,'
         ' m double precision, u double precision)';
     PERFORM 'PRAGMA:TABLE: mlops_linkage_random (levels smallint[])';
-    PERFORM 'PRAGMA:TABLE: mlops_linkage_patterns (pid bigint, n bigint, matches bigint, non_matches bigint,'
-        ' w double precision)';
-    PERFORM 'PRAGMA:TABLE: mlops_linkage_pattern_levels (pid bigint, comparison integer, level smallint)';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_patterns (pid bigint, levels smallint[], n bigint, matches bigint,'
+        ' non_matches bigint, w double precision)';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_pattern_levels (pid bigint, comparison integer, level smallint,'
+        ' unbiased boolean, selected boolean)';
     PERFORM 'PRAGMA:TABLE: mlops_linkage_m (comparison integer, level smallint, m double precision)';
     -- scratch tables of an earlier pass in this session (to_regclass: no NOTICE when there are none)
     FOR v_scratch IN
@@ -138,11 +139,24 @@ BEGIN
     GROUP BY x.levels;
     SELECT coalesce(sum(p.matches), 0), coalesce(sum(p.non_matches), 0) INTO labelled_matches, labelled_distinct
     FROM pg_temp.mlops_linkage_patterns AS p;
+    -- unbiased: whether the pair agrees exactly on two comparisons besides this one, so it would have been a
+    -- candidate whatever this comparison says
     CREATE TEMP TABLE mlops_linkage_pattern_levels AS
-    SELECT p.pid, x.i::integer AS comparison, x.level
-    FROM pg_temp.mlops_linkage_patterns AS p
-    CROSS JOIN LATERAL unnest(p.levels) WITH ORDINALITY AS x (level, i)
-    WHERE x.level IS NOT NULL;
+    SELECT y.pid, y.comparison, y.level, y.exact_elsewhere >= 2 AS unbiased,
+        y.level = y.top AND y.exact_elsewhere <= 1 AS selected
+    FROM (
+        SELECT p.pid, x.i::integer AS comparison, x.level, tx.top,
+            count(*) FILTER (WHERE z.level = t.top AND z.i <> x.i) OVER (PARTITION BY p.pid, x.i) AS exact_elsewhere
+        FROM pg_temp.mlops_linkage_patterns AS p
+        CROSS JOIN LATERAL unnest(p.levels) WITH ORDINALITY AS x (level, i)
+        CROSS JOIN LATERAL unnest(p.levels) WITH ORDINALITY AS z (level, i)
+        INNER JOIN (SELECT o.comparison, max(o.level) AS top FROM pg_temp.mlops_linkage_model AS o GROUP BY 1) AS t
+            ON t.comparison = z.i
+        INNER JOIN (SELECT o.comparison, max(o.level) AS top FROM pg_temp.mlops_linkage_model AS o GROUP BY 1) AS tx
+            ON tx.comparison = x.i
+        WHERE x.level IS NOT NULL
+    ) AS y
+    GROUP BY y.pid, y.comparison, y.level, y.top, y.exact_elsewhere;
     ANALYZE pg_temp.mlops_linkage_patterns;
     ANALYZE pg_temp.mlops_linkage_pattern_levels;
 
@@ -164,7 +178,9 @@ BEGIN
         FROM (
             SELECT p2.pid, 1 / (1 + (1 - prior) / prior * exp(-coalesce(sum(ln(o.m / o.u)), 0))) AS w
             FROM pg_temp.mlops_linkage_patterns AS p2
-            LEFT JOIN pg_temp.mlops_linkage_pattern_levels AS pl ON pl.pid = p2.pid
+            -- agreement that made the pair a candidate (at most two exact comparisons: both were its blocking
+            -- key) says nothing about whether it matches: every candidate has it
+            LEFT JOIN pg_temp.mlops_linkage_pattern_levels AS pl ON pl.pid = p2.pid AND NOT pl.selected
             LEFT JOIN pg_temp.mlops_linkage_model AS o ON o.comparison = pl.comparison AND o.level = pl.level
             GROUP BY p2.pid
         ) AS x
@@ -177,14 +193,27 @@ BEGIN
         END IF;
         CREATE TEMP TABLE mlops_linkage_m AS
         SELECT o.comparison, o.level,
-            greatest(coalesce(s.weight / nullif(sum(s.weight) OVER (PARTITION BY o.comparison), 0), o.m), v_floor)
-                AS m
+            -- a level no candidate pair shows (weighed) gets the floor; a comparison no pair has a value for keeps
+            -- its m
+            CASE WHEN sum(s.weight) OVER (PARTITION BY o.comparison) > 0
+                THEN greatest(coalesce(s.weight, 0) / sum(s.weight) OVER (PARTITION BY o.comparison), v_floor)
+                ELSE o.m END AS m
         FROM pg_temp.mlops_linkage_model AS o
         LEFT JOIN (
-            SELECT pl.comparison, pl.level, sum(p.n * p.w + p.matches) AS weight
-            FROM pg_temp.mlops_linkage_pattern_levels AS pl
-            INNER JOIN pg_temp.mlops_linkage_patterns AS p ON p.pid = pl.pid
-            GROUP BY pl.comparison, pl.level
+            -- a comparison's m from the candidate pairs that did not need it to be candidates (blocking on two other
+            -- comparisons' values selects pairs that agree on those: counting them would make agreement look like
+            -- a match), from all of them when there are none
+            SELECT x.comparison, x.level,
+                CASE WHEN bool_or(x.has_unbiased) OVER (PARTITION BY x.comparison) THEN x.unbiased ELSE x.everyone END
+                    AS weight
+            FROM (
+                SELECT pl.comparison, pl.level, sum(p.n * p.w + p.matches) AS everyone,
+                    sum(p.n * p.w + p.matches) FILTER (WHERE pl.unbiased) AS unbiased,
+                    coalesce(sum(p.n * p.w + p.matches) FILTER (WHERE pl.unbiased), 0) > 0 AS has_unbiased
+                FROM pg_temp.mlops_linkage_pattern_levels AS pl
+                INNER JOIN pg_temp.mlops_linkage_patterns AS p ON p.pid = pl.pid
+                GROUP BY pl.comparison, pl.level
+            ) AS x
         ) AS s ON s.comparison = o.comparison AND s.level = o.level;
         SELECT max(abs(n.m - o.m)) INTO v_moved
         FROM pg_temp.mlops_linkage_m AS n
