@@ -40,6 +40,8 @@ DECLARE
     -- a level never seen among matches is rare, not impossible
     v_floor CONSTANT double precision := 1e-6;
     v_scratch text;
+    v_short_kinds text[];
+    v_long_kinds text[];
 BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text,'
         ' cmp text[])';
@@ -62,24 +64,44 @@ BEGIN
     END LOOP;
     SELECT count(*) INTO v_rows FROM pg_temp.mlops_dedup_rows;
 
-    -- every level of every comparison, u from random pairs (smoothed: half a pair per level)
+    -- every level of every comparison, u from random pairs (smoothed: half a pair per level). Long texts cost a
+    -- trigram similarity each (~0.1 ms a pair for 1.5 KB): they are compared on the first tenth of the pairs only.
     random_pairs := least(p_random_pairs::bigint, v_rows * (v_rows - 1) / 2);
-    EXECUTE format(
-        $q$
-        CREATE TEMP TABLE mlops_linkage_random AS
-        SELECT %s AS levels
-        FROM (
-            SELECT 1 + abs(pg_catalog.hashint8extended(g, %2$s)) %% %3$s AS a,
-                1 + abs(pg_catalog.hashint8extended(g, %2$s + 1)) %% %3$s AS b
-            FROM generate_series(1, %4$s) AS g
-        ) AS x
-        INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.rnk = x.a
-        INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.rnk = x.b
-        WHERE x.a <> x.b
-        $q$,
-        mlops.comparison_levels_sql(p_kinds, 'ra.cmp', 'rb.cmp'), p_seed, greatest(v_rows, 1), random_pairs
-    );
-    GET DIAGNOSTICS random_pairs = ROW_COUNT;
+    SELECT array_agg(CASE WHEN k.kind = 'text' AND (
+        SELECT avg(char_length(s.v)) FROM (
+            SELECT r.cmp[k.i] AS v FROM pg_temp.mlops_dedup_rows AS r WHERE r.cmp[k.i] IS NOT NULL LIMIT 1000
+        ) AS s) > 30 THEN 'none' ELSE k.kind END ORDER BY k.i),
+        array_agg(CASE WHEN k.kind = 'text' AND (
+        SELECT avg(char_length(s.v)) FROM (
+            SELECT r.cmp[k.i] AS v FROM pg_temp.mlops_dedup_rows AS r WHERE r.cmp[k.i] IS NOT NULL LIMIT 1000
+        ) AS s) > 30 THEN k.kind ELSE 'none' END ORDER BY k.i)
+    INTO v_short_kinds, v_long_kinds
+    FROM unnest(p_kinds) WITH ORDINALITY AS k (kind, i);
+    FOR v_pass IN 1..2 LOOP
+        CONTINUE WHEN v_pass = 2 AND v_long_kinds <@ ARRAY['none'];
+        EXECUTE format(
+            $q$
+            %5$s
+            SELECT %1$s AS levels
+            FROM (
+                SELECT 1 + abs(pg_catalog.hashint8extended(g, %2$s)) %% %3$s AS a,
+                    1 + abs(pg_catalog.hashint8extended(g, %2$s + 1)) %% %3$s AS b
+                FROM generate_series(1, %4$s) AS g
+            ) AS x
+            INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.rnk = x.a
+            INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.rnk = x.b
+            WHERE x.a <> x.b
+            $q$,
+            mlops.comparison_levels_sql(CASE v_pass WHEN 1 THEN v_short_kinds ELSE v_long_kinds END, 'ra.cmp',
+                'rb.cmp'),
+            p_seed, greatest(v_rows, 1), CASE v_pass WHEN 1 THEN random_pairs ELSE greatest(random_pairs / 10, 1) END,
+            CASE v_pass WHEN 1 THEN 'CREATE TEMP TABLE mlops_linkage_random AS'
+                ELSE 'INSERT INTO pg_temp.mlops_linkage_random (levels)' END
+        );
+        IF v_pass = 1 THEN
+            GET DIAGNOSTICS random_pairs = ROW_COUNT;
+        END IF;
+    END LOOP;
     CREATE TEMP TABLE mlops_linkage_model AS
     WITH levels AS (
         SELECT c.i AS comparison, (l.n - 1)::smallint AS level, l.label,
