@@ -209,6 +209,8 @@ class InstallReport:
     routines: int = 0
     rebased: str | None = None
     extension: str = ""
+    fuzzystrmatch: str = ""
+    fuzzystrmatch_missing: str | None = None
     rules_compiled: list[str] = field(default_factory=list)
     rules_not_compiled: list[str] = field(default_factory=list)
     foreign_routines: list[str] = field(default_factory=list)
@@ -225,6 +227,8 @@ class InstallReport:
             lines.insert(0, self.rebased)
         if self.extension:
             lines.append(self.extension)
+        if self.fuzzystrmatch:
+            lines.append(self.fuzzystrmatch)
         if self.rules_compiled:
             lines.append(f"compiled the dedup rule(s) that had no evaluator: {', '.join(self.rules_compiled)}")
         if self.regranted:
@@ -240,6 +244,11 @@ class InstallReport:
         ]
         if self.locale_warning:
             lines.append(f"WARNING: {self.locale_warning}")
+        if self.fuzzystrmatch_missing:
+            lines.append(
+                f"WARNING: {self.fuzzystrmatch_missing}. Until then edit distances use the package's PL/pgSQL "
+                "fallback, mlops.edit_distance: the same numbers, tens of times slower"
+            )
         return "\n".join(lines)
 
 
@@ -385,39 +394,55 @@ def find_clashes(conn: psycopg.Connection, names: dict[str, set[str]], first_ins
     return [row[0] for row in rows]
 
 
-def ensure_pg_trgm(conn: psycopg.Connection, extension_schema: str | None, default_schema: str | None) -> str:
-    """Use pg_trgm where it is; create it in --extension-schema or the database's default schema. Says which."""
+class ExtensionNotCreated(RunnerError):
+    """An extension the package uses is missing and cannot be created here; the message says why and what to do."""
+
+
+def ensure_extension(
+    conn: psycopg.Connection, name: str, extension_schema: str | None, default_schema: str | None
+) -> str:
+    """Use an extension where it is installed; else create it in --extension-schema or the connection's default schema.
+    Says which. ExtensionNotCreated when it cannot be created (the attempt, in a savepoint, is undone)."""
     row = conn.execute(
         "SELECT n.nspname FROM pg_catalog.pg_extension AS e"
-        " JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace WHERE e.extname = %s",
+        (name,),
     ).fetchone()
     if row:
-        return f"pg_trgm is installed in schema {row[0]}; using it there"
+        return f"{name} is installed in schema {row[0]}; using it there"
     schema = extension_schema or default_schema
     if not schema:
-        raise RunnerError(
-            "pg_trgm is not installed and this connection has no default schema to put it in: "
+        raise ExtensionNotCreated(
+            f"{name} is not installed and this connection has no default schema to put it in: "
             "pass --extension-schema SCHEMA"
         )
     if conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema,)).fetchone()[0]:
         raise RunnerError(f"--extension-schema {schema}: no such schema")
+    if not conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name = %s)", (name,)
+    ).fetchone()[0]:
+        raise ExtensionNotCreated(
+            f"{name} is not available on this server: install PostgreSQL's contrib modules there, then install again"
+        )
     try:
         with conn.transaction():
             conn.execute(
-                psycopg.sql.SQL("CREATE EXTENSION pg_trgm WITH SCHEMA {}").format(psycopg.sql.Identifier(schema))
+                psycopg.sql.SQL("CREATE EXTENSION {} WITH SCHEMA {}").format(
+                    psycopg.sql.Identifier(name), psycopg.sql.Identifier(schema)
+                )
             )
     except psycopg.errors.DuplicateFunction as exc:
-        raise RunnerError(
-            f"pg_trgm cannot be created in schema {schema}: it already holds a function of pg_trgm's "
+        raise ExtensionNotCreated(
+            f"{name} cannot be created in schema {schema}: it already holds a function of {name}'s "
             f"({exc.diag.message_primary}); pass --extension-schema with another schema (CREATE SCHEMA extensions "
-            "first), or install pg_trgm yourself. Nothing was changed"
+            f"first), or install {name} yourself"
         ) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
-        raise RunnerError(
-            f"pg_trgm is not installed and this role may not create it ({exc.diag.message_primary}): "
-            f"ask the database owner to run CREATE EXTENSION pg_trgm WITH SCHEMA {schema}, then install again"
+        raise ExtensionNotCreated(
+            f"{name} is not installed and this role may not create it ({exc.diag.message_primary}): "
+            f"ask the database owner to run CREATE EXTENSION {name} WITH SCHEMA {schema}, then install again"
         ) from exc
-    return f"created extension pg_trgm in schema {schema}"
+    return f"created extension {name} in schema {schema}"
 
 
 def install(
@@ -427,8 +452,8 @@ def install(
     transaction), then every routine and view file. Never creates, alters or drops a table it does not own.
 
     Checks first, changing nothing when they fail: the ledger against the files (MigrationError), and that no user
-    object holds a package name (InstallClashError). Runs under a pinned search_path; pg_trgm is used where it is,
-    else created in extension_schema or the connection's default schema.
+    object holds a package name (InstallClashError). Runs under a pinned search_path; pg_trgm (required) and
+    fuzzystrmatch (optional) are used where they are, else created in extension_schema or the default schema.
     """
     migrations = read_migrations(sql_dir)
     report = InstallReport()
@@ -469,7 +494,14 @@ def install(
                         + ". Nothing was changed. Rename or move them (e.g. ALTER TABLE mlops.x SET SCHEMA other), "
                         "or install into a database without them"
                     )
-                report.extension = ensure_pg_trgm(conn, extension_schema, default_schema)
+                try:  # required: text similarity is built on it
+                    report.extension = ensure_extension(conn, "pg_trgm", extension_schema, default_schema)
+                except ExtensionNotCreated as exc:
+                    raise RunnerError(f"{exc}. Nothing was changed") from exc
+                try:  # optional: without it edit distances fall back to mlops.edit_distance (PL/pgSQL)
+                    report.fuzzystrmatch = ensure_extension(conn, "fuzzystrmatch", extension_schema, default_schema)
+                except ExtensionNotCreated as exc:
+                    report.fuzzystrmatch_missing = str(exc)
                 conn.execute("SET LOCAL client_min_messages = warning")  # not "schema mlops already exists"
                 conn.execute(BOOTSTRAP_SQL)
                 if report.rebased:
@@ -1178,7 +1210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--extension-schema",
         metavar="SCHEMA",
-        help="where to create pg_trgm if it is missing (default: the connection's default schema)",
+        help="where to create pg_trgm and fuzzystrmatch if missing (default: the connection's default schema)",
     )
     p.set_defaults(func=cmd_install)
 
