@@ -395,12 +395,12 @@ def test_threshold_update_keeps_owner_and_evaluator(conn: psycopg.Connection, wc
     [
         (
             "CREATE OR REPLACE FUNCTION {fn} RETURNS mlops.dedup_rule_values LANGUAGE sql STABLE SECURITY INVOKER"
-            " RETURN ROW(t.url, NULL, NULL)::mlops.dedup_rule_values",
+            " RETURN ROW(t.url, NULL, NULL, NULL)::mlops.dedup_rule_values",
             "is not SECURITY DEFINER",
         ),
         (
             "CREATE OR REPLACE FUNCTION {fn} RETURNS mlops.dedup_rule_values LANGUAGE plpgsql STABLE SECURITY DEFINER"
-            " AS $$ BEGIN PERFORM ws.grab(); RETURN ROW(t.url, NULL, NULL); END $$",
+            " AS $$ BEGIN PERFORM ws.grab(); RETURN ROW(t.url, NULL, NULL, NULL); END $$",
             "is not a SQL function with a SQL-standard body",
         ),
         ("ALTER FUNCTION {fn} VOLATILE", "is not STABLE"),
@@ -438,7 +438,7 @@ def test_evaluator_changed_after_it_was_compiled_is_refused_at_run_time(
     "tamper",
     [
         "CREATE OR REPLACE FUNCTION {fn} RETURNS mlops.dedup_rule_values LANGUAGE plpgsql STABLE SECURITY INVOKER"
-        " AS $$ BEGIN PERFORM ws.grab(); RETURN ROW(t.url, NULL, NULL); END $$",
+        " AS $$ BEGIN PERFORM ws.grab(); RETURN ROW(t.url, NULL, NULL, NULL); END $$",
         "ALTER FUNCTION {fn} SECURITY INVOKER",
         "ALTER FUNCTION {fn} SET SCHEMA ws",
         "ALTER ROUTINE {fn} RENAME TO e_other",

@@ -4,8 +4,8 @@
 -- dates written as digits), else 'text'; anything else 'exact'. Reads the rows of the detection pass
 -- (pg_temp.mlops_dedup_rows, at most 10,000 of them).
 
-CREATE OR REPLACE FUNCTION mlops.comparison_kinds(p_types regtype [])
-RETURNS text []
+CREATE OR REPLACE FUNCTION mlops.comparison_kinds(p_types regtype[])
+RETURNS text[]
 LANGUAGE plpgsql
 STABLE
 SECURITY INVOKER
@@ -42,10 +42,10 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.comparison_kinds(regtype []) IS
+COMMENT ON FUNCTION mlops.comparison_kinds(regtype[]) IS
 'Stable: the kind (text[]: text, code, number, date, exact) of each comparison of types p_types (regtype[]), from '
 'the type (date and timestamps date; integers code; numeric and floating point number; strings by their values: '
 'code when 90% or more of up to 10,000 values of pg_temp.mlops_dedup_rows are digits and punctuation, at most 20 '
 'characters, else text; other types exact). Levels per kind: mlops.comparison_level_labels.';
 
-REVOKE EXECUTE ON FUNCTION mlops.comparison_kinds(regtype []) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.comparison_kinds(regtype[]) FROM PUBLIC;

@@ -2,7 +2,7 @@
 -- levels themselves are computed by mlops.comparison_levels_sql; these two files change together.
 
 CREATE OR REPLACE FUNCTION mlops.comparison_level_labels(p_kind text)
-RETURNS text []
+RETURNS text[]
 LANGUAGE sql
 IMMUTABLE
 STRICT
@@ -23,7 +23,8 @@ $$;
 
 COMMENT ON FUNCTION mlops.comparison_level_labels(text) IS
 'Immutable: the labels (text[]) of a comparison kind''s levels, level 0 (different) first, the highest (exact) last: '
-'text (5 levels: edit distance up to 30 characters, trigram similarity bands beyond), code (4: edit distance), number (4: relative '
-'difference), date (5: swapped day and month or one digit, days apart), exact (2). NULL for an unknown kind.';
+'text (5 levels: edit distance up to 30 characters, trigram similarity bands beyond), code (4: edit distance), '
+'number (4: relative difference), date (5: swapped day and month or one digit, days apart), exact (2). NULL for an '
+'unknown kind.';
 
 REVOKE EXECUTE ON FUNCTION mlops.comparison_level_labels(text) FROM PUBLIC;

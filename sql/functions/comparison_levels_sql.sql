@@ -2,10 +2,10 @@
 -- comparison (0 = different, higher = closer, NULL = no evidence: a value missing on either side), from the two
 -- rows' comparison values (text[], as the evaluator wrote and detection normalized them). One piece of SQL for
 -- candidate pairs, random pairs, review pairs and explanations. Levels per kind: mlops.comparison_level_labels.
--- The arrays are read once, the values once, each measure (edit distance, similarity, days apart) computed once per comparison, in
--- subqueries the planner keeps (OFFSET 0); the levels are read off them.
+-- The arrays are read once, the values once, each measure (edit distance, similarity, days apart) computed once per
+-- comparison, in subqueries the planner keeps (OFFSET 0); the levels are read off them.
 
-CREATE OR REPLACE FUNCTION mlops.comparison_levels_sql(p_kinds text [], p_left_sql text, p_right_sql text)
+CREATE OR REPLACE FUNCTION mlops.comparison_levels_sql(p_kinds text[], p_left_sql text, p_right_sql text)
 RETURNS text
 LANGUAGE plpgsql
 STABLE
@@ -87,12 +87,12 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.comparison_levels_sql(text [], text, text) IS
+COMMENT ON FUNCTION mlops.comparison_levels_sql(text[], text, text) IS
 'Stable: SQL text of a scalar subquery (smallint[]) giving each comparison''s level for a pair: p_left_sql and '
 'p_right_sql are SQL for the two rows'' comparison values (text[]); p_kinds (text[]) the kind of each comparison '
-'(text, code, number, date, exact: mlops.comparison_kinds; none: left out, NULL). 0 = different, higher = closer (labels: '
-'mlops.comparison_level_labels), NULL = a value missing on either side (no evidence). Texts up to 30 characters by '
-'edit distance (mlops.edit_distance_sql), longer ones by trigram similarity (mlops.text_similarity_sql). The '
-'arguments are pasted as they are: pass SQL the package built.';
+'(text, code, number, date, exact: mlops.comparison_kinds; none: left out, NULL). 0 = different, higher = closer '
+'(labels: mlops.comparison_level_labels), NULL = a value missing on either side (no evidence). Texts up to 30 '
+'characters by edit distance (mlops.edit_distance_sql), longer ones by trigram similarity '
+'(mlops.text_similarity_sql). The arguments are pasted as they are: pass SQL the package built.';
 
-REVOKE EXECUTE ON FUNCTION mlops.comparison_levels_sql(text [], text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.comparison_levels_sql(text[], text, text) FROM PUBLIC;

@@ -2,7 +2,7 @@
 -- compares them: strings in one spelling (mlops.normalize_text, case folded; blank and placeholder values are no
 -- evidence), other types as the evaluator wrote them (mlops.comparison_value_sql), empty text as NULL.
 
-CREATE OR REPLACE FUNCTION mlops.comparison_values_sql(p_cmp_sql text, p_types regtype [], p_placeholders text [])
+CREATE OR REPLACE FUNCTION mlops.comparison_values_sql(p_cmp_sql text, p_types regtype[], p_placeholders text[])
 RETURNS text
 LANGUAGE plpgsql
 STABLE
@@ -28,10 +28,10 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.comparison_values_sql(text, regtype [], text []) IS
+COMMENT ON FUNCTION mlops.comparison_values_sql(text, regtype[], text[]) IS
 'Stable: SQL text of an expression (text[]) giving a row''s comparison values as detection compares them, from SQL '
 'p_cmp_sql reading the evaluator''s values (text[]) of types p_types: string types through mlops.dedup_value_sql '
 '(normalized, case folded, blank and p_placeholders NULL), others as written; empty text NULL. ''NULL::text[]'' for a '
 'rule without comparisons. The SQL is pasted as it is: pass SQL the package built.';
 
-REVOKE EXECUTE ON FUNCTION mlops.comparison_values_sql(text, regtype [], text []) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.comparison_values_sql(text, regtype[], text[]) FROM PUBLIC;

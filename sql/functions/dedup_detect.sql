@@ -666,14 +666,14 @@ COMMENT ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean) IS
 'survivor_id, member_id, reason, score, rnk, survivor_key, member_key) and pg_temp.mlops_dedup_review (left_id, '
 'right_id, left_key, right_key, score, reason, levels, model_id: a learned rule''s comparison levels and model). A '
 'rule with comparisons is scored by its model (mlops.dedup_linkage_edges), estimated when it has none; p_train '
-'re-estimates and stores it and returns before clustering (members 0). Keys are text (mlops.key_text_sql); the bigint ids are the keys for an '
-'integer key, else row numbers in key order in mlops_dedup_members and NULL in mlops_dedup_review. p_incremental '
-'(merge_duplicates'' real runs): for an incremental rule whose table''s changes are captured '
-'(mlops.dedup_track_changes), stores the rows'' signatures (mlops.dedup_signatures) and, when they are complete and '
-'made by the same rule and p_full is false, compares only the rows changed since (pg_temp.mlops_dedup_changed) with '
-'the rows they may match. Otherwise reads the whole table and changes no table. Any key type of a single-column '
-'primary key; other tables 0A000 (mlops.key_refusal), no rule 42704. Returns counts: rows compared (live_rows), '
-'candidate pairs, members, review pairs, rows changed since the last run (changed_rows; all live rows in a full '
-'pass), and whether the whole table was read (full_pass).';
+'re-estimates and stores it and returns before clustering (members 0). Keys are text (mlops.key_text_sql); the '
+'bigint ids are the keys for an integer key, else row numbers in key order in mlops_dedup_members and NULL in '
+'mlops_dedup_review. p_incremental (merge_duplicates'' real runs): for an incremental rule whose table''s changes '
+'are captured (mlops.dedup_track_changes), stores the rows'' signatures (mlops.dedup_signatures) and, when they are '
+'complete and made by the same rule and p_full is false, compares only the rows changed since '
+'(pg_temp.mlops_dedup_changed) with the rows they may match. Otherwise reads the whole table and changes no table. '
+'Any key type of a single-column primary key; other tables 0A000 (mlops.key_refusal), no rule 42704. Returns counts: '
+'rows compared (live_rows), candidate pairs, members, review pairs, rows changed since the last run (changed_rows; '
+'all live rows in a full pass), and whether the whole table was read (full_pass).';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean) FROM PUBLIC;

@@ -10,7 +10,7 @@ CREATE OR REPLACE FUNCTION mlops.dedup_linkage_edges(
     p_train boolean,
     p_store boolean,
     p_seed integer DEFAULT 1,
-    OUT kinds text [],
+    OUT kinds text[],
     OUT model_id bigint,
     OUT candidate_pairs bigint,
     OUT trained boolean
@@ -54,7 +54,7 @@ BEGIN
         IF p_store THEN
             -- one version number per table at a time
             PERFORM pg_advisory_xact_lock(hashtextextended('mlops.dedup_models ' || p_target::oid, 0));
-            INSERT INTO mlops.dedup_models (target, version, fingerprint, comparisons, kinds, prior, live_rows,
+            INSERT INTO mlops.dedup_models (target, version, fingerprint, comparisons, kinds, prior_probability, live_rows,
                 candidate_pairs, random_pairs, labelled_matches, labelled_distinct, iterations, converged, seed)
             SELECT p_target, coalesce(max(d.version), 0) + 1, v_fingerprint, v_rule.comparisons,
                 dedup_linkage_edges.kinds, v_estimate.prior, (SELECT count(*) FROM pg_temp.mlops_dedup_rows),
@@ -100,8 +100,9 @@ $$;
 COMMENT ON FUNCTION mlops.dedup_linkage_edges(regclass, boolean, boolean, integer) IS
 'Internal, detection of a learned rule (comparisons set): candidate pairs (mlops.linkage_pairs), the model (stored '
 'in mlops.dedup_models for the rule''s fingerprint, or estimated by mlops.linkage_estimate when there is none or '
-'p_train, with seed p_seed, and stored when p_store), and, unless p_train (training only), an edge in pg_temp.mlops_dedup_edges (a, b, score = match '
-'probability 0-1, reason ''model'') per candidate pair at or above review_threshold. Returns kinds (text[]), model_id '
-'(NULL: estimated for this pass only), candidate_pairs, trained (whether estimated now).';
+'p_train, with seed p_seed, and stored when p_store), and, unless p_train (training only), an edge in '
+'pg_temp.mlops_dedup_edges (a, b, score = match probability 0-1, reason ''model'') per candidate pair at or above '
+'review_threshold. Returns kinds (text[]), model_id (NULL: estimated for this pass only), candidate_pairs, trained '
+'(whether estimated now).';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_linkage_edges(regclass, boolean, boolean, integer) FROM PUBLIC;

@@ -3,7 +3,7 @@
 -- or similar_text (a learned rule weighs every field itself; a key is one comparison among the others).
 
 CREATE OR REPLACE FUNCTION mlops.dedup_rule_check_comparisons(
-    p_target regclass, p_comparisons text [], p_exact_key text, p_similar_text text
+    p_target regclass, p_comparisons text[], p_exact_key text, p_similar_text text
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -51,9 +51,9 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.dedup_rule_check_comparisons(regclass, text [], text, text) IS
+COMMENT ON FUNCTION mlops.dedup_rule_check_comparisons(regclass, text[], text, text) IS
 'Internal, called by the rule trigger: refuses a comparisons list (text[]) that is empty, multi-dimensional or has a '
 'blank or NULL entry (22023, naming it), has more than 32 entries (54000), or is set beside exact_key or '
 'similar_text (22023).';
 
-REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_check_comparisons(regclass, text [], text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_check_comparisons(regclass, text[], text, text) FROM PUBLIC;

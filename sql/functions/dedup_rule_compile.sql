@@ -9,9 +9,9 @@ CREATE OR REPLACE FUNCTION mlops.dedup_rule_compile(
     p_exact_key text,
     p_similar_text text,
     p_block_key text,
-    p_comparisons text [],
+    p_comparisons text[],
     OUT evaluator regprocedure,
-    OUT comparison_types regtype []
+    OUT comparison_types regtype[]
 )
 LANGUAGE plpgsql
 VOLATILE
@@ -160,11 +160,12 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.dedup_rule_compile(regclass, text, text, text, text[]) IS
-'Internal, called by the rule trigger as the role writing the rule: creates the rule''s evaluator mlops_rules.'
-'e<table oid>_<xid>_<n>(t <table row>) RETURNS mlops.dedup_rule_values (exact key, text, block key as text, the '
-'comparisons'' values as text[] in one spelling: mlops.comparison_value_sql), LANGUAGE sql STABLE SECURITY DEFINER, '
-'owned by that role; returns it and each comparison''s type (regtype[], NULL without comparisons). Errors: an expression containing ";", '
-'not compiling, or refused by mlops.dedup_rule_evaluator_problems 22023 (naming the part); a function or domain of a '
-'role without the writer''s rights, or no CREATE on schema mlops_rules 42501. Nothing is left behind on error.';
+'Internal, called by the rule trigger as the role writing the rule: creates the rule''s evaluator '
+'mlops_rules.e<table oid>_<xid>_<n>(t <table row>) RETURNS mlops.dedup_rule_values (exact key, text, block key as '
+'text, the comparisons'' values as text[] in one spelling: mlops.comparison_value_sql), LANGUAGE sql STABLE SECURITY '
+'DEFINER, owned by that role; returns it and each comparison''s type (regtype[], NULL without comparisons). Errors: '
+'an expression containing ";", not compiling, or refused by mlops.dedup_rule_evaluator_problems 22023 (naming the '
+'part); a function or domain of a role without the writer''s rights, or no CREATE on schema mlops_rules 42501. '
+'Nothing is left behind on error.';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_compile(regclass, text, text, text, text[]) FROM PUBLIC;

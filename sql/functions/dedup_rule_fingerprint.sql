@@ -19,7 +19,7 @@ $$;
 
 COMMENT ON FUNCTION mlops.dedup_rule_fingerprint(regclass) IS
 'md5 (text) over the rule of p_target: exact_key, similar_text, block_key, threshold, review_threshold, keep_order, '
-'soft_delete, fill_nulls, comparisons (when set); NULL when the table has no rule. Internal helper of mlops.merge_duplicates '
-'(mlops.merge_failures.rule_fingerprint).';
+'soft_delete, fill_nulls, comparisons (when set); NULL when the table has no rule. Internal helper of '
+'mlops.merge_duplicates (mlops.merge_failures.rule_fingerprint).';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_fingerprint(regclass) FROM PUBLIC;

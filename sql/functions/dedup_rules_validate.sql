@@ -93,14 +93,13 @@ $$;
 
 COMMENT ON FUNCTION mlops.dedup_rules_validate() IS
 'BEFORE INSERT OR UPDATE trigger of mlops.dedup_rules, run as the writing role: checks the target (a table of the '
-'user''s with a single-column primary key of any type, else 0A000 from mlops.key_refusal), thresholds '
-'(0 < review <= threshold <= 1), that exact_key, similar_text or comparisons is set (comparisons: '
-'mlops.dedup_rule_check_comparisons), soft-delete columns; unless only enabled, '
-'thresholds, soft_delete or fill_nulls change, it checks keep_order (mlops.dedup_rule_keep_order_sql), that the '
-'writer holds the rights a merge of the table uses (mlops.dedup_rule_missing_rights) without row-level security '
-'(42501), compiles the expressions (mlops.dedup_rule_compile) and sets evaluator, comparison_types and rule_owner = current_user, '
-'whatever the writer put there; warns when pg_trgm is blind here to the letters of the rule''s text '
-'(mlops.dedup_rule_text_warning).';
+'user''s with a single-column primary key of any type, else 0A000 from mlops.key_refusal), thresholds (0 < review <= '
+'threshold <= 1), that exact_key, similar_text or comparisons is set (comparisons: '
+'mlops.dedup_rule_check_comparisons), soft-delete columns; unless only enabled, thresholds, soft_delete or '
+'fill_nulls change, it checks keep_order (mlops.dedup_rule_keep_order_sql), that the writer holds the rights a merge '
+'of the table uses (mlops.dedup_rule_missing_rights) without row-level security (42501), compiles the expressions '
+'(mlops.dedup_rule_compile) and sets evaluator, comparison_types and rule_owner = current_user, whatever the writer '
+'put there; warns when pg_trgm is blind here to the letters of the rule''s text (mlops.dedup_rule_text_warning).';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rules_validate() FROM PUBLIC;
 

@@ -10,7 +10,7 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.md5(pg_catalog.jsonb_build_array(
-        r.comparisons, r.comparison_types::text [], r.placeholders, r.block_key
+        r.comparisons, r.comparison_types::text[], r.placeholders, r.block_key
     )::text)
     FROM mlops.dedup_rules AS r
     WHERE r.target OPERATOR(pg_catalog.=) p_target AND r.comparisons IS NOT NULL;

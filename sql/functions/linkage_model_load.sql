@@ -18,7 +18,8 @@ BEGIN
     SELECT l.comparison, l.level, l.label, l.m, l.u
     FROM mlops.dedup_model_levels AS l WHERE l.model_id = p_model_id
     UNION ALL
-    SELECT 0, 0::smallint, 'prior', d.prior, 1 - d.prior FROM mlops.dedup_models AS d WHERE d.model_id = p_model_id;
+    SELECT 0, 0::smallint, 'prior', d.prior_probability, 1 - d.prior_probability
+    FROM mlops.dedup_models AS d WHERE d.model_id = p_model_id;
 END;
 $$;
 

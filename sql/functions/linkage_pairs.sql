@@ -8,7 +8,7 @@
 -- Source: multi-pass blocking (Hernandez and Stolfo, "The merge/purge problem for large databases", SIGMOD 1995),
 -- with every pair of fields as a pass.
 
-CREATE OR REPLACE FUNCTION mlops.linkage_pairs(p_kinds text [], p_pair_cap integer, p_single_cap integer)
+CREATE OR REPLACE FUNCTION mlops.linkage_pairs(p_kinds text[], p_pair_cap integer, p_single_cap integer)
 RETURNS bigint
 LANGUAGE plpgsql
 VOLATILE
@@ -96,11 +96,11 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.linkage_pairs(text [], integer, integer) IS
+COMMENT ON FUNCTION mlops.linkage_pairs(text[], integer, integer) IS
 'Internal, detection of a learned rule: from the pass''s rows (pg_temp.mlops_dedup_rows: id, rnk, cmp text[], blk), '
 'makes pg_temp.mlops_linkage_pairs (a bigint, b bigint, levels smallint[]) of the candidate pairs (a < b, equal block '
 'keys): rows sharing the values of two comparisons (keys held by at most p_pair_cap rows), of one comparison (at '
 'most p_single_cap rows) or of all of them. Levels by mlops.comparison_levels_sql for kinds p_kinds. Returns the '
 'number of candidate pairs.';
 
-REVOKE EXECUTE ON FUNCTION mlops.linkage_pairs(text [], integer, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.linkage_pairs(text[], integer, integer) FROM PUBLIC;

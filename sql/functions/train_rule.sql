@@ -51,7 +51,7 @@ BEGIN
     WHERE d.target = p_target ORDER BY d.version DESC LIMIT 1;
     RETURN QUERY
     SELECT d.version, d.model_id, d.live_rows, d.candidate_pairs, d.random_pairs, d.labelled_matches,
-        d.labelled_distinct, d.iterations, d.converged, d.prior,
+        d.labelled_distinct, d.iterations, d.converged, d.prior_probability,
         extract(EPOCH FROM clock_timestamp() - v_started)::double precision
     FROM mlops.dedup_models AS d WHERE d.model_id = v_model;
 END;

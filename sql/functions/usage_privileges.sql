@@ -153,7 +153,7 @@ BEGIN
         -- Row-level security: read with SELECT on the table, written with UPDATE on it.
         (8, 'table', 'mlops.dedup_models', 'SELECT', NULL),
         (8, 'table', 'mlops.dedup_models', 'INSERT',
-            ARRAY['target', 'version', 'fingerprint', 'comparisons', 'kinds', 'prior', 'live_rows', 'candidate_pairs',
+            ARRAY['target', 'version', 'fingerprint', 'comparisons', 'kinds', 'prior_probability', 'live_rows', 'candidate_pairs',
                 'random_pairs', 'labelled_matches', 'labelled_distinct', 'iterations', 'converged', 'seed']),
         (8, 'table', 'mlops.dedup_model_levels', 'SELECT', NULL),
         (8, 'table', 'mlops.dedup_model_levels', 'INSERT', ARRAY['model_id', 'comparison', 'level', 'label', 'm', 'u']),

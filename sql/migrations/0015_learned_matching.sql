@@ -3,11 +3,11 @@
 
 -- A rule's evaluator also returns the comparisons' values (text, each in one spelling whatever the session's
 -- settings). Evaluators compiled before return NULL there, which is right: their rules have no comparisons.
-ALTER TYPE mlops.dedup_rule_values ADD ATTRIBUTE cmp text [];
+ALTER TYPE mlops.dedup_rule_values ADD ATTRIBUTE cmp text[];
 
 ALTER TABLE mlops.dedup_rules
-ADD COLUMN comparisons text [],
-ADD COLUMN comparison_types regtype [];
+ADD COLUMN comparisons text[],
+ADD COLUMN comparison_types regtype[];
 
 COMMENT ON COLUMN mlops.dedup_rules.comparisons IS
 'SQL expressions over the row, alias t, one per field compared (e.g. {t.given_name,t.surname,t.date_of_birth}). '
@@ -19,11 +19,11 @@ COMMENT ON COLUMN mlops.dedup_rules.comparison_types IS
 CREATE TABLE mlops.dedup_models (
     model_id bigint GENERATED ALWAYS AS IDENTITY,
     target regclass NOT NULL,
-    version integer NOT NULL,
+    version integer NOT NULL,  -- noqa: RF04
     fingerprint text NOT NULL,
-    comparisons text [] NOT NULL,
-    kinds text [] NOT NULL,
-    prior double precision NOT NULL,
+    comparisons text[] NOT NULL,
+    kinds text[] NOT NULL,
+    prior_probability double precision NOT NULL,
     live_rows bigint NOT NULL,
     candidate_pairs bigint NOT NULL,
     random_pairs bigint NOT NULL,
@@ -33,24 +33,24 @@ CREATE TABLE mlops.dedup_models (
     converged boolean NOT NULL,
     seed integer NOT NULL,
     trained_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-    trained_by name NOT NULL DEFAULT CURRENT_USER,
+    trained_by name NOT NULL DEFAULT current_user,
     CONSTRAINT dedup_models_pkey PRIMARY KEY (model_id),
     CONSTRAINT dedup_models_target_version_key UNIQUE (target, version),
-    CONSTRAINT dedup_models_prior_check CHECK (prior > 0 AND prior < 1)
+    CONSTRAINT dedup_models_prior_check CHECK (prior_probability > 0 AND prior_probability < 1)
 );
 
 COMMENT ON TABLE mlops.dedup_models IS
 'One row per trained version of a rule''s model (Fellegi-Sunter): which rule it was trained for (fingerprint of '
 'its comparisons), what it was trained on (live rows, candidate pairs, random pairs for u, review decisions used as '
-'labels), how EM went (iterations, converged), when and by whom. prior: probability that a candidate pair is a '
-'match. Detection uses the newest version whose fingerprint matches the rule; the levels are in '
+'labels), how EM went (iterations, converged), when and by whom. prior_probability: the probability that a candidate '
+'pair is a match. Detection uses the newest version whose fingerprint matches the rule; the levels are in '
 'mlops.dedup_model_levels.';
 
 CREATE TABLE mlops.dedup_model_levels (
     model_id bigint NOT NULL REFERENCES mlops.dedup_models (model_id) ON DELETE CASCADE,
     comparison integer NOT NULL,
-    level smallint NOT NULL,
-    label text NOT NULL,
+    level smallint NOT NULL,  -- noqa: RF04
+    label text NOT NULL,  -- noqa: RF04
     m double precision NOT NULL,
     u double precision NOT NULL,
     weight double precision GENERATED ALWAYS AS (pg_catalog.ln(m / u) / pg_catalog.ln(2::double precision)) STORED,
@@ -66,7 +66,7 @@ COMMENT ON TABLE mlops.dedup_model_levels IS
 -- Review decisions are the model's labels: a pair queued by a learned rule keeps the levels it was scored on and
 -- the model that scored it, so the label outlives the rows (a merged row is gone from the table).
 ALTER TABLE mlops.duplicate_candidates
-ADD COLUMN levels smallint [],
+ADD COLUMN levels smallint[],
 ADD COLUMN model_id bigint REFERENCES mlops.dedup_models (model_id) ON DELETE SET NULL;
 
 COMMENT ON COLUMN mlops.duplicate_candidates.levels IS
@@ -87,7 +87,10 @@ CREATE POLICY dedup_models_removed ON mlops.dedup_models FOR DELETE
 USING (pg_catalog.has_table_privilege(target, 'UPDATE'));
 ALTER TABLE mlops.dedup_model_levels ENABLE ROW LEVEL SECURITY;
 CREATE POLICY dedup_model_levels_readable ON mlops.dedup_model_levels FOR SELECT
-USING (EXISTS (SELECT FROM mlops.dedup_models AS d WHERE d.model_id = dedup_model_levels.model_id));
+USING (EXISTS (
+    SELECT FROM mlops.dedup_models AS d
+    WHERE d.model_id = dedup_model_levels.model_id
+));
 CREATE POLICY dedup_model_levels_written ON mlops.dedup_model_levels FOR INSERT
 WITH CHECK (EXISTS (
     SELECT FROM mlops.dedup_models AS d

@@ -3,7 +3,7 @@
 -- other pairs by score, highest first. Read with the caller's rights (security_invoker): the queue's own privileges
 -- and row-level security apply.
 
-CREATE OR REPLACE VIEW mlops.review_queue WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW mlops.review_queue WITH (security_invoker = TRUE) AS
 SELECT
     c.candidate_id,
     c.target,
