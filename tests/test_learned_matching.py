@@ -349,7 +349,7 @@ def test_labels_move_the_model_their_way(people: tuple[psycopg.Connection, set])
 
 def test_a_first_run_trains_and_queues_labelled_pairs(people: tuple[psycopg.Connection, set]) -> None:
     conn, _ = people
-    conn.execute("UPDATE mlops.dedup_rules SET threshold = 0.999, review_threshold = 0.05 WHERE target = %s", (PEOPLE,))
+    conn.execute("UPDATE mlops.dedup_rules SET threshold = 0.999, review_threshold = 0.05 WHERE target = %s::regclass", (PEOPLE,))
     conn.execute("CALL mlops.merge_duplicates(%s)", (PEOPLE,))
     (models,) = conn.execute("SELECT count(*) FROM mlops.dedup_models").fetchone()
     assert models == 1  # trained by the first run, reused by the next
@@ -412,7 +412,10 @@ def test_train_rule_errors(conn: psycopg.Connection) -> None:
         conn.execute("SELECT mlops.train_rule(%s)", (PEOPLE,))
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="has no comparisons"):
         conn.execute("SELECT * FROM mlops.explain_match(%s, 1, 2)", (PEOPLE,))
-    conn.execute("UPDATE mlops.dedup_rules SET similar_text = NULL, comparisons = %s", (COMPARISONS,))
+    conn.execute(
+        "UPDATE mlops.dedup_rules SET similar_text = NULL, comparisons = %s WHERE target = %s::regclass",
+        (COMPARISONS, PEOPLE),
+    )
     with pytest.raises(psycopg.errors.NullValueNotAllowed):
         conn.execute("SELECT mlops.train_rule(%s, NULL)", (PEOPLE,))
     with pytest.raises(psycopg.errors.NoDataFound, match=r"no row of public\.people has key 999"):
@@ -422,12 +425,14 @@ def test_train_rule_errors(conn: psycopg.Connection) -> None:
 def test_a_changed_rule_is_scored_by_a_new_model(people: tuple[psycopg.Connection, set]) -> None:
     conn, _ = people
     conn.execute("SELECT mlops.train_rule(%s)", (PEOPLE,))
-    conn.execute("UPDATE mlops.dedup_rules SET comparisons = %s", (COMPARISONS[:4],))
+    conn.execute("UPDATE mlops.dedup_rules SET comparisons = %s WHERE target = %s::regclass", (COMPARISONS[:4], PEOPLE))
     # the stored model was trained for six comparisons: it is not used for four
     version = conn.execute("SELECT model_version FROM mlops.explain_match(%s, 1, 2) LIMIT 1", (PEOPLE,)).fetchone()[0]
     assert version is None
     assert conn.execute("SELECT version FROM mlops.train_rule(%s)", (PEOPLE,)).fetchone() == (2,)
-    types = conn.execute("SELECT comparison_types::text[] FROM mlops.dedup_rules").fetchone()[0]
+    types = conn.execute(
+        "SELECT comparison_types::text[] FROM mlops.dedup_rules WHERE target = %s::regclass", (PEOPLE,)
+    ).fetchone()[0]
     assert types == ["text", "text", "date", "text"]
 
 

@@ -17,6 +17,7 @@ CREATE OR REPLACE FUNCTION mlops.dedup_detect(
     p_incremental boolean DEFAULT FALSE,
     p_full boolean DEFAULT FALSE,
     p_train boolean DEFAULT FALSE,
+    p_seed integer DEFAULT 1,
     OUT live_rows bigint,
     OUT candidate_pairs bigint,
     OUT members bigint,
@@ -288,7 +289,7 @@ BEGIN
     -- p_train: then stored, unless this pass is read-only). Steps 2 and 3 are for keys and texts.
     IF v_rule.comparisons IS NOT NULL THEN
         SELECT l.* INTO v_linkage
-        FROM mlops.dedup_linkage_edges(p_target, p_train, p_train OR p_incremental) AS l;
+        FROM mlops.dedup_linkage_edges(p_target, p_train, p_train OR p_incremental, p_seed) AS l;
         candidate_pairs := v_linkage.candidate_pairs;
         v_model_id := v_linkage.model_id;
         v_levels := mlops.comparison_levels_sql(v_linkage.kinds, 'la.cmp', 'lb.cmp');
@@ -661,19 +662,19 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean) IS
+COMMENT ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean, integer) IS
 'Detection pass of a table''s dedup rule into session temp tables pg_temp.mlops_dedup_members (cluster_id, '
 'survivor_id, member_id, reason, score, rnk, survivor_key, member_key) and pg_temp.mlops_dedup_review (left_id, '
 'right_id, left_key, right_key, score, reason, levels, model_id: a learned rule''s comparison levels and model). A '
 'rule with comparisons is scored by its model (mlops.dedup_linkage_edges), estimated when it has none; p_train '
-'re-estimates and stores it and returns before clustering (members 0). Keys are text (mlops.key_text_sql); the '
-'bigint ids are the keys for an integer key, else row numbers in key order in mlops_dedup_members and NULL in '
-'mlops_dedup_review. p_incremental (merge_duplicates'' real runs): for an incremental rule whose table''s changes '
-'are captured (mlops.dedup_track_changes), stores the rows'' signatures (mlops.dedup_signatures) and, when they are '
-'complete and made by the same rule and p_full is false, compares only the rows changed since '
-'(pg_temp.mlops_dedup_changed) with the rows they may match. Otherwise reads the whole table and changes no table. '
-'Any key type of a single-column primary key; other tables 0A000 (mlops.key_refusal), no rule 42704. Returns counts: '
-'rows compared (live_rows), candidate pairs, members, review pairs, rows changed since the last run (changed_rows; '
-'all live rows in a full pass), and whether the whole table was read (full_pass).';
+'re-estimates (random pairs drawn with p_seed) and stores it and returns before clustering (members 0). Keys are '
+'text (mlops.key_text_sql); the bigint ids are the keys for an integer key, else row numbers in key order in '
+'mlops_dedup_members and NULL in mlops_dedup_review. p_incremental (merge_duplicates'' real runs): for an '
+'incremental rule whose table''s changes are captured (mlops.dedup_track_changes), stores the rows'' signatures '
+'(mlops.dedup_signatures) and, when they are complete and made by the same rule and p_full is false, compares only '
+'the rows changed since (pg_temp.mlops_dedup_changed) with the rows they may match. Otherwise reads the whole table '
+'and changes no table. Any key type of a single-column primary key; other tables 0A000 (mlops.key_refusal), no rule '
+'42704. Returns counts: rows compared (live_rows), candidate pairs, members, review pairs, rows changed since the '
+'last run (changed_rows; all live rows in a full pass), and whether the whole table was read (full_pass).';
 
-REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean, integer) FROM PUBLIC;

@@ -77,12 +77,15 @@ BEGIN
     IF p_train THEN
         RETURN;
     END IF;
-    -- each distinct pattern of levels scored once: prior odds and every level's weight, as a probability
+    -- each distinct pattern of levels scored once: prior odds and every level's weight, as a probability, then
+    -- leaning towards what review decisions on pairs of the same levels said (mlops.linkage_labelled_probability)
     INSERT INTO pg_temp.mlops_dedup_edges (a, b, score, reason)
     SELECT p.a, p.b, s.probability, 'model'
     FROM pg_temp.mlops_linkage_pairs AS p
     INNER JOIN (
-        SELECT q.levels, mlops.match_probability(sum(ln(o.m / o.u)) / ln(2::double precision))::real AS probability
+        SELECT q.levels, mlops.linkage_labelled_probability(
+            mlops.match_probability(sum(ln(o.m / o.u)) / ln(2::double precision)), max(l.matches), max(l.non_matches)
+        )::real AS probability
         FROM (SELECT DISTINCT p2.levels FROM pg_temp.mlops_linkage_pairs AS p2) AS q
         CROSS JOIN LATERAL (
             SELECT 0 AS comparison, 0::smallint AS level
@@ -91,6 +94,15 @@ BEGIN
             WHERE x.level IS NOT NULL
         ) AS e
         INNER JOIN pg_temp.mlops_linkage_model AS o ON o.comparison = e.comparison AND o.level = e.level
+        LEFT JOIN (
+            SELECT d.levels, count(*) FILTER (WHERE d.status = 'merged') AS matches,
+                count(*) FILTER (WHERE d.status = 'distinct') AS non_matches
+            FROM mlops.duplicate_candidates AS d
+            INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
+            WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = v_fingerprint
+                AND d.status IN ('merged', 'distinct')
+            GROUP BY d.levels
+        ) AS l ON l.levels = q.levels
         GROUP BY q.levels
     ) AS s ON s.levels = p.levels
     WHERE s.probability >= v_rule.review_threshold;

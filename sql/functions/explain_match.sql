@@ -104,12 +104,39 @@ BEGIN
             coalesce(ln(o.m / o.u) / ln(2::double precision), 0) AS weight
         FROM compared AS r
         LEFT JOIN pg_temp.mlops_linkage_model AS o ON o.comparison = r.comparison AND o.level = r.level
+    ),
+    -- review decisions on pairs of the same levels (as detection counts them: mlops.dedup_linkage_edges)
+    labels AS (
+        SELECT count(*) FILTER (WHERE d.status = 'merged') AS matches,
+            count(*) FILTER (WHERE d.status = 'distinct') AS non_matches
+        FROM mlops.duplicate_candidates AS d
+        INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
+        WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = mlops.linkage_fingerprint(p_target)
+            AND d.status IN ('merged', 'distinct') AND d.levels = v_levels
+    ),
+    scored AS (
+        SELECT l.matches, l.non_matches, t.model_weight, mlops.linkage_labelled_probability(
+            mlops.match_probability(t.model_weight), l.matches, l.non_matches
+        ) AS probability
+        FROM (SELECT sum(w.weight) AS model_weight FROM weighed AS w) AS t CROSS JOIN labels AS l
+    ),
+    explained AS (
+        SELECT w.comparison, w.expression, w.left_value, w.right_value, w.level,
+            coalesce(w.label, 'no evidence: missing on either side') AS label, w.m, w.u, w.weight
+        FROM weighed AS w
+        UNION ALL
+        -- what the decisions add, so the weights still sum to the pair's match weight
+        SELECT NULL, format('review decisions on pairs with these levels: %s merged, %s distinct', s.matches,
+                s.non_matches),
+            NULL, NULL, NULL, 'review decisions', NULL, NULL,
+            ln(s.probability / (1 - s.probability)) / ln(2::double precision) - s.model_weight
+        FROM scored AS s
+        WHERE s.matches + s.non_matches > 0
     )
-    SELECT w.comparison, w.expression, w.left_value, w.right_value, w.level,
-        coalesce(w.label, 'no evidence: missing on either side'), w.m, w.u, w.weight,
-        sum(w.weight) OVER (), mlops.match_probability(sum(w.weight) OVER ()), v_model.version
-    FROM weighed AS w
-    ORDER BY w.comparison;
+    SELECT x.comparison, x.expression, x.left_value, x.right_value, x.level, x.label, x.m, x.u, x.weight,
+        sum(x.weight) OVER (), s.probability, v_model.version
+    FROM explained AS x CROSS JOIN scored AS s
+    ORDER BY x.comparison NULLS LAST;
 END;
 $$;
 
@@ -119,9 +146,10 @@ COMMENT ON FUNCTION mlops.explain_match(regclass, anycompatible, anycompatible) 
 'double precision, weight double precision, match_weight double precision, match_probability double precision, '
 'model_version integer): comparison 0 is the prior (weight: log2 of the prior odds), then one row per comparison '
 'with the values detection compares, the level (NULL: missing on either side, weight 0), its m and u and weight '
-'(log2 m/u, bits). match_weight (bits) is the sum of the weights and match_probability (0-1) the pair''s score in '
-'detection. The model is the rule''s newest stored version (model_version), else one estimated from the table now '
-'(model_version NULL). Changes nothing. Errors: no rule 42704, a rule without comparisons 22023, a key with no row '
-'P0002, a NULL key 23502.';
+'(log2 m/u, bits), and a last row (comparison NULL) when people decided pairs of the same levels: what their '
+'decisions add (mlops.linkage_labelled_probability). match_weight (bits) is the sum of the weights and '
+'match_probability (0-1) the pair''s score in detection. The model is the rule''s newest stored version '
+'(model_version), else one estimated from the table now (model_version NULL). Changes nothing. Errors: no rule '
+'42704, a rule without comparisons 22023, a key with no row P0002, a NULL key 23502.';
 
 REVOKE EXECUTE ON FUNCTION mlops.explain_match(regclass, anycompatible, anycompatible) FROM PUBLIC;

@@ -131,7 +131,8 @@ BEGIN
         GROUP BY x.i, x.level
     )
     SELECT l.comparison::integer, l.level, l.label, NULL::double precision AS m,
-        CASE WHEN l.level = l.top
+        -- (a level every random pair shows leaves the others none: they get the floor)
+        greatest(CASE WHEN l.level = l.top
             -- never seen twice: as if one pair in all had it
             THEN greatest(coalesce(e.u, 0), 1 / greatest(coalesce(e.valued, 2) * (coalesce(e.valued, 2) - 1), 2))
             ELSE (1 - coalesce(e.u, 0)) * (coalesce(s.k, 0) + 0.5) / (
@@ -139,7 +140,7 @@ BEGIN
                 LEFT JOIN seen AS s2 ON s2.comparison = l2.comparison AND s2.level = l2.level
                 WHERE l2.comparison = l.comparison AND l2.level < l2.top
             )
-        END AS u
+        END, v_floor) AS u
     FROM levels AS l
     LEFT JOIN exact AS e ON e.comparison = l.comparison
     LEFT JOIN seen AS s ON s.comparison = l.comparison AND s.level = l.level AND l.level < l.top;

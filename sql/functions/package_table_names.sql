@@ -13,7 +13,7 @@ AS $$
     SELECT ARRAY[
         'schema_migrations', 'merges', 'merge_archive', 'merge_moves', 'dedup_rules', 'dedup_runs',
         'duplicate_candidates', 'conflict_policies', 'merge_failures', 'declared_references', 'merge_losers',
-        'dedup_changes', 'dedup_signatures', 'dedup_state'
+        'dedup_changes', 'dedup_signatures', 'dedup_state', 'dedup_models', 'dedup_model_levels'
     ]::text [];
 $$;
 

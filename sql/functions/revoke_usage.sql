@@ -20,7 +20,9 @@ BEGIN
     SELECT EXISTS (
         SELECT FROM pg_catalog.pg_class AS c
         WHERE c.relnamespace = 'mlops'::regnamespace
-            AND NOT (c.relname = ANY (mlops.package_table_names() || ARRAY['dedup_stats', 'data_quality']))
+            AND NOT (
+                c.relname = ANY (mlops.package_table_names() || ARRAY['dedup_stats', 'data_quality', 'review_queue'])
+            )
             AND (
                 EXISTS (SELECT FROM aclexplode(c.relacl) AS a WHERE a.grantee = p_role)
                 OR EXISTS (

@@ -46,7 +46,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
             DETAIL = 'A rule''s model decides what merges: writing it takes the rights a merge of the table takes.';
     END IF;
-    PERFORM mlops.dedup_detect(p_target, false, true, true);
+    PERFORM mlops.dedup_detect(p_target, false, true, true, p_seed);
     SELECT d.model_id INTO v_model FROM mlops.dedup_models AS d
     WHERE d.target = p_target ORDER BY d.version DESC LIMIT 1;
     RETURN QUERY
