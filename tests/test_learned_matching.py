@@ -349,7 +349,10 @@ def test_labels_move_the_model_their_way(people: tuple[psycopg.Connection, set])
 
 def test_a_first_run_trains_and_queues_labelled_pairs(people: tuple[psycopg.Connection, set]) -> None:
     conn, _ = people
-    conn.execute("UPDATE mlops.dedup_rules SET threshold = 0.999, review_threshold = 0.05 WHERE target = %s::regclass", (PEOPLE,))
+    conn.execute(
+        "UPDATE mlops.dedup_rules SET threshold = 0.999, review_threshold = 0.05 WHERE target = %s::regclass",
+        (PEOPLE,),
+    )
     conn.execute("CALL mlops.merge_duplicates(%s)", (PEOPLE,))
     (models,) = conn.execute("SELECT count(*) FROM mlops.dedup_models").fetchone()
     assert models == 1  # trained by the first run, reused by the next
