@@ -159,14 +159,7 @@ BEGIN
             candidate_pairs := 0;
             members := 0;
             review_pairs := 0;
-            CREATE TEMP TABLE mlops_dedup_members (
-                cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint,
-                survivor_key text, member_key text
-            );
-            CREATE TEMP TABLE mlops_dedup_review (
-                left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text,
-                levels smallint[], model_id bigint
-            );
+            PERFORM mlops.dedup_detect_no_clusters();
             RETURN;
         END IF;
     END IF;
@@ -296,14 +289,7 @@ BEGIN
         IF p_train THEN
             members := 0;
             review_pairs := 0;
-            CREATE TEMP TABLE mlops_dedup_members (
-                cluster_id bigint, survivor_id bigint, member_id bigint, reason text, score real, rnk bigint,
-                survivor_key text, member_key text
-            );
-            CREATE TEMP TABLE mlops_dedup_review (
-                left_id bigint, right_id bigint, left_key text, right_key text, score real, reason text,
-                levels smallint[], model_id bigint
-            );
+            PERFORM mlops.dedup_detect_no_clusters();
             RETURN;
         END IF;
     END IF;
