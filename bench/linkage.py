@@ -24,8 +24,8 @@ clusters (all pairs within each cluster): pairwise precision, recall and F1. Par
               settings -> training -> predict -> clusters read back (registering the data frame with DuckDB before
               that is not counted, as loading the table is not for ours). Its pairs before clustering are in the JSON.
   feedback    ours, learned model, per N in FEEDBACK_LABELS on a fresh copy of the table: rule, train_rule,
-              CALL merge_duplicates; the first N pending pairs in mlops.review_queue's order (no view yet:
-              duplicate_candidates by candidate_id, and queue_order in the JSON says so) decided by the truth with
+              CALL merge_duplicates; the first N pending pairs in mlops.review_queue's order (most uncertain
+              first; queue_order in the JSON says which order was used) decided by the truth with
               mlops.review_candidate ('merge' merges the pair at once); train_rule again (review decisions are its
               labels) and CALL merge_duplicates again (p_full => true where it exists: the model changed, every row
               is compared again). F1 after N: the pairs within the clusters of every merge of mlops.merges

@@ -67,12 +67,14 @@ COMMENT ON TABLE mlops.dedup_model_levels IS
 -- the model that scored it, so the label outlives the rows (a merged row is gone from the table).
 ALTER TABLE mlops.duplicate_candidates
 ADD COLUMN levels smallint[],
-ADD COLUMN model_id bigint REFERENCES mlops.dedup_models (model_id) ON DELETE SET NULL;
+ADD COLUMN model_id bigint;
 
 COMMENT ON COLUMN mlops.duplicate_candidates.levels IS
 'For a pair a learned rule queued: each comparison''s level (NULL: no evidence) when it was scored; with the decision, '
 'a label mlops.train_rule learns from.';
-COMMENT ON COLUMN mlops.duplicate_candidates.model_id IS 'The model version that scored the pair (learned rules).';
+COMMENT ON COLUMN mlops.duplicate_candidates.model_id IS
+'The model version (mlops.dedup_models.model_id) that scored the pair (learned rules); its fingerprint says which '
+'comparisons the levels are of. No foreign key: a decision stays in the queue whatever happens to the models.';
 
 CREATE INDEX dedup_models_target_idx ON mlops.dedup_models (target, version);
 CREATE INDEX duplicate_candidates_model_idx ON mlops.duplicate_candidates (model_id);
