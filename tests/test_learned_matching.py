@@ -329,11 +329,15 @@ def test_labels_move_the_model_their_way(people: tuple[psycopg.Connection, set])
         base = 20000 if status == "distinct" else 30000
         for n in range(5):  # five decisions on pairs like this one
             left = base + 2 * n
-            conn.execute(
+            (candidate,) = conn.execute(
                 "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, left_key, right_key, score,"
-                " reason, status, decided_at, levels, model_id)"
-                " VALUES (%s, %s, %s, %s, %s, 0.5, 'model', %s, now(), %s, %s)",
-                (PEOPLE, left, left + 1, str(left), str(left + 1), status, levels, model),
+                " reason, levels, model_id) VALUES (%s, %s, %s, %s, %s, 0.5, 'model', %s, %s) RETURNING candidate_id",
+                (PEOPLE, left, left + 1, str(left), str(left + 1), levels, model),
+            ).fetchone()
+            # decided as a reviewer decides (the trigger stamps decided_by)
+            conn.execute(
+                "UPDATE mlops.duplicate_candidates SET status = %s, decided_at = now() WHERE candidate_id = %s",
+                (status, candidate),
             )
 
     before_distinct, before_same = probability(9001, 9002), probability(9001, 9003)
@@ -347,10 +351,12 @@ def test_labels_move_the_model_their_way(people: tuple[psycopg.Connection, set])
     assert probability(9001, 9003) > before_same
 
 
-def test_a_first_run_trains_and_queues_labelled_pairs(people: tuple[psycopg.Connection, set]) -> None:
-    conn, _ = people
+def test_a_first_run_trains_and_queues_labelled_pairs(conn: psycopg.Connection) -> None:
+    # enough rows for a run to keep the model it trains (a small table's is estimated for each run)
+    load_people(conn, make_people(originals=900, duplicates=300)[0])
+    add_rule(conn)
     conn.execute(
-        "UPDATE mlops.dedup_rules SET threshold = 0.999, review_threshold = 0.05 WHERE target = %s::regclass",
+        "UPDATE mlops.dedup_rules SET threshold = 0.99999, review_threshold = 0.01 WHERE target = %s::regclass",
         (PEOPLE,),
     )
     conn.execute("CALL mlops.merge_duplicates(%s)", (PEOPLE,))
@@ -466,3 +472,96 @@ def test_any_key_type_and_writer_settings(conn: psycopg.Connection) -> None:
     ).fetchall()
     assert values[0][0] == rows[0][3].isoformat()
     assert values[1][0] == "2024-05-06 07:08:09.000000"
+
+
+def test_labelled_probability_is_the_beta_posterior_mean(conn: psycopg.Connection) -> None:
+    rows = conn.execute(
+        "SELECT mlops.linkage_labelled_probability(p, m, d) FROM (VALUES (0.3::float8, 5::bigint, 0::bigint),"
+        " (0.3, 0, 5), (0.3, 0, 0), (0.99, 0, 1), (1e-12, 100, 0)) AS x (p, m, d)"
+    ).fetchall()
+    assert [round(r[0], 4) for r in rows] == [
+        round((5 + 1.2) / 9, 4),
+        round(1.2 / 9, 4),
+        0.3,
+        round(3.96 / 5, 4),
+        round(100 / 104, 4),
+    ]
+
+
+def test_labels_and_models_of_roles_without_the_rights_are_ignored(people: tuple[psycopg.Connection, set], dsn: str):
+    """A role that may not merge the table cannot steer its model: decisions it queued or made are not labels, and
+    it cannot write a model (row-level security), however it gets into the review queue."""
+    conn, _ = people
+    model_id = conn.execute("SELECT model_id FROM mlops.train_rule(%s)", (PEOPLE,)).fetchone()[0]
+    conn.execute(
+        "INSERT INTO public.people VALUES (9001, 'anna', 'kowalski', '1970-01-01', '1111', 'salem',"
+        " '010-1111-1111'), (9002, 'anna', 'nakamura', '1970-01-01', '2222', 'seoul', '010-2222-2222')"
+    )
+    role = f"mallory_{uuid.uuid4().hex[:8]}"
+    conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        conn.execute("SELECT count(*) FROM mlops.grant_usage(%s)", (role,))
+        conn.execute(f"GRANT SELECT ON public.people TO {role}")
+
+        def probability() -> float:
+            return conn.execute(
+                "SELECT match_probability FROM mlops.explain_match(%s, 9001, 9002) LIMIT 1", (PEOPLE,)
+            ).fetchone()[0]
+
+        levels = conn.execute(
+            "SELECT array_agg(level ORDER BY comparison) FROM mlops.explain_match(%s, 9001, 9002) WHERE comparison > 0",
+            (PEOPLE,),
+        ).fetchone()[0]
+        before = probability()
+        with psycopg.connect(dsn, user=role, autocommit=True) as forger:
+            for n in range(20):
+                (candidate,) = forger.execute(
+                    "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, left_key, right_key, score,"
+                    " reason, levels, model_id) VALUES (%s, %s, %s, %s, %s, 0.5, 'model', %s, %s)"
+                    " RETURNING candidate_id",
+                    (PEOPLE, 40000 + 2 * n, 40001 + 2 * n, str(40000 + 2 * n), str(40001 + 2 * n), levels, model_id),
+                ).fetchone()
+                forger.execute(
+                    "UPDATE mlops.duplicate_candidates SET status = 'merged', decided_at = now()"
+                    " WHERE candidate_id = %s",
+                    (candidate,),
+                )
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                forger.execute("SELECT * FROM mlops.train_rule(%s)", (PEOPLE,))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+                forger.execute(
+                    "INSERT INTO mlops.dedup_models (target, version, fingerprint, comparisons, kinds,"
+                    " prior_probability, random_pair_prior, live_rows, candidate_pairs, random_pairs, iterations,"
+                    " converged, seed)"
+                    " SELECT target, 99, fingerprint, comparisons, kinds, 0.9, 0.9, 1, 1, 1, 1, true, 1"
+                    " FROM mlops.dedup_models WHERE model_id = %s",
+                    (model_id,),
+                )
+        # the forged decisions are not labels: the score and the next model are as they were
+        assert probability() == pytest.approx(before)
+        assert conn.execute("SELECT labelled_matches FROM mlops.train_rule(%s)", (PEOPLE,)).fetchone() == (0,)
+    finally:
+        conn.execute("DELETE FROM mlops.duplicate_candidates WHERE queued_by = %s", (role,))
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")
+
+
+def test_dates_outside_years_1_to_9999(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE TABLE public.people (id int PRIMARY KEY, name text, born date)")
+    conn.execute(
+        "INSERT INTO public.people VALUES (1, 'ann', '10000-01-01'), (2, 'ann', '10000-01-01'), (3, 'ann', 'infinity'),"
+        " (4, 'ann', '0044-03-15 BC'), (5, 'ann', '0044-03-15'), (6, 'ann', '2020-01-01')"
+    )
+    add_rule(conn, ["t.name", "t.born"])
+    conn.execute("SELECT * FROM mlops.find_duplicates(%s)", (PEOPLE,)).fetchall()
+    labels = dict(
+        conn.execute(
+            "SELECT other, (SELECT label FROM mlops.explain_match(%s, 1, other) WHERE comparison = 2)"
+            " FROM unnest(ARRAY[2, 3, 6]) AS other",
+            (PEOPLE,),
+        ).fetchall()
+    )
+    assert labels == {2: "exact", 3: "different", 6: "different"}
+    assert conn.execute(
+        "SELECT label FROM mlops.explain_match(%s, 4, 5) WHERE comparison = 2", (PEOPLE,)
+    ).fetchone() == ("different",)

@@ -55,11 +55,13 @@ BEGIN
                     v_a, v_b, v_i);
                 v_level := format('CASE WHEN (%1$s)::numeric = (%2$s)::numeric THEN 3 WHEN r%3$s <= 0.01 THEN 2'
                     ' WHEN r%3$s <= 0.1 THEN 1 ELSE 0 END', v_a, v_b, v_i);
-            -- dates (YYYY-MM-DD...): day and month swapped or one digit off, then days apart
+            -- dates (YYYY-MM-DD...): day and month swapped or one digit off, then days apart (Julian days and
+            -- infinity, outside years 1 to 9999: equal or one digit off only)
             WHEN 'date' THEN
                 v_measures := v_measures || format(
                     'CASE WHEN %1$s <> %2$s THEN %3$s END AS d%4$s,'
-                    ' CASE WHEN %1$s <> %2$s THEN abs(left(%1$s, 10)::date - left(%2$s, 10)::date) END AS r%4$s',
+                    ' CASE WHEN %1$s <> %2$s AND %1$s ~ ''^\d{4}-\d\d-\d\d'' AND %2$s ~ ''^\d{4}-\d\d-\d\d'''
+                    ' THEN abs(left(%1$s, 10)::date - left(%2$s, 10)::date) END AS r%4$s',
                     v_a, v_b, mlops.edit_distance_sql(format('left(%s, 10)', v_a), format('left(%s, 10)', v_b), 1),
                     v_i);
                 v_level := format(

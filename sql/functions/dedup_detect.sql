@@ -23,7 +23,8 @@ CREATE OR REPLACE FUNCTION mlops.dedup_detect(
     OUT members bigint,
     OUT review_pairs bigint,
     OUT changed_rows bigint,
-    OUT full_pass boolean
+    OUT full_pass boolean,
+    OUT model_id bigint
 )
 LANGUAGE plpgsql
 VOLATILE
@@ -33,7 +34,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    v_rule record;
+    v_rule mlops.dedup_rules;
     v_key text;
     v_integer boolean;
     v_evaluator text;
@@ -282,9 +283,10 @@ BEGIN
     -- p_train: then stored, unless this pass is read-only). Steps 2 and 3 are for keys and texts.
     IF v_rule.comparisons IS NOT NULL THEN
         SELECT l.* INTO v_linkage
-        FROM mlops.dedup_linkage_edges(p_target, p_train, p_train OR p_incremental, p_seed) AS l;
+        FROM mlops.dedup_linkage_edges(v_rule, p_train, p_train OR p_incremental, p_seed) AS l;
         candidate_pairs := v_linkage.candidate_pairs;
         v_model_id := v_linkage.model_id;
+        model_id := v_linkage.model_id;
         v_levels := mlops.comparison_levels_sql(v_linkage.kinds, 'la.cmp', 'lb.cmp');
         IF p_train THEN
             members := 0;
@@ -661,6 +663,7 @@ COMMENT ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean, inte
 'the rows changed since (pg_temp.mlops_dedup_changed) with the rows they may match. Otherwise reads the whole table '
 'and changes no table. Any key type of a single-column primary key; other tables 0A000 (mlops.key_refusal), no rule '
 '42704. Returns counts: rows compared (live_rows), candidate pairs, members, review pairs, rows changed since the '
-'last run (changed_rows; all live rows in a full pass), and whether the whole table was read (full_pass).';
+'last run (changed_rows; all live rows in a full pass), whether the whole table was read (full_pass), and the '
+'learned rule''s model that scored the pass (model_id; NULL: none stored, or not a learned rule).';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_detect(regclass, boolean, boolean, boolean, integer) FROM PUBLIC;

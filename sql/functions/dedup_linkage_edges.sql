@@ -6,7 +6,7 @@
 -- pg_temp.mlops_linkage_model for the pass (review pairs, explanations).
 
 CREATE OR REPLACE FUNCTION mlops.dedup_linkage_edges(
-    p_target regclass,
+    p_rule mlops.dedup_rules,
     p_train boolean,
     p_store boolean,
     p_seed integer DEFAULT 1,
@@ -22,10 +22,16 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    v_rule record;
+    p_target CONSTANT regclass := p_rule.target;
+    v_rule CONSTANT mlops.dedup_rules := p_rule;
     v_model record;
     v_estimate record;
     v_fingerprint text;
+    v_owner_rights boolean;
+    v_rows bigint;
+    -- a run (not train_rule) keeps the model it estimated only from this much data
+    v_min_rows CONSTANT integer := 1000;
+    v_min_pairs CONSTANT integer := 100;
     -- a blocking key (two comparisons' values) shared by more rows than this is a common combination, not evidence
     v_pair_cap CONSTANT integer := 50;
     -- ... and a single comparison's value, more than this (a value this rare is an identifier: a number, an email)
@@ -39,30 +45,51 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_linkage_pairs (a bigint, b bigint, levels smallint[])';
     PERFORM 'PRAGMA:TABLE: mlops_linkage_model (comparison integer, level smallint, label text,'
         ' m double precision, u double precision)';
-    SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = p_target;
-    v_fingerprint := mlops.linkage_fingerprint(p_target);
+    v_fingerprint := mlops.linkage_fingerprint(v_rule);
     SELECT d.* INTO v_model FROM mlops.dedup_models AS d
-    WHERE d.target = p_target AND d.fingerprint = v_fingerprint
-    ORDER BY d.version DESC LIMIT 1;
-    trained := p_train OR v_model.model_id IS NULL;
+    WHERE d.model_id = mlops.linkage_current_model(p_target, v_fingerprint);
+    v_owner_rights := pg_has_role(current_user, v_rule.rule_owner, 'USAGE');
+    -- a run trains when there is no model, and again when the table has more than doubled since
+    trained := p_train OR v_model.model_id IS NULL
+        OR (p_store AND v_owner_rights AND v_model.live_rows * 2 < (SELECT count(*) FROM pg_temp.mlops_dedup_rows));
+    IF trained AND NOT p_train AND v_model.model_id IS NOT NULL THEN
+        RAISE NOTICE 'the model of % is trained again: % rows now, % when version % was trained', p_target,
+            (SELECT count(*) FROM pg_temp.mlops_dedup_rows), v_model.live_rows, v_model.version;
+    END IF;
     kinds := CASE WHEN trained THEN mlops.comparison_kinds(v_rule.comparison_types) ELSE v_model.kinds END;
     candidate_pairs := mlops.linkage_pairs(kinds, v_pair_cap, v_single_cap);
 
     IF trained THEN
         SELECT e.* INTO v_estimate
         FROM mlops.linkage_estimate(p_target, kinds, v_fingerprint, p_seed, v_random_pairs) AS e;
-        IF p_store THEN
+        v_rows := (SELECT count(*) FROM pg_temp.mlops_dedup_rows);
+        IF p_store AND NOT p_train AND NOT v_owner_rights THEN
+            RAISE NOTICE 'the model of % is estimated for this run only: models are written by roles with the rights '
+                'of the rule''s owner %', p_target, v_rule.rule_owner
+                USING HINT = format('As %s: SELECT * FROM mlops.train_rule(%L);', v_rule.rule_owner, p_target::text);
+        ELSIF p_store AND NOT p_train AND (v_rows < v_min_rows OR candidate_pairs < v_min_pairs) THEN
+            RAISE NOTICE 'the model of % is estimated for this run only: % rows and % candidate pairs are too few to '
+                'keep one (% rows and % pairs)', p_target, v_rows, candidate_pairs, v_min_rows, v_min_pairs
+                USING HINT = format('SELECT * FROM mlops.train_rule(%L) stores one anyway.', p_target::text);
+        END IF;
+        IF p_store AND v_owner_rights AND (p_train OR (v_rows >= v_min_rows AND candidate_pairs >= v_min_pairs)) THEN
             -- one version number per table at a time
             PERFORM pg_advisory_xact_lock(hashtextextended('mlops.dedup_models ' || p_target::oid, 0));
-            INSERT INTO mlops.dedup_models (target, version, fingerprint, comparisons, kinds, prior_probability, live_rows,
-                candidate_pairs, random_pairs, labelled_matches, labelled_distinct, iterations, converged, seed)
-            SELECT p_target, coalesce(max(d.version), 0) + 1, v_fingerprint, v_rule.comparisons,
-                dedup_linkage_edges.kinds, v_estimate.prior, (SELECT count(*) FROM pg_temp.mlops_dedup_rows),
-                dedup_linkage_edges.candidate_pairs,
-                v_estimate.random_pairs, v_estimate.labelled_matches, v_estimate.labelled_distinct,
-                v_estimate.iterations, v_estimate.converged, p_seed
-            FROM mlops.dedup_models AS d WHERE d.target = p_target
-            RETURNING dedup_models.model_id INTO model_id;
+            BEGIN
+                INSERT INTO mlops.dedup_models (target, version, fingerprint, comparisons, kinds, prior_probability,
+                    random_pair_prior, live_rows, candidate_pairs, random_pairs, labelled_matches, labelled_distinct,
+                    iterations, converged, seed)
+                SELECT p_target, coalesce(max(d.version), 0) + 1, v_fingerprint, v_rule.comparisons,
+                    dedup_linkage_edges.kinds, v_estimate.prior, v_estimate.random_pair_prior, v_rows,
+                    dedup_linkage_edges.candidate_pairs, v_estimate.random_pairs, v_estimate.labelled_matches,
+                    v_estimate.labelled_distinct, v_estimate.iterations, v_estimate.converged, p_seed
+                FROM mlops.dedup_models AS d WHERE d.target = p_target
+                RETURNING dedup_models.model_id INTO model_id;
+            EXCEPTION WHEN unique_violation THEN
+                -- a transaction whose snapshot predates another one's model (REPEATABLE READ)
+                RAISE EXCEPTION 'another session stored a model of % while this one trained', p_target
+                    USING ERRCODE = 'serialization_failure', HINT = 'Train again: SELECT * FROM mlops.train_rule(...).';
+            END;
             INSERT INTO mlops.dedup_model_levels (model_id, comparison, level, label, m, u)
             SELECT dedup_linkage_edges.model_id, o.comparison, o.level, o.label, o.m, o.u
             FROM pg_temp.mlops_linkage_model AS o
@@ -100,7 +127,7 @@ BEGIN
             FROM mlops.duplicate_candidates AS d
             INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
             WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = v_fingerprint
-                AND d.status IN ('merged', 'distinct')
+                AND d.status IN ('merged', 'distinct') AND mlops.linkage_label_trusted(p_target, d.queued_by, d.decided_by)
             GROUP BY d.levels
         ) AS l ON l.levels = q.levels
         GROUP BY q.levels
@@ -109,7 +136,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION mlops.dedup_linkage_edges(regclass, boolean, boolean, integer) IS
+COMMENT ON FUNCTION mlops.dedup_linkage_edges(mlops.dedup_rules, boolean, boolean, integer) IS
 'Internal, detection of a learned rule (comparisons set): candidate pairs (mlops.linkage_pairs), the model (stored '
 'in mlops.dedup_models for the rule''s fingerprint, or estimated by mlops.linkage_estimate when there is none or '
 'p_train, with seed p_seed, and stored when p_store), and, unless p_train (training only), an edge in '
@@ -117,4 +144,4 @@ COMMENT ON FUNCTION mlops.dedup_linkage_edges(regclass, boolean, boolean, intege
 'review_threshold. Returns kinds (text[]), model_id (NULL: estimated for this pass only), candidate_pairs, trained '
 '(whether estimated now).';
 
-REVOKE EXECUTE ON FUNCTION mlops.dedup_linkage_edges(regclass, boolean, boolean, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mlops.dedup_linkage_edges(mlops.dedup_rules, boolean, boolean, integer) FROM PUBLIC;

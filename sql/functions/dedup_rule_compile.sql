@@ -25,6 +25,7 @@ DECLARE
     v_count integer;
     v_comparisons text[];
     v_type regtype;
+    v_columns bigint;
     v_cmp text;
     v_owner CONSTANT regrole := current_user::regrole;
     v_rowtype text;
@@ -86,9 +87,13 @@ BEGIN
         LOOP
             v_n := v_n + 1;
             v_name := format('%s_%s', v_base, v_n);
+            -- a name no function and no relation (the type probe's view) holds
             EXIT WHEN NOT EXISTS (
                 SELECT FROM pg_catalog.pg_proc AS p
                 WHERE p.pronamespace = 'mlops_rules'::regnamespace AND p.proname = v_name
+            ) AND NOT EXISTS (
+                SELECT FROM pg_catalog.pg_class AS c
+                WHERE c.relnamespace = 'mlops_rules'::regnamespace AND c.relname = v_name || '_type'
             );
         END LOOP;
         BEGIN
@@ -108,9 +113,9 @@ BEGIN
                 -- a constant part of the expression is evaluated (a query's plan would fold it)
                 EXECUTE format(E'CREATE VIEW mlops_rules.%I AS SELECT (%s\n) AS v FROM %s AS t', v_name || '_type',
                     v_exprs[v_i], p_target);
-                SELECT a.atttypid::regtype INTO v_type
+                SELECT min(a.atttypid)::regtype, count(*) INTO v_type, v_columns
                 FROM pg_catalog.pg_attribute AS a
-                WHERE a.attrelid = format('mlops_rules.%I', v_name || '_type')::regclass AND a.attnum = 1;
+                WHERE a.attrelid = format('mlops_rules.%I', v_name || '_type')::regclass AND a.attnum > 0;
                 EXECUTE format('DROP VIEW mlops_rules.%I', v_name || '_type');
                 comparison_types := comparison_types || v_type;
                 v_comparisons := v_comparisons || mlops.comparison_value_sql(format(E'(%s\n)', v_exprs[v_i]), v_type);
@@ -154,6 +159,12 @@ BEGIN
         IF v_problem.problem IS NOT NULL THEN
             RAISE EXCEPTION 'dedup rule for %: % %', p_target, v_what, v_problem.problem
                 USING ERRCODE = v_problem.errcode, HINT = v_problem.hint;
+        END IF;
+        -- "t.a), (t.b" compiles into two values: a comparison is one
+        IF v_i > 3 AND v_i <= v_count AND v_columns <> 1 THEN
+            RAISE EXCEPTION 'dedup rule for %: % is not one expression', p_target, v_what
+                USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'One scalar SQL expression over the row, alias t, per comparison.';
         END IF;
     END LOOP;
 END;

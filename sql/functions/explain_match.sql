@@ -24,7 +24,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    v_rule record;
+    v_rule mlops.dedup_rules;
     v_model record;
     v_keys text[];
     v_kinds text[];
@@ -59,8 +59,7 @@ BEGIN
 
     -- the model: the rule's newest stored version, else one estimated now from the table (a read-only pass)
     SELECT d.* INTO v_model FROM mlops.dedup_models AS d
-    WHERE d.target = p_target AND d.fingerprint = mlops.linkage_fingerprint(p_target)
-    ORDER BY d.version DESC LIMIT 1;
+    WHERE d.model_id = mlops.linkage_current_model(p_target, mlops.linkage_fingerprint(v_rule));
     IF v_model.model_id IS NULL THEN
         PERFORM mlops.dedup_detect(p_target);
         v_kinds := mlops.comparison_kinds(v_rule.comparison_types);
@@ -92,7 +91,7 @@ BEGIN
 
     RETURN QUERY
     WITH compared AS (
-        SELECT 0 AS comparison, 'prior: share of matches among candidate pairs'::text AS expression,
+        SELECT 0 AS comparison, 'prior: the chance that two rows drawn at random match'::text AS expression,
             NULL::text AS left_value, NULL::text AS right_value, 0::smallint AS level
         UNION ALL
         SELECT c.i::integer, c.expression, v_left[c.i], v_right[c.i], v_levels[c.i]
@@ -111,8 +110,9 @@ BEGIN
             count(*) FILTER (WHERE d.status = 'distinct') AS non_matches
         FROM mlops.duplicate_candidates AS d
         INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
-        WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = mlops.linkage_fingerprint(p_target)
+        WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = mlops.linkage_fingerprint(v_rule)
             AND d.status IN ('merged', 'distinct') AND d.levels = v_levels
+            AND mlops.linkage_label_trusted(p_target, d.queued_by, d.decided_by)
     ),
     scored AS (
         SELECT l.matches, l.non_matches, t.model_weight, mlops.linkage_labelled_probability(

@@ -6,9 +6,13 @@
 --   data gives the same model).
 --   m (how often matches do) and the prior (the share of matches among candidate pairs): expectation-maximisation
 --   over the candidate pairs' level patterns, u held fixed, until nothing moves by 1e-5 (at most 100 rounds).
---   Review decisions (pairs scored by a model of the same comparisons) are labels: a pair decided 'merged' counts
---   as a match and one decided 'distinct' as a non-match, and the candidate pairs of the same pattern lean towards
---   what their labels say (one label weighs as much as the model's own estimate).
+--   Review decisions (pairs scored by a model of the same comparisons, queued and decided by roles that may merge the
+--   table: mlops.linkage_label_trusted) are labels: a pair decided 'merged' is one more observed match for m.
+--   (Detection also scores pairs of the same levels between the model and the decisions:
+--   mlops.linkage_labelled_probability.)
+--   Blocking: a candidate pair agrees on the values that made it one. In the E step that agreement is not evidence
+--   (every candidate has it), and a comparison's m comes from the pairs that agree on two other comparisons.
+--   The prior a score starts from is over all pairs of rows (random_pair_prior), as u is.
 -- Sources: Fellegi and Sunter, "A Theory for Record Linkage", JASA 1969; Winkler, "Using the EM Algorithm for Weight
 -- Computation in the Fellegi-Sunter Model of Record Linkage", 1988; u from random pairs and EM with u fixed as Splink
 -- does (Linacre et al., Splink, 2022).
@@ -20,6 +24,7 @@ CREATE OR REPLACE FUNCTION mlops.linkage_estimate(
     p_seed integer,
     p_random_pairs integer,
     OUT prior double precision,
+    OUT random_pair_prior double precision,
     OUT iterations integer,
     OUT converged boolean,
     OUT random_pairs bigint,
@@ -159,6 +164,7 @@ BEGIN
         INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
         WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = p_fingerprint
             AND d.status IN ('merged', 'distinct') AND cardinality(d.levels) = v_n
+            AND mlops.linkage_label_trusted(p_target, d.queued_by, d.decided_by)
         GROUP BY d.levels
     ) AS x
     GROUP BY x.levels;
@@ -196,10 +202,9 @@ BEGIN
     iterations := 0;
     WHILE iterations < 100 AND NOT converged LOOP
         iterations := iterations + 1;
-        -- E: each pattern's match probability; labelled patterns lean to their labels
+        -- E: each pattern's match probability (labelled pairs are observations of their own, below)
         UPDATE pg_temp.mlops_linkage_patterns AS p
-        SET w = CASE WHEN p.matches + p.non_matches > 0
-            THEN (p.matches + x.w) / (p.matches + p.non_matches + 1) ELSE x.w END
+        SET w = x.w
         FROM (
             SELECT p2.pid, 1 / (1 + (1 - prior) / prior * exp(-coalesce(sum(ln(o.m / o.u)), 0))) AS w
             FROM pg_temp.mlops_linkage_patterns AS p2
@@ -210,7 +215,8 @@ BEGIN
             GROUP BY p2.pid
         ) AS x
         WHERE x.pid = p.pid;
-        -- M: the prior over the unlabelled candidate pairs; m over them and the labelled ones
+        -- M: the prior over the candidate pairs; m over them and the pairs decided merged (decided distinct ones are
+        -- non-matches: u, from random pairs, is not re-estimated)
         SELECT sum(p.n * p.w) / nullif(sum(p.n), 0) INTO v_prior FROM pg_temp.mlops_linkage_patterns AS p;
         v_prior := least(greatest(coalesce(v_prior, prior), 1e-9), 1 - 1e-9);
         IF iterations > 1 THEN
@@ -254,9 +260,15 @@ BEGIN
     FROM (SELECT m2.comparison, sum(m2.m) AS total FROM pg_temp.mlops_linkage_model AS m2 GROUP BY m2.comparison)
         AS t
     WHERE t.comparison = o.comparison;
-    -- comparison 0: the prior, as a level whose weight is the prior odds
+    -- The prior a pair's score starts from is over all pairs, as u is: the matches EM expects among the candidate
+    -- pairs, out of all pairs of rows (scoring then counts every comparison, the ones blocking agreed on too).
+    SELECT least(greatest(prior * sum(p.n) / greatest(v_rows * (v_rows - 1) / 2.0, 1), 1e-12), 1 - 1e-9)
+    INTO random_pair_prior
+    FROM pg_temp.mlops_linkage_patterns AS p;
+    random_pair_prior := coalesce(random_pair_prior, 1e-12);
+    -- comparison 0: that prior, as a level whose weight is its odds
     INSERT INTO pg_temp.mlops_linkage_model (comparison, level, label, m, u)
-    VALUES (0, 0, 'prior', prior, 1 - prior);
+    VALUES (0, 0, 'prior', random_pair_prior, 1 - random_pair_prior);
     DROP TABLE pg_temp.mlops_linkage_m;
     DROP TABLE pg_temp.mlops_linkage_pattern_levels;
     DROP TABLE pg_temp.mlops_linkage_patterns;
@@ -266,10 +278,12 @@ $$;
 COMMENT ON FUNCTION mlops.linkage_estimate(regclass, text[], text, integer, integer) IS
 'Internal, detection of a learned rule: estimates the Fellegi-Sunter model of the pass (pg_temp.mlops_dedup_rows, '
 'pg_temp.mlops_linkage_pairs) into pg_temp.mlops_linkage_model (comparison integer, level smallint, label text, '
-'m double precision, u double precision; comparison 0 level 0 is the prior: m = prior, u = 1 - prior). u: exact '
+'m double precision, u double precision; comparison 0 level 0 is the prior over all pairs: m = random_pair_prior, '
+'u = 1 - random_pair_prior). u: exact '
 'level from value frequencies, other levels from up to p_random_pairs random pairs (seed p_seed); m and prior: EM '
 'over candidate pair patterns with u fixed, review decisions on pairs of models with fingerprint p_fingerprint as '
-'labels. Returns prior (probability 0-1 that a candidate pair matches), iterations, converged, random_pairs, '
+'labels. Returns prior (probability 0-1 that a candidate pair matches), random_pair_prior (that two rows drawn at '
+'random match: the prior of comparison 0), iterations, converged, random_pairs, '
 'labelled_matches, labelled_distinct. Sources: Fellegi and Sunter 1969; Winkler 1988.';
 
 REVOKE EXECUTE ON FUNCTION mlops.linkage_estimate(regclass, text[], text, integer, integer) FROM PUBLIC;

@@ -18,7 +18,8 @@ AS $$
             THEN p_probability
         -- never quite 0 or 1: the weight stays finite
         ELSE least(greatest(
-            (coalesce(p_matches, 0) OPERATOR(pg_catalog.+) 4 OPERATOR(pg_catalog.*) p_probability)
+            -- (OPERATOR() forms share one precedence, left to right: the product needs its parentheses)
+            (coalesce(p_matches, 0) OPERATOR(pg_catalog.+) (4 OPERATOR(pg_catalog.*) p_probability))
             OPERATOR(pg_catalog./) (coalesce(p_matches, 0) OPERATOR(pg_catalog.+) coalesce(p_non_matches, 0)
                 OPERATOR(pg_catalog.+) 4), 1e-12::double precision), 1 OPERATOR(pg_catalog.-) 1e-12::double precision)
     END;

@@ -18,7 +18,7 @@ BEGIN
     SELECT l.comparison, l.level, l.label, l.m, l.u
     FROM mlops.dedup_model_levels AS l WHERE l.model_id = p_model_id
     UNION ALL
-    SELECT 0, 0::smallint, 'prior', d.prior_probability, 1 - d.prior_probability
+    SELECT 0, 0::smallint, 'prior', d.random_pair_prior, 1 - d.random_pair_prior
     FROM mlops.dedup_models AS d WHERE d.model_id = p_model_id;
 END;
 $$;
@@ -26,6 +26,6 @@ $$;
 COMMENT ON FUNCTION mlops.linkage_model_load(bigint) IS
 'Internal: makes pg_temp.mlops_linkage_model (comparison integer, level smallint, label text, m double precision, '
 'u double precision) from the stored model p_model_id (mlops.dedup_model_levels), with comparison 0 level 0 the '
-'prior (m = prior, u = 1 - prior).';
+'prior over all pairs (m = random_pair_prior, u = 1 - random_pair_prior).';
 
 REVOKE EXECUTE ON FUNCTION mlops.linkage_model_load(bigint) FROM PUBLIC;

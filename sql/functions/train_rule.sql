@@ -14,6 +14,7 @@ RETURNS TABLE (
     iterations integer,
     converged boolean,
     prior double precision,
+    random_pair_prior double precision,
     seconds double precision
 )
 LANGUAGE plpgsql
@@ -25,6 +26,7 @@ AS $$
 DECLARE
     v_started CONSTANT timestamptz := clock_timestamp();
     v_model bigint;
+    v_owner regrole;
 BEGIN
     PERFORM mlops.assert_table(p_target);
     IF p_seed IS NULL THEN
@@ -41,17 +43,19 @@ BEGIN
             HINT = format('UPDATE mlops.dedup_rules SET exact_key = NULL, similar_text = NULL, comparisons = '
                 'ARRAY[''t.col1'', ''t.col2''] WHERE target = %L::regclass;', p_target);
     END IF;
-    IF NOT has_table_privilege(p_target, 'UPDATE') THEN
-        RAISE EXCEPTION 'train_rule: role % may not UPDATE %', current_user, p_target
+    SELECT r.rule_owner INTO v_owner FROM mlops.dedup_rules AS r WHERE r.target = p_target;
+    IF NOT pg_has_role(current_user, v_owner, 'USAGE') THEN
+        RAISE EXCEPTION 'train_rule: role % does not have the rights of %, the owner of the rule for %', current_user,
+            v_owner, p_target
             USING ERRCODE = 'insufficient_privilege',
-            DETAIL = 'A rule''s model decides what merges: writing it takes the rights a merge of the table takes.';
+            DETAIL = 'A rule''s model decides what merges, as its thresholds do: only roles with the rights of the '
+                'rule''s owner write it.',
+            HINT = format('Train as %s, or GRANT %s TO %s.', v_owner, v_owner, current_user);
     END IF;
-    PERFORM mlops.dedup_detect(p_target, false, true, true, p_seed);
-    SELECT d.model_id INTO v_model FROM mlops.dedup_models AS d
-    WHERE d.target = p_target ORDER BY d.version DESC LIMIT 1;
+    SELECT d.model_id INTO v_model FROM mlops.dedup_detect(p_target, false, true, true, p_seed) AS d;
     RETURN QUERY
     SELECT d.version, d.model_id, d.live_rows, d.candidate_pairs, d.random_pairs, d.labelled_matches,
-        d.labelled_distinct, d.iterations, d.converged, d.prior_probability,
+        d.labelled_distinct, d.iterations, d.converged, d.prior_probability, d.random_pair_prior,
         extract(EPOCH FROM clock_timestamp() - v_started)::double precision
     FROM mlops.dedup_models AS d WHERE d.model_id = v_model;
 END;
@@ -60,11 +64,12 @@ $$;
 COMMENT ON FUNCTION mlops.train_rule(regclass, integer) IS
 'Trains the model of the table''s learned rule (comparisons set) and stores it as the rule''s next version: u '
 'probabilities from value frequencies and random pairs, m probabilities and the prior by EM over the candidate '
-'pairs, review decisions (merged / distinct) on the rule''s earlier pairs as labels (mlops.linkage_estimate). Returns '
-'one row: version, model_id, live_rows, candidate_pairs, random_pairs (for u), labelled_matches, labelled_distinct, '
-'iterations (EM rounds), converged, prior (probability 0-1 that a candidate pair matches), seconds. The same data '
-'and p_seed give the same model. Levels: mlops.dedup_model_levels. Errors: no rule 42704, a rule without '
-'comparisons 22023, no UPDATE on the table 42501, NULL seed 22004. Source: Fellegi and Sunter 1969 (EM: Winkler '
-'1988).';
+'pairs, review decisions (merged / distinct) on the rule''s earlier pairs as labels (mlops.linkage_estimate). '
+'Returns one row: version, model_id, live_rows, candidate_pairs, random_pairs (for u), labelled_matches, '
+'labelled_distinct, iterations (EM rounds), converged, prior (probability 0-1 that a candidate pair matches), '
+'random_pair_prior (that two rows drawn at random match: where a pair''s score starts), seconds. The same data and '
+'p_seed give the same model. Levels: mlops.dedup_model_levels. Errors: no rule 42704, a rule without comparisons '
+'22023, a caller without the rights of the rule''s owner 42501, NULL seed 22004, another session storing a model '
+'meanwhile 40001. Source: Fellegi and Sunter 1969 (EM: Winkler 1988).';
 
 REVOKE EXECUTE ON FUNCTION mlops.train_rule(regclass, integer) FROM PUBLIC;

@@ -61,7 +61,8 @@ DECLARE
         'dedup_signatures_uncapped',
         -- learned matching (issue 12)
         'train_rule', 'explain_match', 'dedup_linkage_edges', 'linkage_pairs', 'linkage_estimate',
-        'dedup_detect_no_clusters', 'linkage_fingerprint', 'linkage_model_load', 'linkage_labelled_probability', 'comparison_kinds', 'comparison_levels_sql', 'comparison_level_labels',
+        'dedup_detect_no_clusters', 'linkage_fingerprint', 'linkage_model_load', 'linkage_current_model',
+        'linkage_label_trusted', 'linkage_labelled_probability', 'comparison_kinds', 'comparison_levels_sql', 'comparison_level_labels',
         'comparison_values_sql', 'comparison_base_type', 'match_probability', 'edit_distance', 'edit_distance_sql'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
@@ -150,11 +151,13 @@ BEGIN
         (8, 'table', 'mlops.dedup_state', 'UPDATE', ARRAY['fingerprint', 'complete', 'built_at', 'updated_at']),
         (8, 'table', 'mlops.dedup_state', 'DELETE', NULL),
         -- learned rules: detection reads the models, trains them on a rule's first run and in mlops.train_rule.
-        -- Row-level security: read with SELECT on the table, written with UPDATE on it.
+        -- Row-level security: read with SELECT on the table, written and removed with the rights of the rule's owner.
         (8, 'table', 'mlops.dedup_models', 'SELECT', NULL),
         (8, 'table', 'mlops.dedup_models', 'INSERT',
-            ARRAY['target', 'version', 'fingerprint', 'comparisons', 'kinds', 'prior_probability', 'live_rows', 'candidate_pairs',
+            ARRAY['target', 'version', 'fingerprint', 'comparisons', 'kinds', 'prior_probability', 'random_pair_prior',
+                'live_rows', 'candidate_pairs',
                 'random_pairs', 'labelled_matches', 'labelled_distinct', 'iterations', 'converged', 'seed']),
+        (8, 'table', 'mlops.dedup_models', 'DELETE', NULL),
         (8, 'table', 'mlops.dedup_model_levels', 'SELECT', NULL),
         (8, 'table', 'mlops.dedup_model_levels', 'INSERT', ARRAY['model_id', 'comparison', 'level', 'label', 'm', 'u']),
         -- reports

@@ -24,6 +24,7 @@ CREATE TABLE mlops.dedup_models (
     comparisons text[] NOT NULL,
     kinds text[] NOT NULL,
     prior_probability double precision NOT NULL,
+    random_pair_prior double precision NOT NULL,
     live_rows bigint NOT NULL,
     candidate_pairs bigint NOT NULL,
     random_pairs bigint NOT NULL,
@@ -36,15 +37,17 @@ CREATE TABLE mlops.dedup_models (
     trained_by name NOT NULL DEFAULT current_user,
     CONSTRAINT dedup_models_pkey PRIMARY KEY (model_id),
     CONSTRAINT dedup_models_target_version_key UNIQUE (target, version),
-    CONSTRAINT dedup_models_prior_check CHECK (prior_probability > 0 AND prior_probability < 1)
+    CONSTRAINT dedup_models_prior_check CHECK (prior_probability > 0 AND prior_probability < 1),
+    CONSTRAINT dedup_models_random_pair_prior_check CHECK (random_pair_prior > 0 AND random_pair_prior < 1)
 );
 
 COMMENT ON TABLE mlops.dedup_models IS
 'One row per trained version of a rule''s model (Fellegi-Sunter): which rule it was trained for (fingerprint of '
 'its comparisons), what it was trained on (live rows, candidate pairs, random pairs for u, review decisions used as '
 'labels), how EM went (iterations, converged), when and by whom. prior_probability: the probability that a candidate '
-'pair is a match. Detection uses the newest version whose fingerprint matches the rule; the levels are in '
-'mlops.dedup_model_levels.';
+'pair is a match (EM''s); random_pair_prior: the probability that two rows drawn at random match, the prior odds a '
+'pair''s score starts from. Written only by roles with the rights of the rule''s owner. Detection uses the newest '
+'version whose fingerprint matches the rule (trained by such a role); the levels are in mlops.dedup_model_levels.';
 
 CREATE TABLE mlops.dedup_model_levels (
     model_id bigint NOT NULL REFERENCES mlops.dedup_models (model_id) ON DELETE CASCADE,
@@ -67,7 +70,16 @@ COMMENT ON TABLE mlops.dedup_model_levels IS
 -- the model that scored it, so the label outlives the rows (a merged row is gone from the table).
 ALTER TABLE mlops.duplicate_candidates
 ADD COLUMN levels smallint[],
-ADD COLUMN model_id bigint;
+ADD COLUMN model_id bigint,
+ADD COLUMN queued_by name DEFAULT current_user,
+ADD COLUMN decided_by name;
+
+COMMENT ON COLUMN mlops.duplicate_candidates.queued_by IS
+'The role that queued the pair (its default; not granted to anyone).';
+COMMENT ON COLUMN mlops.duplicate_candidates.decided_by IS
+'The role that decided the pair (stamped by the trigger duplicate_candidates_stamp_decider). A decision is a label for '
+'a learned rule only when the role that queued the pair and the one that decided it hold the rights a merge of the '
+'table takes (mlops.linkage_label_trusted).';
 
 COMMENT ON COLUMN mlops.duplicate_candidates.levels IS
 'For a pair a learned rule queued: each comparison''s level (NULL: no evidence) when it was scored; with the decision, '
@@ -79,14 +91,21 @@ COMMENT ON COLUMN mlops.duplicate_candidates.model_id IS
 CREATE INDEX dedup_models_target_idx ON mlops.dedup_models (target, version);
 CREATE INDEX duplicate_candidates_model_idx ON mlops.duplicate_candidates (model_id);
 
--- Row-level security as for the other per-table state: read with SELECT on the table, written with UPDATE on it.
+-- Row-level security: a model is read with SELECT on the table; it decides what merges, as the rule's thresholds do,
+-- so it is written and removed only by a role with the rights of the rule's owner (as the rule itself: 0003).
 ALTER TABLE mlops.dedup_models ENABLE ROW LEVEL SECURITY;
 CREATE POLICY dedup_models_readable ON mlops.dedup_models FOR SELECT
 USING (pg_catalog.has_table_privilege(target, 'SELECT'));
 CREATE POLICY dedup_models_written ON mlops.dedup_models FOR INSERT
-WITH CHECK (pg_catalog.has_table_privilege(target, 'UPDATE'));
+WITH CHECK (EXISTS (
+    SELECT FROM mlops.dedup_rules AS r
+    WHERE r.target = dedup_models.target AND pg_catalog.pg_has_role(current_user, r.rule_owner, 'USAGE')
+));
 CREATE POLICY dedup_models_removed ON mlops.dedup_models FOR DELETE
-USING (pg_catalog.has_table_privilege(target, 'UPDATE'));
+USING (EXISTS (
+    SELECT FROM mlops.dedup_rules AS r
+    WHERE r.target = dedup_models.target AND pg_catalog.pg_has_role(current_user, r.rule_owner, 'USAGE')
+));
 ALTER TABLE mlops.dedup_model_levels ENABLE ROW LEVEL SECURITY;
 CREATE POLICY dedup_model_levels_readable ON mlops.dedup_model_levels FOR SELECT
 USING (EXISTS (
@@ -96,7 +115,8 @@ USING (EXISTS (
 CREATE POLICY dedup_model_levels_written ON mlops.dedup_model_levels FOR INSERT
 WITH CHECK (EXISTS (
     SELECT FROM mlops.dedup_models AS d
-    WHERE d.model_id = dedup_model_levels.model_id AND pg_catalog.has_table_privilege(d.target, 'UPDATE')
+    INNER JOIN mlops.dedup_rules AS r ON d.target = r.target
+    WHERE d.model_id = dedup_model_levels.model_id AND pg_catalog.pg_has_role(current_user, r.rule_owner, 'USAGE')
 ));
 
 -- New parameters and results: the old signatures go (install re-creates the routines after the migrations).
