@@ -49,6 +49,9 @@ DECLARE
     v_scratch text;
     v_short_kinds text[];
     v_long_kinds text[];
+    v_level record;
+    v_comparison integer;
+    v_ratio double precision;
 BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text,'
         ' cmp text[])';
@@ -176,18 +179,18 @@ BEGIN
     SELECT y.pid, y.comparison, y.level, y.exact_elsewhere >= 2 AS unbiased,
         y.level = y.top AND y.exact_elsewhere <= 1 AS selected
     FROM (
-        SELECT p.pid, x.i::integer AS comparison, x.level, tx.top,
-            count(*) FILTER (WHERE z.level = t.top AND z.i <> x.i) OVER (PARTITION BY p.pid, x.i) AS exact_elsewhere
-        FROM pg_temp.mlops_linkage_patterns AS p
-        CROSS JOIN LATERAL unnest(p.levels) WITH ORDINALITY AS x (level, i)
-        CROSS JOIN LATERAL unnest(p.levels) WITH ORDINALITY AS z (level, i)
-        INNER JOIN (SELECT o.comparison, max(o.level) AS top FROM pg_temp.mlops_linkage_model AS o GROUP BY 1) AS t
-            ON t.comparison = z.i
-        INNER JOIN (SELECT o.comparison, max(o.level) AS top FROM pg_temp.mlops_linkage_model AS o GROUP BY 1) AS tx
-            ON tx.comparison = x.i
-        WHERE x.level IS NOT NULL
-    ) AS y
-    GROUP BY y.pid, y.comparison, y.level, y.top, y.exact_elsewhere;
+        SELECT x.pid, x.comparison, x.level, x.top,
+            sum((x.level = x.top)::integer) OVER (PARTITION BY x.pid) - (x.level = x.top)::integer AS exact_elsewhere
+        FROM (
+            SELECT p.pid, z.i::integer AS comparison, z.level, t.top
+            FROM pg_temp.mlops_linkage_patterns AS p
+            CROSS JOIN LATERAL unnest(p.levels) WITH ORDINALITY AS z (level, i)
+            INNER JOIN (
+                SELECT o.comparison, max(o.level) AS top FROM pg_temp.mlops_linkage_model AS o GROUP BY o.comparison
+            ) AS t ON t.comparison = z.i
+            WHERE z.level IS NOT NULL
+        ) AS x
+    ) AS y;
     ANALYZE pg_temp.mlops_linkage_patterns;
     ANALYZE pg_temp.mlops_linkage_pattern_levels;
 
@@ -260,6 +263,23 @@ BEGIN
     FROM (SELECT m2.comparison, sum(m2.m) AS total FROM pg_temp.mlops_linkage_model AS m2 GROUP BY m2.comparison)
         AS t
     WHERE t.comparison = o.comparison;
+    -- A closer level is never less evidence of a match than a farther one: weights are capped, from the top level
+    -- down, at the level above's (m lowered to it). Estimates from few pairs say otherwise: 'different' for names of
+    -- two or three letters, which random pairs never show, or an exact common name weighing less than a typo.
+    FOR v_level IN
+        SELECT o.comparison, o.level, o.m, o.u FROM pg_temp.mlops_linkage_model AS o
+        ORDER BY o.comparison, o.level DESC
+    LOOP
+        IF v_level.comparison IS DISTINCT FROM v_comparison THEN
+            v_comparison := v_level.comparison;
+            v_ratio := v_level.m / v_level.u;
+        ELSIF v_level.m / v_level.u > v_ratio THEN
+            UPDATE pg_temp.mlops_linkage_model AS o SET m = o.u * v_ratio
+            WHERE o.comparison = v_level.comparison AND o.level = v_level.level;
+        ELSE
+            v_ratio := v_level.m / v_level.u;
+        END IF;
+    END LOOP;
     -- The prior a pair's score starts from is over all pairs, as u is: the matches EM expects among the candidate
     -- pairs, out of all pairs of rows (scoring then counts every comparison, the ones blocking agreed on too).
     SELECT least(greatest(prior * sum(p.n) / greatest(v_rows * (v_rows - 1) / 2.0, 1), 1e-12), 1 - 1e-9)

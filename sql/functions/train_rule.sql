@@ -53,6 +53,8 @@ BEGIN
             HINT = format('Train as %s, or GRANT %s TO %s.', v_owner, v_owner, current_user);
     END IF;
     SELECT d.model_id INTO v_model FROM mlops.dedup_detect(p_target, false, true, true, p_seed) AS d;
+    -- what a model learned from too little data, or from a table without duplicates, is said, not hidden
+    PERFORM mlops.linkage_model_warnings(v_model);
     RETURN QUERY
     SELECT d.version, d.model_id, d.live_rows, d.candidate_pairs, d.random_pairs, d.labelled_matches,
         d.labelled_distinct, d.iterations, d.converged, d.prior_probability, d.random_pair_prior,
