@@ -386,6 +386,17 @@ def test_a_first_run_trains_and_queues_labelled_pairs(conn: psycopg.Connection) 
     assert [p for _, _, p, *_ in queue] == list(range(1, len(queue) + 1))
     merged = conn.execute("SELECT count(*) FROM mlops.merges WHERE target = %s::regclass", (PEOPLE,)).fetchone()[0]
     assert merged > 0
+    # a reviewer's merge, undone: the pair is pending again, and no label
+    (candidate,) = conn.execute(
+        "SELECT candidate_id FROM mlops.review_queue WHERE target = %s::regclass AND position = 1", (PEOPLE,)
+    ).fetchone()
+    (merge_id,) = conn.execute("SELECT mlops.review_candidate(%s, 'merge')", (candidate,)).fetchone()
+    assert conn.execute("SELECT labelled_matches FROM mlops.train_rule(%s)", (PEOPLE,)).fetchone() == (1,)
+    conn.execute("SELECT mlops.unmerge(%s)", (merge_id,))
+    assert conn.execute(
+        "SELECT status, decided_at FROM mlops.duplicate_candidates WHERE candidate_id = %s", (candidate,)
+    ).fetchone() == ("pending", None)
+    assert conn.execute("SELECT labelled_matches FROM mlops.train_rule(%s)", (PEOPLE,)).fetchone() == (0,)
 
 
 @pytest.mark.parametrize(

@@ -150,6 +150,6 @@ COMMENT ON FUNCTION mlops.explain_match(regclass, anycompatible, anycompatible) 
 'decisions add (mlops.linkage_labelled_probability). match_weight (bits) is the sum of the weights and '
 'match_probability (0-1) the pair''s score in detection. The model is the rule''s newest stored version '
 '(model_version), else one estimated from the table now (model_version NULL). Changes nothing. Errors: no rule '
-'42704, a rule without comparisons 22023, a key with no row P0002, a NULL key 23502.';
+'42704, a rule without comparisons 22023, a key with no row P0002, a NULL key 22004.';
 
 REVOKE EXECUTE ON FUNCTION mlops.explain_match(regclass, anycompatible, anycompatible) FROM PUBLIC;

@@ -280,6 +280,8 @@ BEGIN
             v_ratio := v_level.m / v_level.u;
         END IF;
     END LOOP;
+    -- ... and disagreeing never counts for a match
+    UPDATE pg_temp.mlops_linkage_model AS o SET m = o.u WHERE o.level = 0 AND o.m > o.u;
     -- The prior a pair's score starts from is over all pairs, as u is: the matches EM expects among the candidate
     -- pairs, out of all pairs of rows (scoring then counts every comparison, the ones blocking agreed on too).
     SELECT least(greatest(prior * sum(p.n) / greatest(v_rows * (v_rows - 1) / 2.0, 1), 1e-12), 1 - 1e-9)

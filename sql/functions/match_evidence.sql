@@ -195,6 +195,6 @@ COMMENT ON FUNCTION mlops.match_evidence(regclass, anycompatible, anycompatible)
 '(comparisons): prior and one row per comparison (score = weight in bits, outcome = level; mlops.explain_match), '
 'then verdict (score = match probability). Values are those '
 'detection compares (mlops.normalize_text; blank and placeholder values NULL). Changes nothing. Errors: no rule '
-'42704, a key with no row P0002, a NULL key 23502, a table without a single-column primary key 0A000.';
+'42704, a key with no row P0002, a NULL key 22004, a table without a single-column primary key 0A000.';
 
 REVOKE EXECUTE ON FUNCTION mlops.match_evidence(regclass, anycompatible, anycompatible) FROM PUBLIC;

@@ -170,16 +170,22 @@ BEGIN
     END IF;
 
     PERFORM mlops.unmerge_apply(p_merge_id);
+    -- A pair a reviewer merged and this undoes goes back to the queue: the merge is taken back, and a decision
+    -- taken back is no learned rule's label.
+    UPDATE mlops.duplicate_candidates AS c SET status = 'pending', decided_at = NULL
+    WHERE c.target = v_merge.target AND c.status = 'merged'
+        AND c.left_key = ANY (v_merge.loser_keys || v_merge.survivor_key)
+        AND c.right_key = ANY (v_merge.loser_keys || v_merge.survivor_key);
     PERFORM pg_catalog.set_config('search_path', v_caller_search_path, true);
 END;
 $$;
 
 COMMENT ON FUNCTION mlops.unmerge(bigint) IS
 'Undoes a merge: losers restored with their keys, of any key type (or revived from soft delete), filled survivor '
-'fields cleared, moved references pointed back, conflict merges inside it undone. Refuses conflict merges (undo '
-'their parent), merges a later merge depends on, and a table that lost its single-column primary key since (55000), '
-'and a caller lacking SELECT, INSERT or UPDATE on a table of the merge''s tree (42501: the archive hides rows of '
-'tables a role may not read), or a log row of the tree written or edited by a role without the caller''s rights '
-'(42501: merged_by, recorded_by), before anything changes.';
+'fields cleared, moved references pointed back, conflict merges inside it undone, a review-queue pair it merged '
+'pending again. Refuses conflict merges (undo their parent), merges a later merge depends on, and a table that lost '
+'its single-column primary key since (55000), and a caller lacking SELECT, INSERT or UPDATE on a table of the '
+'merge''s tree (42501: the archive hides rows of tables a role may not read), or a log row of the tree written or '
+'edited by a role without the caller''s rights (42501: merged_by, recorded_by), before anything changes.';
 
 REVOKE EXECUTE ON FUNCTION mlops.unmerge(bigint) FROM PUBLIC;
