@@ -216,7 +216,7 @@ def test_review_candidate_bad_input(conn: psycopg.Connection, call: str, sqlstat
             "exact_key does not compile: column t.nope does not exist",
         ),
         ("'mlops.job_postings', NULL, 'lower(t.title', 0.9, 0.5", "22023", "similar_text does not compile"),
-        ("'mlops.job_postings', NULL, NULL, 0.9, 0.5", "22023", "needs exact_key or similar_text"),
+        ("'mlops.job_postings', NULL, NULL, 0.9, 0.5", "22023", "needs exact_key, similar_text or comparisons"),
         (
             "'mlops.job_postings', 't.url', NULL, 0.5, 0.9",
             "22023",
