@@ -33,11 +33,11 @@ DECLARE
     v_min_rows CONSTANT integer := 1000;
     v_min_pairs CONSTANT integer := 100;
     -- a blocking key (two comparisons' values) shared by more rows than this is a common combination, not evidence
-    v_pair_cap CONSTANT integer := 50;
+    v_pair_cap CONSTANT integer := 25;
     -- ... and a single comparison's value, more than this (a value this rare is an identifier: a number, an email)
     v_single_cap CONSTANT integer := 5;
     -- random pairs for the u probabilities
-    v_random_pairs CONSTANT integer := 50000;
+    v_random_pairs CONSTANT integer := 25000;
 BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text,'
         ' cmp text[])';

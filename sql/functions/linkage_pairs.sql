@@ -23,9 +23,13 @@ BEGIN
     PERFORM 'PRAGMA:TABLE: mlops_dedup_rows (id bigint, rnk bigint, ekey text, txt text, blk text, key text,'
         ' cmp text[])';
     PERFORM 'PRAGMA:TABLE: mlops_linkage_keys (id bigint, rnk bigint, h bigint, cap integer)';
+    PERFORM 'PRAGMA:TABLE: mlops_linkage_members (id bigint, rnk bigint, h bigint, cap integer, df bigint)';
     PERFORM 'PRAGMA:TABLE: mlops_linkage_pairs (a bigint, b bigint, levels smallint[])';
     IF to_regclass('pg_temp.mlops_linkage_keys') IS NOT NULL THEN
         DROP TABLE pg_temp.mlops_linkage_keys;
+    END IF;
+    IF to_regclass('pg_temp.mlops_linkage_members') IS NOT NULL THEN
+        DROP TABLE pg_temp.mlops_linkage_members;
     END IF;
     IF to_regclass('pg_temp.mlops_linkage_pairs') IS NOT NULL THEN
         DROP TABLE pg_temp.mlops_linkage_pairs;
@@ -56,31 +60,34 @@ BEGIN
     FROM hashed AS x
     WHERE x.hs <> array_fill(NULL::bigint, ARRAY[v_n]);
     ANALYZE pg_temp.mlops_linkage_keys;
+    -- the rows of keys that at least two rows share, with how many (a table, analyzed: the self-join below then
+    -- hashes a known number of rows instead of sorting all keys)
+    CREATE TEMP TABLE mlops_linkage_members AS
+    SELECT k.id, k.rnk, k.h, k.cap, k.df
+    FROM (SELECT k.*, count(*) OVER (PARTITION BY k.h) AS df FROM pg_temp.mlops_linkage_keys AS k) AS k
+    WHERE k.df >= 2;
+    ANALYZE pg_temp.mlops_linkage_members;
+    DROP TABLE pg_temp.mlops_linkage_keys;
 
     -- pairs sharing a key, with their levels (computed once per pair)
     EXECUTE format(
         $q$
         CREATE TEMP TABLE mlops_linkage_pairs AS
-        WITH shared AS (
-            SELECT k.h, k.cap, count(*) AS df FROM pg_temp.mlops_linkage_keys AS k
-            GROUP BY k.h, k.cap HAVING count(*) >= 2
-        ),
-        candidates AS (
-            SELECT k1.id AS a, k2.id AS b
-            FROM shared AS f
-            INNER JOIN pg_temp.mlops_linkage_keys AS k1 ON k1.h = f.h
-            INNER JOIN pg_temp.mlops_linkage_keys AS k2 ON k2.h = f.h AND k2.id > k1.id
-            WHERE f.df <= coalesce(f.cap, %1$s)
+        WITH candidates AS (
+            SELECT m1.id AS a, m2.id AS b
+            FROM pg_temp.mlops_linkage_members AS m1
+            INNER JOIN pg_temp.mlops_linkage_members AS m2 ON m2.h = m1.h AND m2.id > m1.id
+            WHERE m1.df <= coalesce(m1.cap, %1$s)
             UNION
             -- a group of identical rows too big to pair: each row with the group's best
-            SELECT least(k.id, g.best), greatest(k.id, g.best)
+            SELECT least(m.id, g.best), greatest(m.id, g.best)
             FROM (
-                SELECT f.h, (array_agg(k.id ORDER BY k.rnk))[1] AS best
-                FROM shared AS f INNER JOIN pg_temp.mlops_linkage_keys AS k ON k.h = f.h
-                WHERE f.cap IS NULL AND f.df > %1$s
-                GROUP BY f.h
+                SELECT m.h, (array_agg(m.id ORDER BY m.rnk))[1] AS best
+                FROM pg_temp.mlops_linkage_members AS m
+                WHERE m.cap IS NULL AND m.df > %1$s
+                GROUP BY m.h
             ) AS g
-            INNER JOIN pg_temp.mlops_linkage_keys AS k ON k.h = g.h AND k.id <> g.best
+            INNER JOIN pg_temp.mlops_linkage_members AS m ON m.h = g.h AND m.id <> g.best
         )
         SELECT c.a, c.b, %2$s AS levels
         FROM candidates AS c
@@ -90,7 +97,7 @@ BEGIN
         p_pair_cap, mlops.comparison_levels_sql(p_kinds, 'ra.cmp', 'rb.cmp')
     );
     GET DIAGNOSTICS v_pairs = ROW_COUNT;
-    DROP TABLE pg_temp.mlops_linkage_keys;
+    DROP TABLE pg_temp.mlops_linkage_members;
     ANALYZE pg_temp.mlops_linkage_pairs;
     RETURN v_pairs;
 END;
