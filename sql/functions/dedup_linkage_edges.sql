@@ -94,6 +94,10 @@ BEGIN
             SELECT dedup_linkage_edges.model_id, o.comparison, o.level, o.label, o.m, o.u
             FROM pg_temp.mlops_linkage_model AS o
             WHERE o.comparison > 0;
+            -- a run that trained says what is doubtful about the model it merges with
+            IF NOT p_train THEN
+                PERFORM mlops.linkage_model_warnings(dedup_linkage_edges.model_id);
+            END IF;
         END IF;
     ELSE
         model_id := v_model.model_id;

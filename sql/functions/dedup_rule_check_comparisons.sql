@@ -1,5 +1,6 @@
 -- mlops.dedup_rule_check_comparisons: what a rule's comparisons list must be before it is compiled: not empty, no
--- blank or NULL entry, at most 32 entries (candidate pairs come from pairs of comparisons), and not beside exact_key
+-- blank or NULL entry, at most 16 entries (candidate pairs come from pairs of comparisons, and EM reads every
+-- comparison of every candidate pattern: the patterns multiply with the comparisons), and not beside exact_key
 -- or similar_text (a learned rule weighs every field itself; a key is one comparison among the others).
 
 CREATE OR REPLACE FUNCTION mlops.dedup_rule_check_comparisons(
@@ -33,8 +34,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Each comparison is one SQL expression over the row, alias t, e.g. t.surname.';
     END IF;
-    IF cardinality(p_comparisons) > 32 THEN
-        RAISE EXCEPTION 'dedup rule for %: % comparisons, at most 32', p_target, cardinality(p_comparisons)
+    IF cardinality(p_comparisons) > 16 THEN
+        RAISE EXCEPTION 'dedup rule for %: % comparisons, at most 16', p_target, cardinality(p_comparisons)
             USING ERRCODE = 'program_limit_exceeded',
             DETAIL = 'Candidate pairs come from rows sharing the values of two comparisons: a row has n(n-1)/2 such '
                 'pairs.',
@@ -53,7 +54,7 @@ $$;
 
 COMMENT ON FUNCTION mlops.dedup_rule_check_comparisons(regclass, text[], text, text) IS
 'Internal, called by the rule trigger: refuses a comparisons list (text[]) that is empty, multi-dimensional or has a '
-'blank or NULL entry (22023, naming it), has more than 32 entries (54000), or is set beside exact_key or '
+'blank or NULL entry (22023, naming it), has more than 16 entries (54000), or is set beside exact_key or '
 'similar_text (22023).';
 
 REVOKE EXECUTE ON FUNCTION mlops.dedup_rule_check_comparisons(regclass, text[], text, text) FROM PUBLIC;

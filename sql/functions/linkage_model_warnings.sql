@@ -1,7 +1,7 @@
 -- mlops.linkage_model_warnings: WARNINGs about a model that should not be trusted as it is: learned from few rows or
 -- candidate pairs, EM that did not converge, or a prior at an edge (almost no candidate pair a match: the table has
 -- few duplicates left, and the m estimates mean little; or almost all of them: the comparisons do not tell records
--- apart). train_rule says them; detection scores with the model anyway.
+-- apart). train_rule and a run that trains say them; detection scores with the model anyway.
 
 CREATE OR REPLACE FUNCTION mlops.linkage_model_warnings(p_model_id bigint)
 RETURNS void
@@ -41,7 +41,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.linkage_model_warnings(bigint) IS
-'Internal, mlops.train_rule: raises WARNINGs (no error) about model p_model_id: fewer than 1,000 rows or 100 '
-'candidate pairs, EM not converged, a prior (share of matches among candidate pairs) below 1e-4 or above 0.5.';
+'Internal, mlops.train_rule and a run that trains (mlops.dedup_linkage_edges): raises WARNINGs (no error) about '
+'model p_model_id: fewer than 1,000 rows or 100 candidate pairs, EM not converged, a prior (share of matches among '
+'candidate pairs) below 1e-4 or above 0.5.';
 
 REVOKE EXECUTE ON FUNCTION mlops.linkage_model_warnings(bigint) FROM PUBLIC;
