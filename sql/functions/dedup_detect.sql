@@ -54,7 +54,6 @@ DECLARE
     v_keep boolean := false;
     v_source text;
     v_linkage record;
-    v_model_id bigint;
     v_levels text := 'NULL::smallint[]';
 BEGIN
     -- the session temp tables, declared for plpgsql_check (a constant string: a no-op at run time)
@@ -285,7 +284,6 @@ BEGIN
         SELECT l.* INTO v_linkage
         FROM mlops.dedup_linkage_edges(v_rule, p_train, p_train OR p_incremental, p_seed) AS l;
         candidate_pairs := v_linkage.candidate_pairs;
-        v_model_id := v_linkage.model_id;
         model_id := v_linkage.model_id;
         v_levels := mlops.comparison_levels_sql(v_linkage.kinds, 'la.cmp', 'lb.cmp');
         IF p_train THEN
@@ -644,7 +642,7 @@ BEGIN
         CASE WHEN v_integer THEN 'p.b::text' ELSE 'rb.key' END,
         CASE WHEN NOT v_integer THEN 'INNER JOIN pg_temp.mlops_dedup_rows AS ra ON ra.id = p.a'
             ' INNER JOIN pg_temp.mlops_dedup_rows AS rb ON rb.id = p.b' ELSE '' END,
-        v_levels, v_model_id, (v_rule.comparisons IS NOT NULL)::text
+        v_levels, model_id, (v_rule.comparisons IS NOT NULL)::text
     );
     GET DIAGNOSTICS review_pairs = ROW_COUNT;
 END;

@@ -49,12 +49,13 @@ BEGIN
     SELECT d.* INTO v_model FROM mlops.dedup_models AS d
     WHERE d.model_id = mlops.linkage_current_model(p_target, v_fingerprint);
     v_owner_rights := pg_has_role(current_user, v_rule.rule_owner, 'USAGE');
+    SELECT count(*) INTO v_rows FROM pg_temp.mlops_dedup_rows;
     -- a run trains when there is no model, and again when the table has more than doubled since
     trained := p_train OR v_model.model_id IS NULL
-        OR (p_store AND v_owner_rights AND v_model.live_rows * 2 < (SELECT count(*) FROM pg_temp.mlops_dedup_rows));
+        OR (p_store AND v_owner_rights AND v_model.live_rows * 2 < v_rows);
     IF trained AND NOT p_train AND v_model.model_id IS NOT NULL THEN
         RAISE NOTICE 'the model of % is trained again: % rows now, % when version % was trained', p_target,
-            (SELECT count(*) FROM pg_temp.mlops_dedup_rows), v_model.live_rows, v_model.version;
+            v_rows, v_model.live_rows, v_model.version;
     END IF;
     kinds := CASE WHEN trained THEN mlops.comparison_kinds(v_rule.comparison_types) ELSE v_model.kinds END;
     candidate_pairs := mlops.linkage_pairs(kinds, v_pair_cap, v_single_cap);
@@ -62,7 +63,6 @@ BEGIN
     IF trained THEN
         SELECT e.* INTO v_estimate
         FROM mlops.linkage_estimate(p_target, kinds, v_fingerprint, p_seed, v_random_pairs) AS e;
-        v_rows := (SELECT count(*) FROM pg_temp.mlops_dedup_rows);
         IF p_store AND NOT p_train AND NOT v_owner_rights THEN
             RAISE NOTICE 'the model of % is estimated for this run only: models are written by roles with the rights '
                 'of the rule''s owner %', p_target, v_rule.rule_owner
@@ -125,15 +125,7 @@ BEGIN
             WHERE x.level IS NOT NULL
         ) AS e
         INNER JOIN pg_temp.mlops_linkage_model AS o ON o.comparison = e.comparison AND o.level = e.level
-        LEFT JOIN (
-            SELECT d.levels, count(*) FILTER (WHERE d.status = 'merged') AS matches,
-                count(*) FILTER (WHERE d.status = 'distinct') AS non_matches
-            FROM mlops.duplicate_candidates AS d
-            INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
-            WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = v_fingerprint
-                AND d.status IN ('merged', 'distinct') AND mlops.linkage_label_trusted(p_target, d.queued_by, d.decided_by)
-            GROUP BY d.levels
-        ) AS l ON l.levels = q.levels
+        LEFT JOIN mlops.linkage_labels(p_target, v_fingerprint) AS l ON l.levels = q.levels
         GROUP BY q.levels
     ) AS s ON s.levels = p.levels
     WHERE s.probability >= v_rule.review_threshold;

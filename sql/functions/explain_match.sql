@@ -106,13 +106,9 @@ BEGIN
     ),
     -- review decisions on pairs of the same levels (as detection counts them: mlops.dedup_linkage_edges)
     labels AS (
-        SELECT count(*) FILTER (WHERE d.status = 'merged') AS matches,
-            count(*) FILTER (WHERE d.status = 'distinct') AS non_matches
-        FROM mlops.duplicate_candidates AS d
-        INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
-        WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = mlops.linkage_fingerprint(v_rule)
-            AND d.status IN ('merged', 'distinct') AND d.levels = v_levels
-            AND mlops.linkage_label_trusted(p_target, d.queued_by, d.decided_by)
+        SELECT coalesce(sum(l.matches), 0)::bigint AS matches, coalesce(sum(l.non_matches), 0)::bigint AS non_matches
+        FROM mlops.linkage_labels(p_target, mlops.linkage_fingerprint(v_rule)) AS l
+        WHERE l.levels = v_levels
     ),
     scored AS (
         SELECT l.matches, l.non_matches, t.model_weight, mlops.linkage_labelled_probability(

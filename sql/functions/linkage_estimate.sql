@@ -77,16 +77,17 @@ BEGIN
     -- every level of every comparison, u from random pairs (smoothed: half a pair per level). Long texts cost a
     -- trigram similarity each (~0.1 ms a pair for 1.5 KB): they are compared on the first tenth of the pairs only.
     random_pairs := least(p_random_pairs::bigint, v_rows * (v_rows - 1) / 2);
-    SELECT array_agg(CASE WHEN k.kind = 'text' AND (
-        SELECT avg(char_length(s.v)) FROM (
-            SELECT r.cmp[k.i] AS v FROM pg_temp.mlops_dedup_rows AS r WHERE r.cmp[k.i] IS NOT NULL LIMIT 1000
-        ) AS s) > 30 THEN 'none' ELSE k.kind END ORDER BY k.i),
-        array_agg(CASE WHEN k.kind = 'text' AND (
-        SELECT avg(char_length(s.v)) FROM (
-            SELECT r.cmp[k.i] AS v FROM pg_temp.mlops_dedup_rows AS r WHERE r.cmp[k.i] IS NOT NULL LIMIT 1000
-        ) AS s) > 30 THEN k.kind ELSE 'none' END ORDER BY k.i)
+    SELECT array_agg(CASE WHEN k.long THEN 'none' ELSE k.kind END ORDER BY k.i),
+        array_agg(CASE WHEN k.long THEN k.kind ELSE 'none' END ORDER BY k.i)
     INTO v_short_kinds, v_long_kinds
-    FROM unnest(p_kinds) WITH ORDINALITY AS k (kind, i);
+    FROM (
+        SELECT k.kind, k.i, k.kind = 'text' AND (
+            SELECT avg(char_length(s.v)) FROM (
+                SELECT r.cmp[k.i] AS v FROM pg_temp.mlops_dedup_rows AS r WHERE r.cmp[k.i] IS NOT NULL LIMIT 1000
+            ) AS s
+        ) > 30 AS long
+        FROM unnest(p_kinds) WITH ORDINALITY AS k (kind, i)
+    ) AS k;
     FOR v_pass IN 1..2 LOOP
         CONTINUE WHEN v_pass = 2 AND v_long_kinds <@ ARRAY['none'];
         EXECUTE format(
@@ -162,13 +163,9 @@ BEGIN
         SELECT p.levels, count(*) AS n, 0 AS matches, 0 AS non_matches
         FROM pg_temp.mlops_linkage_pairs AS p GROUP BY p.levels
         UNION ALL
-        SELECT d.levels, 0, count(*) FILTER (WHERE d.status = 'merged'), count(*) FILTER (WHERE d.status = 'distinct')
-        FROM mlops.duplicate_candidates AS d
-        INNER JOIN mlops.dedup_models AS dm ON dm.model_id = d.model_id
-        WHERE d.target = p_target AND dm.target = p_target AND dm.fingerprint = p_fingerprint
-            AND d.status IN ('merged', 'distinct') AND cardinality(d.levels) = v_n
-            AND mlops.linkage_label_trusted(p_target, d.queued_by, d.decided_by)
-        GROUP BY d.levels
+        SELECT l.levels, 0, l.matches, l.non_matches
+        FROM mlops.linkage_labels(p_target, p_fingerprint) AS l
+        WHERE cardinality(l.levels) = v_n
     ) AS x
     GROUP BY x.levels;
     SELECT coalesce(sum(p.matches), 0), coalesce(sum(p.non_matches), 0) INTO labelled_matches, labelled_distinct

@@ -62,7 +62,7 @@ DECLARE
         -- learned matching (issue 12)
         'train_rule', 'explain_match', 'dedup_linkage_edges', 'linkage_pairs', 'linkage_estimate',
         'dedup_detect_no_clusters', 'linkage_fingerprint', 'linkage_model_load', 'linkage_current_model',
-        'linkage_label_trusted', 'linkage_model_warnings', 'linkage_labelled_probability', 'comparison_kinds', 'comparison_levels_sql', 'comparison_level_labels',
+        'linkage_label_trusted', 'linkage_labels', 'linkage_model_warnings', 'linkage_labelled_probability', 'comparison_kinds', 'comparison_levels_sql', 'comparison_level_labels',
         'comparison_values_sql', 'comparison_base_type', 'match_probability', 'edit_distance', 'edit_distance_sql'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
