@@ -13,7 +13,8 @@ AS $$
     SELECT ARRAY[
         'schema_migrations', 'merges', 'merge_archive', 'merge_moves', 'dedup_rules', 'dedup_runs',
         'duplicate_candidates', 'conflict_policies', 'merge_failures', 'declared_references', 'merge_losers',
-        'dedup_changes', 'dedup_signatures', 'dedup_state', 'dedup_models', 'dedup_model_levels'
+        'dedup_changes', 'dedup_signatures', 'dedup_state', 'dedup_models', 'dedup_model_levels', 'metric_snapshots',
+        'alert_settings', 'alerts', 'alert_checks', 'alert_known_fks', 'console_actions'
     ]::text [];
 $$;
 
