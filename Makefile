@@ -8,7 +8,7 @@ LINKAGE_VENV := .venv-linkage
 LINKAGE_PY := $(LINKAGE_VENV)/bin/python
 LINKAGE_STAMP := $(LINKAGE_VENV)/.installed-$(shell cat requirements.txt bench/requirements-linkage.txt | sha256sum | cut -c1-12)
 
-.PHONY: setup demo test lint install audit merge review stats grant bench bench-linkage clean
+.PHONY: setup browser demo test lint install audit merge review stats grant bench bench-linkage clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,16 @@ $(STAMP): requirements.txt
 demo: setup
 	$(PY) runner.py demo $(if $(KEEP),--keep)
 
-test: setup
+# The web console's browser tests drive Debian's chromium (Playwright downloads no browser): as root this installs it.
+browser:
+	@test -x /usr/bin/chromium || { \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    else \
+	        echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 2; \
+	    fi; }
+
+test: setup browser
 	$(PY) -m pytest
 
 lint: setup

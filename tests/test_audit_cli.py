@@ -12,6 +12,8 @@ def test_audit_prints_one_line_per_fk(dsn: str, capsys: pytest.CaptureFixture[st
     assert runner.main(["audit", "--dsn", dsn, "--schema", "mlops"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [
+        # the package's own: an alert's kind must stay (alert_settings rows are the kinds check_alerts knows)
+        "⚠️ alerts_kind_fkey: kind -> mlops.alert_settings (DELETE NO ACTION)",
         # the package's own: a model's levels go with it
         "✅ dedup_model_levels_model_id_fkey: model_id -> mlops.dedup_models (DELETE CASCADE)",
         "✅ job_recommendations_job_id_fkey: job_id -> mlops.job_postings (DELETE CASCADE)",
