@@ -103,7 +103,9 @@ BEGIN
             'hint', 'The next merge_duplicates run re-points them; SELECT * FROM mlops.data_quality.')
     FROM mlops.dedup_rules AS r
     CROSS JOIN LATERAL (
-        SELECT ms.* FROM mlops.metric_snapshots AS ms WHERE ms.target = r.target
+        -- the latest snapshot that counted them (an incremental run's may not have)
+        SELECT ms.* FROM mlops.metric_snapshots AS ms
+        WHERE ms.target = r.target AND ms.references_to_merged_rows IS NOT NULL
         ORDER BY ms.snapshot_id DESC LIMIT 1
     ) AS s
     WHERE r.enabled AND s.references_to_merged_rows > 0

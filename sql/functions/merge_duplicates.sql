@@ -457,6 +457,8 @@ BEGIN
     -- runs stand. A dry run changes nothing, these included.
     IF NOT p_dry_run AND cardinality(v_run_ids) > 0 THEN
         BEGIN
+            -- a table locked by someone else is not waited for: the run is done, the snapshot is only missing
+            PERFORM set_config('lock_timeout', v_lock_timeout, true);
             PERFORM mlops.record_metrics(v_run_ids);
             FOR v_alert IN SELECT a.* FROM mlops.check_alerts(v_run_ids) AS a LOOP
                 RAISE NOTICE 'alert % (%, %): %', v_alert.alert_id, v_alert.kind, v_alert.severity, v_alert.message;

@@ -65,7 +65,7 @@ DECLARE
         'linkage_label_trusted', 'linkage_labels', 'linkage_model_warnings', 'linkage_labelled_probability', 'comparison_kinds', 'comparison_levels_sql', 'comparison_level_labels',
         'comparison_values_sql', 'comparison_base_type', 'match_probability', 'edit_distance', 'edit_distance_sql',
         -- the web console's history and alerts (issue 13)
-        'record_metrics', 'check_alerts', 'resolve_alert', 'unmerge_run'
+        'record_metrics', 'check_alerts', 'resolve_alert', 'unmerge_run', 'data_quality_of'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile', 'dedup_rule_text_warning',
