@@ -1247,6 +1247,16 @@ def cmd_grant(args: argparse.Namespace) -> None:
     print(f"{len(rows)} privilege(s) on the package's objects {what} {args.role}")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    # Only an explicit --dsn: without one the console serves an embedded throwaway database with the demo's data.
+    from webconsole.server import serve  # Flask and waitress: needed by this command only
+
+    try:
+        serve(args.dsn, args.host, args.port, args.token)
+    except KeyboardInterrupt:  # Ctrl-C while the demo data loads: the embedded server is stopped on the way out
+        print("\nstopped", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runner.py", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -1309,6 +1319,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="with --dsn: use the database even if it is not empty")
     p.add_argument("--keep", action="store_true", help="keep the embedded server running afterwards (prints how)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="the web console (review, dashboard, merges, FK audit, alerts) under waitress")
+    p.add_argument("--dsn", help="serve this database (default: an embedded throwaway server with the demo's data)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--token", help="login token (default: env MLOPS_DEDUP_CONSOLE_TOKEN); required off loopback")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
