@@ -7,17 +7,16 @@ import hmac
 import json
 import secrets
 from datetime import date, datetime
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import plotly.offline
 import psycopg
 from flask import Flask, Response, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from psycopg.rows import dict_row
 
 import runner
+from webconsole import plotly_assets
 
 # Only our own origin: scripts (ours and plotly.js) from files, figures as JSON data read by our script.
 CONTENT_SECURITY_POLICY = (
@@ -54,6 +53,8 @@ def create_app(dsn: str, token: str | None = None, *, secret_key: bytes | None =
     app.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     app.add_url_rule("/logout", "logout", logout, methods=["POST"])
     app.add_url_rule("/vendor/plotly.min.js", "plotly_js", plotly_js)
+    app.add_url_rule("/vendor/plotly.css", "plotly_css", plotly_css)
+    app.jinja_env.globals.update(plotly_style_id=plotly_assets.GLOBAL_STYLE_ID, plotly_assets=plotly_assets)
 
     from webconsole import alerts, audit, dashboard, merges, review
 
@@ -188,14 +189,16 @@ def logout() -> Any:
     return redirect(url_for("login") if current_app.config["CONSOLE_TOKEN"] else url_for("dashboard.page"))
 
 
-@cache
-def _plotly_source() -> bytes:
-    return plotly.offline.get_plotlyjs().encode()
-
-
 def plotly_js() -> Response:
     """plotly.js from the installed plotly package (no CDN)."""
-    response = Response(_plotly_source(), mimetype="text/javascript")
+    response = Response(plotly_assets.plotly_js(), mimetype="text/javascript")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+def plotly_css() -> Response:
+    """plotly.js's global style rules as a stylesheet (the CSP refuses the <style> element it would insert)."""
+    response = Response(plotly_assets.plotly_css(), mimetype="text/css")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 
