@@ -1257,6 +1257,43 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print("\nstopped", file=sys.stderr)
 
 
+ALERT_COLUMNS = ["alert_id", "kind", "severity", "target", "run_id", "raised_at", "message"]
+
+
+def alerts(dsn: str, check: bool = False) -> list[dict[str, Any]]:
+    """The open alerts (rows of mlops.alerts: alert_id, kind, severity, target, run_id, message, detail, raised_at,
+    ...), oldest first; with check=True after evaluating the alert rules now (mlops.check_alerts)."""
+    with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        if check:
+            cur.execute("SELECT count(*) FROM mlops.check_alerts()")
+        return cur.execute(
+            "SELECT a.alert_id, a.kind, a.severity, a.target::text AS target, a.run_id, a.raised_at, a.message,"
+            " a.detail, a.delivered_at FROM mlops.alerts AS a WHERE a.resolved_at IS NULL ORDER BY a.alert_id"
+        ).fetchall()
+
+
+def cmd_alerts(args: argparse.Namespace) -> None:
+    rows = alerts(require_dsn(args), args.check)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
+    else:
+        print("\n".join(format_table(rows, ALERT_COLUMNS)) if rows else "no open alerts")
+
+
+def cmd_watch(args: argparse.Namespace) -> None:
+    import logging
+
+    import alert_watch  # requests is needed by this command only
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    dsn = require_dsn(args)
+    print(f"listening on {alert_watch.CHANNEL}; posting alerts to {args.webhook} (Ctrl-C stops)", file=sys.stderr)
+    try:
+        alert_watch.watch(dsn, args.webhook, connect, retries=args.retries, check_every=args.check_every)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runner.py", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -1313,6 +1350,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rule-writer", action="store_true", help="also let it write mlops.dedup_rules")
     p.add_argument("--revoke", action="store_true", help="take it all back (mlops.revoke_usage)")
     p.set_defaults(func=cmd_grant)
+
+    p = sub.add_parser("alerts", parents=[common], help="open alerts (mlops.alerts); --check evaluates the rules now")
+    p.add_argument("--check", action="store_true", help="run mlops.check_alerts() first")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("watch", parents=[common], help="post each alert to a webhook as it is raised (LISTEN)")
+    p.add_argument("--webhook", required=True, metavar="URL", help="where to POST each alert (Slack-compatible JSON)")
+    p.add_argument("--retries", type=int, default=5, help="retries per alert on errors and 429/5xx (default 5)")
+    p.add_argument(
+        "--check-every",
+        type=float,
+        metavar="SECONDS",
+        help="also evaluate the alert rules this often (review queue age, new FKs between runs)",
+    )
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("demo", help="embedded server, generated data, audit, dry run, merge, stats")
     p.add_argument("--dsn", help="run in this database instead of an embedded throwaway server (must be empty)")

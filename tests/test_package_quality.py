@@ -52,6 +52,7 @@ SELF_PINNING = {
     "mlops.merge_rows(regclass,anycompatible,anycompatiblearray,text,boolean,boolean,real)",
     "mlops.merge_clusters(regclass,anycompatiblearray,anycompatiblearray,text,real[],bigint[],boolean,boolean)",
     "mlops.unmerge(bigint)",
+    "mlops.unmerge_run(bigint)",
     "mlops.review_candidate(bigint,text)",
 }
 

@@ -371,6 +371,7 @@ def test_granted_routines_are_the_ones_the_operations_reach(shop: psycopg.Connec
         "merge_rows", "merge_clusters", "unmerge", "resolve_id", "find_duplicates", "merge_duplicates",
         "review_candidate", "data_quality_report", "fk_policy_report", "referencing_fks", "normalize_url",
         "merge_failures_clear", "match_evidence", "normalize_text", "text_similarity", "train_rule", "explain_match",
+        "unmerge_run", "resolve_alert",
     }  # fmt: skip
     assert granted_routines(shop, False) == reached_routines(shop, entry)
 

@@ -31,6 +31,8 @@ BEGIN
     FOR v_rule IN
         SELECT r.* FROM mlops.dedup_rules AS r
         WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)  -- not a dropped table's rule
+            -- a table the caller may not read is not counted (a merger role sees its own tables, not the others')
+            AND has_table_privilege(r.target, 'SELECT')
         ORDER BY r.target::text
     LOOP
         target := v_rule.target;
@@ -97,10 +99,10 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.data_quality_report() IS
-'Per dedup rule''s table: live rows, soft-deleted rows, exact-key duplicate groups remaining, references to merged '
-'(soft-deleted) rows, FKs into it without an index and FKs into it that block deletes, partitions or inheritance '
-'children lacking an FK into it that their siblings carry (missing_fk_partitions) and columns or polymorphic pairs '
-'whose values are its keys without an FK or declaration (undeclared_references), all counts (bigint) from '
-'mlops.fk_policy_report. Read by view mlops.data_quality.';
+'Per dedup rule''s table that the caller may read: live rows, soft-deleted rows, exact-key duplicate groups '
+'remaining, references to merged (soft-deleted) rows, FKs into it without an index and FKs into it that block '
+'deletes, partitions or inheritance children lacking an FK into it that their siblings carry (missing_fk_partitions) '
+'and columns or polymorphic pairs whose values are its keys without an FK or declaration (undeclared_references), '
+'all counts (bigint) from mlops.fk_policy_report. Read by view mlops.data_quality.';
 
 REVOKE EXECUTE ON FUNCTION mlops.data_quality_report() FROM PUBLIC;

@@ -61,6 +61,9 @@ DECLARE
     v_failed_state text;
     v_failed_detail text;
     v_failed_hint text;
+    -- the runs of this CALL: their metrics snapshot and alert check at the end
+    v_run_ids bigint[] := ARRAY[]::bigint[];
+    v_alert record;
     -- lock waits per try (the session's lock_timeout when shorter), and how often a piece is tried before it is
     -- bisected (or, for lock timeouts, left for the next run)
     v_lock_timeout text;
@@ -122,6 +125,7 @@ BEGIN
         SELECT r.* INTO v_rule FROM mlops.dedup_rules AS r WHERE r.target = v_target;
         v_rule_fingerprint := mlops.dedup_rule_fingerprint(v_target);
         INSERT INTO mlops.dedup_runs (target, dry_run) VALUES (v_target, p_dry_run) RETURNING run_id INTO v_run_id;
+        v_run_ids := v_run_ids || v_run_id;
         -- One run per table at a time: a session-level lock, since COMMIT releases transaction-level ones. From
         -- here on every step runs in a block that catches its error, so the unlock below is always reached.
         IF NOT pg_try_advisory_lock(hashtext('mlops.merge_duplicates'), v_target::oid::integer) THEN
@@ -295,6 +299,8 @@ BEGIN
                             FROM pg_temp.mlops_dedup_work AS w
                             WHERE w.seq BETWEEN v_first AND v_last AND w.status = 'pending';
                             IF v_clusters > 0 THEN
+                                -- the merges' run (mlops.merges.run_id's default reads it), for undo of the run
+                                PERFORM set_config('mlops.run_id', v_run_id::text, true);
                                 SELECT r.merged_rows, r.moved_references, r.conflict_rows, r.merge_ids
                                 INTO v_merged, v_refs, v_conflicts, v_merge_ids
                                 FROM mlops.merge_clusters(
@@ -447,6 +453,25 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- The runs' metrics snapshot (the dashboard's trends) and the alert rules: what fails here is a WARNING, the
+    -- runs stand. A dry run changes nothing, these included.
+    IF NOT p_dry_run AND cardinality(v_run_ids) > 0 THEN
+        BEGIN
+            PERFORM mlops.record_metrics(v_run_ids);
+            FOR v_alert IN SELECT a.* FROM mlops.check_alerts(v_run_ids) AS a LOOP
+                RAISE NOTICE 'alert % (%, %): %', v_alert.alert_id, v_alert.kind, v_alert.severity, v_alert.message;
+            END LOOP;
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+                RAISE WARNING 'runs %: metrics snapshot and alert check not done: % (SQLSTATE %)',
+                    array_to_string(v_run_ids, ', '), v_message, v_state
+                    USING HINT = 'SELECT * FROM mlops.check_alerts(); runs them on demand.';
+        END;
+        COMMIT;
+        PERFORM mlops.pin_search_path(v_caller_search_path);
+    END IF;
+
     -- A scheduler must see a rule that failed: the CALL fails, after the other rules ran.
     IF cardinality(v_failed_runs) > 0 THEN
         v_message := format('mlops.merge_duplicates: %s of its rules failed: %s', cardinality(v_failed_runs),
@@ -470,6 +495,8 @@ COMMENT ON PROCEDURE mlops.merge_duplicates (regclass, boolean, integer, boolean
 'mlops.dedup_track_changes) with the rows they may match; the first run, a changed rule, or p_full => true reads '
 'the whole table. queues review-band pairs; re-points references to soft-deleted merged rows; records each run in '
 'mlops.dedup_runs and notifies channel mlops_dedup. dry_run records what would happen and changes nothing else. '
+'At the end of the CALL (not a dry run) the runs'' metrics are stored (mlops.record_metrics) and the alert rules '
+'checked (mlops.check_alerts: NOTICE per alert, NOTIFY mlops_dedup_alerts); merges carry their run_id. '
 'A batch that fails is bisected: each cluster that cannot merge is recorded in mlops.merge_failures and skipped '
 '(run partial) until its rows or the rule change or mlops.merge_failures_clear(); members changed since detection '
 'are left out (clusters_changed); lock timeouts (5 s, or the session''s when shorter) are tried 3 times, then left '

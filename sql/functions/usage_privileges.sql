@@ -63,7 +63,9 @@ DECLARE
         'train_rule', 'explain_match', 'dedup_linkage_edges', 'linkage_pairs', 'linkage_estimate',
         'dedup_detect_no_clusters', 'linkage_fingerprint', 'linkage_model_load', 'linkage_current_model',
         'linkage_label_trusted', 'linkage_labels', 'linkage_model_warnings', 'linkage_labelled_probability', 'comparison_kinds', 'comparison_levels_sql', 'comparison_level_labels',
-        'comparison_values_sql', 'comparison_base_type', 'match_probability', 'edit_distance', 'edit_distance_sql'
+        'comparison_values_sql', 'comparison_base_type', 'match_probability', 'edit_distance', 'edit_distance_sql',
+        -- the web console's history and alerts (issue 13)
+        'record_metrics', 'check_alerts', 'resolve_alert', 'unmerge_run'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile', 'dedup_rule_text_warning',
@@ -160,6 +162,28 @@ BEGIN
         (8, 'table', 'mlops.dedup_models', 'DELETE', NULL),
         (8, 'table', 'mlops.dedup_model_levels', 'SELECT', NULL),
         (8, 'table', 'mlops.dedup_model_levels', 'INSERT', ARRAY['model_id', 'comparison', 'level', 'label', 'm', 'u']),
+        -- metrics history and alerts: runs store a snapshot and check the alert rules; the console resolves alerts,
+        -- runner.py watch marks them delivered, and logs what people do. Row-level security: tables the role reads.
+        (8, 'table', 'mlops.metric_snapshots', 'SELECT', NULL),
+        (8, 'table', 'mlops.metric_snapshots', 'INSERT',
+            ARRAY['run_id', 'target', 'run_status', 'run_seconds', 'rows_merged', 'duplicate_rate', 'live_rows',
+                'soft_deleted_rows', 'exact_key_duplicate_groups', 'references_to_merged_rows', 'fks_without_index',
+                'fks_blocking_deletes', 'missing_fk_partitions', 'undeclared_references', 'pending_reviews',
+                'oldest_pending_review_seconds']),
+        (8, 'table', 'mlops.alert_settings', 'SELECT', NULL),
+        (8, 'table', 'mlops.alerts', 'SELECT', NULL),
+        (8, 'table', 'mlops.alerts', 'INSERT',
+            ARRAY['kind', 'severity', 'target', 'run_id', 'fingerprint', 'message', 'detail']),
+        (8, 'table', 'mlops.alerts', 'UPDATE', ARRAY['resolved_at', 'resolved_by', 'delivered_at', 'delivery_error']),
+        (8, 'table', 'mlops.alert_checks', 'SELECT', NULL),
+        (8, 'table', 'mlops.alert_checks', 'INSERT', ARRAY['last_run_id', 'alerts_raised', 'alerts_resolved']),
+        (8, 'table', 'mlops.alert_known_fks', 'SELECT', NULL),
+        (8, 'table', 'mlops.alert_known_fks', 'INSERT',
+            ARRAY['constraint_oid', 'constraint_name', 'referencing_table', 'target']),
+        (8, 'table', 'mlops.alert_known_fks', 'DELETE', NULL),
+        (8, 'table', 'mlops.console_actions', 'SELECT', NULL),
+        (8, 'table', 'mlops.console_actions', 'INSERT',
+            ARRAY['action', 'target', 'object_id', 'detail', 'succeeded', 'client']),
         -- reports
         (9, 'view', 'mlops.dedup_stats', 'SELECT', NULL),
         (9, 'view', 'mlops.data_quality', 'SELECT', NULL),
@@ -191,6 +215,9 @@ BEGIN
             CASE WHEN w.priv = 'DELETE' THEN NULL
                 ELSE ARRAY['referencing_table', 'id_column', 'target', 'type_column', 'type_value', 'json_path'] END
         FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS w (priv)
+        WHERE p_rule_writer
+        UNION ALL
+        SELECT 10, 'table', 'mlops.alert_settings', 'UPDATE', ARRAY['enabled', 'threshold']
         WHERE p_rule_writer
         UNION ALL
         SELECT 11, 'schema', 'mlops_rules', 'CREATE', NULL

@@ -14,6 +14,6 @@ SELECT
 FROM mlops.data_quality_report() AS q;
 
 COMMENT ON VIEW mlops.data_quality IS
-'Per dedup rule''s table: live and soft-deleted rows, exact-key duplicate groups remaining, references to merged '
-'rows, FKs without index, FKs that block deletes, partitions lacking an FK their siblings carry, undeclared '
-'references (columns whose values are its keys without an FK or declaration).';
+'Per dedup rule''s table that the caller may read: live and soft-deleted rows, exact-key duplicate groups remaining, '
+'references to merged rows, FKs without index, FKs that block deletes, partitions lacking an FK their siblings '
+'carry, undeclared references (columns whose values are its keys without an FK or declaration).';

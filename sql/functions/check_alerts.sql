@@ -1,0 +1,227 @@
+-- mlops.check_alerts: evaluates the alert rules of mlops.alert_settings (at the end of every merge_duplicates run,
+-- and on demand), raises each new alert once (a row in mlops.alerts and a NOTIFY on mlops_dedup_alerts), and resolves
+-- the open alerts whose condition cleared.
+
+CREATE OR REPLACE FUNCTION mlops.check_alerts(p_run_ids bigint[] DEFAULT NULL)
+RETURNS SETOF mlops.alerts
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_last_check mlops.alert_checks;
+    v_baseline boolean;
+    v_runs bigint[];
+    v_newest_run bigint;
+    v_alert mlops.alerts;
+    v_raised integer := 0;
+    v_resolved integer := 0;
+BEGIN
+    PERFORM 'PRAGMA:TABLE: mlops_alert_found (kind text, severity text, target regclass, run_id bigint,'
+        ' fingerprint text, message text, detail jsonb)';
+    PERFORM 'PRAGMA:TABLE: mlops_alert_fks (fk_oid oid, fk_name text, referencing_table regclass, target regclass,'
+        ' on_delete text, indexed boolean, fix text)';
+    -- one check at a time: two would both find the same new foreign key, or resolve what the other raises
+    PERFORM pg_advisory_xact_lock(hashtext('mlops.check_alerts'));
+    IF p_run_ids IS NULL THEN
+        -- on demand: the conditions as they are now
+        PERFORM mlops.record_metrics(NULL);
+    END IF;
+    SELECT c.* INTO v_last_check FROM mlops.alert_checks AS c ORDER BY c.check_id DESC LIMIT 1;
+    -- the first check only learns the foreign keys that exist (none is "new") and alerts only the runs it is given
+    v_baseline := v_last_check.check_id IS NULL;
+
+    -- Runs to look at: those given, and every finished run after the newest one the last check saw (a run whose own
+    -- check did not happen: canceled, its session lost).
+    SELECT array_agg(u.run_id ORDER BY u.run_id), max(u.run_id) INTO v_runs, v_newest_run
+    FROM mlops.dedup_runs AS u
+    WHERE NOT u.dry_run AND u.status <> 'running'
+        AND (u.run_id = ANY (coalesce(p_run_ids, '{}'))
+            OR (NOT v_baseline AND u.run_id > coalesce(v_last_check.last_run_id, 0)));
+
+    CREATE TEMP TABLE IF NOT EXISTS mlops_alert_found (
+        kind text, severity text, target regclass, run_id bigint, fingerprint text, message text, detail jsonb
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.mlops_alert_found;
+
+    -- 1. The runs: failed, partial, merges refused on a constraint, a duplicate rate above the limit.
+    INSERT INTO pg_temp.mlops_alert_found
+    SELECT 'run_failed', 'critical', u.target, u.run_id, format('run_failed:%s', u.run_id),
+        format('run %s of %s failed: %s (SQLSTATE %s)', u.run_id, u.target, u.error, u.error_sqlstate),
+        jsonb_build_object('status', u.status, 'error', u.error, 'sqlstate', u.error_sqlstate,
+            'started_at', u.started_at, 'finished_at', u.finished_at)
+    FROM mlops.dedup_runs AS u
+    WHERE u.run_id = ANY (v_runs) AND u.status = 'failed'
+    UNION ALL
+    SELECT 'run_partial', 'warning', u.target, u.run_id, format('run_partial:%s', u.run_id),
+        format('run %s of %s finished partially: %s clusters failed, %s batches failed%s', u.run_id, u.target,
+            u.clusters_failed, u.batches_failed, coalesce(': ' || u.error, '')),
+        jsonb_build_object('status', u.status, 'error', u.error, 'sqlstate', u.error_sqlstate,
+            'clusters_failed', u.clusters_failed, 'clusters_skipped', u.clusters_skipped,
+            'batches_failed', u.batches_failed)
+    FROM mlops.dedup_runs AS u
+    WHERE u.run_id = ANY (v_runs) AND u.status = 'partial'
+    UNION ALL
+    SELECT 'merge_refused', 'critical', u.target, u.run_id, format('merge_refused:%s', u.run_id),
+        format('run %s of %s: %s refused on a constraint: %s (SQLSTATE %s)', u.run_id, u.target,
+            CASE WHEN f.n = 0 THEN 'the run' WHEN f.n = 1 THEN '1 merge' ELSE f.n || ' merges' END,
+            coalesce(f.first_message, u.error), coalesce(f.first_state, u.error_sqlstate)),
+        jsonb_build_object('refused', f.refused, 'run_error', u.error, 'run_sqlstate', u.error_sqlstate)
+    FROM mlops.dedup_runs AS u
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS n,
+            (array_agg(x.message ORDER BY x.failure_id))[1] AS first_message,
+            (array_agg(x.sqlstate ORDER BY x.failure_id))[1] AS first_state,
+            coalesce(jsonb_agg(jsonb_build_object('survivor_key', x.survivor_key, 'loser_keys', x.loser_keys,
+                'sqlstate', x.sqlstate, 'message', x.message, 'detail', x.detail, 'hint', x.hint)
+                ORDER BY x.failure_id) FILTER (WHERE x.rn <= 20), '[]'::jsonb) AS refused
+        FROM (
+            SELECT mf.*, row_number() OVER (ORDER BY mf.failure_id) AS rn
+            FROM mlops.merge_failures AS mf
+            WHERE mf.run_id = u.run_id AND mf.sqlstate LIKE '23%'
+        ) AS x
+    ) AS f
+    WHERE u.run_id = ANY (v_runs) AND (f.n > 0 OR u.error_sqlstate LIKE '23%')
+    UNION ALL
+    SELECT 'duplicate_rate', 'warning', s.target, s.run_id, format('duplicate_rate:%s', s.run_id),
+        format('run %s merged %s%% of %s (%s rows), above the limit of %s%%', s.run_id,
+            round((s.duplicate_rate * 100)::numeric, 2), s.target, s.rows_merged,
+            round((a.threshold * 100)::numeric, 2)),
+        jsonb_build_object('duplicate_rate', s.duplicate_rate, 'rows_merged', s.rows_merged,
+            'live_rows', s.live_rows, 'limit', a.threshold)
+    FROM mlops.metric_snapshots AS s
+    CROSS JOIN mlops.alert_settings AS a
+    WHERE s.run_id = ANY (v_runs) AND a.kind = 'duplicate_rate' AND s.duplicate_rate > a.threshold;
+
+    -- 2. The tables' state now: references to merged rows (latest snapshot), review queue age.
+    INSERT INTO pg_temp.mlops_alert_found
+    SELECT 'references_to_merged_rows', 'warning', s.target, s.run_id,
+        format('references_to_merged_rows:%s', s.target::oid),
+        format('%s rows reference soft-deleted merged rows of %s', s.references_to_merged_rows, s.target),
+        jsonb_build_object('references_to_merged_rows', s.references_to_merged_rows, 'snapshot_id', s.snapshot_id,
+            'hint', 'The next merge_duplicates run re-points them; SELECT * FROM mlops.data_quality.')
+    FROM mlops.dedup_rules AS r
+    CROSS JOIN LATERAL (
+        SELECT ms.* FROM mlops.metric_snapshots AS ms WHERE ms.target = r.target
+        ORDER BY ms.snapshot_id DESC LIMIT 1
+    ) AS s
+    WHERE r.enabled AND s.references_to_merged_rows > 0
+    UNION ALL
+    SELECT 'review_queue_age', 'warning', q.target, NULL::bigint, format('review_queue_age:%s', q.target::oid),
+        format('the oldest of %s pending review pairs of %s has waited %s, longer than %s', q.pending, q.target,
+            date_trunc('second', clock_timestamp() - q.oldest), make_interval(secs => a.threshold)),
+        jsonb_build_object('pending', q.pending, 'oldest_created_at', q.oldest, 'limit_seconds', a.threshold)
+    FROM (
+        SELECT c.target, count(*) AS pending, min(c.created_at) AS oldest
+        FROM mlops.duplicate_candidates AS c
+        INNER JOIN mlops.dedup_rules AS r ON r.target = c.target
+        WHERE c.status = 'pending' AND r.enabled
+        GROUP BY c.target
+    ) AS q
+    CROSS JOIN mlops.alert_settings AS a
+    WHERE a.kind = 'review_queue_age' AND q.oldest < clock_timestamp() - make_interval(secs => a.threshold);
+
+    -- 3. Foreign keys into the rules' tables added since the last check: blocking deletes, or without an index.
+    CREATE TEMP TABLE IF NOT EXISTS mlops_alert_fks (
+        fk_oid oid, fk_name text, referencing_table regclass, target regclass, on_delete text, indexed boolean,
+        fix text
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.mlops_alert_fks;
+    INSERT INTO pg_temp.mlops_alert_fks
+    SELECT f.fk_oid, f.fk_name, f.referencing_table, f.referenced_table, f.on_delete,
+        mlops.index_leads_with(f.referencing_table, f.referencing_columns),
+        format('CREATE INDEX CONCURRENTLY ON %s (%s);', f.referencing_table,
+            (SELECT string_agg(quote_ident(c.col), ', ') FROM unnest(f.referencing_columns) AS c (col)))
+    FROM mlops.foreign_key_catalog() AS f
+    WHERE f.referenced_table IN (
+        SELECT r.target FROM mlops.dedup_rules AS r
+        WHERE r.enabled AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
+    );
+    IF NOT v_baseline THEN
+        INSERT INTO pg_temp.mlops_alert_found
+        SELECT 'new_fk_blocks_delete', 'warning', f.target, NULL::bigint, format('new_fk_blocks_delete:%s', f.fk_oid),
+            format('new foreign key %s on %s blocks deletes of %s rows (ON DELETE %s)', quote_ident(f.fk_name),
+                f.referencing_table, f.target, f.on_delete),
+            jsonb_build_object('fk_name', f.fk_name, 'referencing_table', f.referencing_table::text,
+                'on_delete', f.on_delete, 'hint', 'A merge re-points its rows; a plain DELETE of a referenced row '
+                'fails (the incident''s ForeignKeyViolation).')
+        FROM pg_temp.mlops_alert_fks AS f
+        WHERE f.on_delete IN ('NO ACTION', 'RESTRICT')
+            AND NOT EXISTS (SELECT FROM mlops.alert_known_fks AS k WHERE k.constraint_oid = f.fk_oid)
+        UNION ALL
+        SELECT 'new_fk_unindexed', 'warning', f.target, NULL::bigint, format('new_fk_unindexed:%s', f.fk_oid),
+            format('new foreign key %s on %s has no index: every merge or delete of %s rows scans %s',
+                quote_ident(f.fk_name), f.referencing_table, f.target, f.referencing_table),
+            jsonb_build_object('fk_name', f.fk_name, 'referencing_table', f.referencing_table::text, 'fix', f.fix)
+        FROM pg_temp.mlops_alert_fks AS f
+        WHERE NOT f.indexed
+            AND NOT EXISTS (SELECT FROM mlops.alert_known_fks AS k WHERE k.constraint_oid = f.fk_oid);
+    END IF;
+
+    -- 4. Resolve what cleared: a table's condition no longer found, a foreign key dropped, indexed or relaxed.
+    UPDATE mlops.alerts AS a
+    SET resolved_at = clock_timestamp(), resolved_by = current_user
+    WHERE a.resolved_at IS NULL
+        AND (
+            (a.kind IN ('references_to_merged_rows', 'review_queue_age')
+                AND NOT EXISTS (SELECT FROM pg_temp.mlops_alert_found AS n WHERE n.fingerprint = a.fingerprint))
+            OR (a.kind = 'new_fk_unindexed' AND NOT EXISTS (
+                SELECT FROM pg_temp.mlops_alert_fks AS f
+                WHERE a.fingerprint = format('new_fk_unindexed:%s', f.fk_oid) AND NOT f.indexed))
+            OR (a.kind = 'new_fk_blocks_delete' AND NOT EXISTS (
+                SELECT FROM pg_temp.mlops_alert_fks AS f
+                WHERE a.fingerprint = format('new_fk_blocks_delete:%s', f.fk_oid)
+                    AND f.on_delete IN ('NO ACTION', 'RESTRICT')))
+        );
+    GET DIAGNOSTICS v_resolved = ROW_COUNT;
+
+    -- 5. Remember the foreign keys seen, for the next check.
+    DELETE FROM mlops.alert_known_fks AS k
+    WHERE NOT EXISTS (SELECT FROM pg_temp.mlops_alert_fks AS f WHERE f.fk_oid = k.constraint_oid);
+    INSERT INTO mlops.alert_known_fks (constraint_oid, constraint_name, referencing_table, target)
+    SELECT f.fk_oid, f.fk_name, f.referencing_table, f.target FROM pg_temp.mlops_alert_fks AS f
+    ON CONFLICT (constraint_oid) DO NOTHING;
+
+    -- 6. Raise the new ones: enabled kinds, once per fingerprint (a run's alert never again, even once resolved).
+    FOR v_alert IN
+        INSERT INTO mlops.alerts AS a (kind, severity, target, run_id, fingerprint, message, detail)
+        SELECT n.kind, n.severity, n.target, n.run_id, n.fingerprint, n.message, n.detail
+        FROM pg_temp.mlops_alert_found AS n
+        INNER JOIN mlops.alert_settings AS s ON s.kind = n.kind
+        WHERE s.enabled
+            AND NOT (n.kind IN ('run_failed', 'run_partial', 'merge_refused', 'duplicate_rate')
+                AND EXISTS (SELECT FROM mlops.alerts AS o WHERE o.fingerprint = n.fingerprint))
+        ORDER BY n.run_id NULLS LAST, n.kind, n.fingerprint
+        ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING a.*
+    LOOP
+        -- the payload stays far below NOTIFY's 8000 bytes: no detail, the message cut; listeners read the row
+        PERFORM pg_notify('mlops_dedup_alerts', jsonb_build_object(
+            'alert_id', v_alert.alert_id, 'kind', v_alert.kind, 'severity', v_alert.severity,
+            'target', v_alert.target::text, 'run_id', v_alert.run_id, 'message', left(v_alert.message, 1000),
+            'raised_at', v_alert.raised_at
+        )::text);
+        v_raised := v_raised + 1;
+        RETURN NEXT v_alert;
+    END LOOP;
+
+    INSERT INTO mlops.alert_checks (last_run_id, alerts_raised, alerts_resolved)
+    VALUES (greatest(v_newest_run, v_last_check.last_run_id), v_raised, v_resolved);
+END;
+$$;
+
+COMMENT ON FUNCTION mlops.check_alerts(bigint[]) IS
+'Evaluates the enabled alert rules (mlops.alert_settings) and returns the alerts it raised (rows of mlops.alerts). '
+'Runs: those in p_run_ids and every finished run after the newest one the previous check saw: run_failed and '
+'merge_refused (a merge or the run refused with SQLSTATE class 23; critical), run_partial, duplicate_rate (the run '
+'merged more than threshold, a proportion 0-1, of its table). Tables now: references_to_merged_rows (latest '
+'snapshot), review_queue_age (oldest pending pair older than threshold seconds). Foreign keys into enabled rules'' '
+'tables added since the previous check: new_fk_blocks_delete (NO ACTION / RESTRICT), new_fk_unindexed (detail.fix: '
+'the CREATE INDEX CONCURRENTLY statement); the first check ever only records the keys. An alert is raised once per '
+'fingerprint while open (a run''s alert once ever), with a NOTIFY on channel mlops_dedup_alerts (payload: JSON '
+'alert_id, kind, severity, target, run_id, message, raised_at); open alerts of a table condition or a key whose '
+'cause is gone are resolved. Without p_run_ids it first records a metrics snapshot (mlops.record_metrics). Each '
+'check is logged in mlops.alert_checks. merge_duplicates calls it at the end of every CALL.';
+
+REVOKE EXECUTE ON FUNCTION mlops.check_alerts(bigint[]) FROM PUBLIC;
