@@ -118,6 +118,7 @@ def test_every_page_renders_with_data(client: FlaskClient, merged: dict, letters
         assert client.get(path).status_code == 200, path
     dashboard = client.get("/").get_data(as_text=True)
     assert 'data-figure="chart-rows-merged-data"' in dashboard and "No runs yet" not in dashboard
+    assert 'data-figure="chart-duplicate-rate-data"' in dashboard  # the run wrote a metric snapshot
     review = client.get("/review").get_data(as_text=True)
     assert "pair 1 of 1" in review and "alpha bravo charlie" in review
     detail = client.get(f"/merges/{merge_id}").get_data(as_text=True)

@@ -103,7 +103,13 @@ def page(browser, base_url: str) -> Iterator[object]:
     page.problems = []
     page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: page.problems.append(f"request failed: {r.url} {r.failure}"))
+    # ERR_ABORTED: a request the next navigation cancelled (the favicon of a page left at once), not a failure
+    page.on(
+        "requestfailed",
+        lambda r: (
+            None if r.failure == "net::ERR_ABORTED" else page.problems.append(f"request failed: {r.url} {r.failure}")
+        ),
+    )
     yield page
     context.close()
 

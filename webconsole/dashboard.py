@@ -67,6 +67,7 @@ def _layout(title: str, y_title: str, **extra: Any) -> dict[str, Any]:
         "height": 300,
         "legend": {"orientation": "h", "y": -0.2},
         "hovermode": "closest",
+        "showlegend": True,
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#fafafa",
     }
@@ -175,6 +176,7 @@ def snapshot_charts(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "Review queue: pending pairs and age of the oldest",
                     "pairs",
                     yaxis2={"title": {"text": "hours"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
+                    margin={"l": 60, "r": 60, "t": 40, "b": 40},
                 ),
             },
         },
