@@ -8,7 +8,7 @@ LINKAGE_VENV := .venv-linkage
 LINKAGE_PY := $(LINKAGE_VENV)/bin/python
 LINKAGE_STAMP := $(LINKAGE_VENV)/.installed-$(shell cat requirements.txt bench/requirements-linkage.txt | sha256sum | cut -c1-12)
 
-.PHONY: setup browser demo test lint install audit merge review stats grant bench bench-linkage clean
+.PHONY: setup browser demo test lint install audit merge review stats grant serve screenshots bench bench-linkage clean
 
 setup: $(STAMP)
 
@@ -60,6 +60,15 @@ stats: setup
 grant: setup
 	@test -n "$(DSN)" -a -n "$(ROLE)" || { echo "usage: make grant DSN=postgresql://... ROLE=name [RULE_WRITER=1] [REVOKE=1]" >&2; exit 2; }
 	$(PY) runner.py grant --dsn "$(DSN)" "$(ROLE)" $(if $(RULE_WRITER),--rule-writer) $(if $(REVOKE),--revoke)
+
+# The web console; without DSN on an embedded throwaway server with the demo's data. HOST other than 127.0.0.1 needs
+# TOKEN (or MLOPS_DEDUP_CONSOLE_TOKEN).
+serve: setup
+	$(PY) runner.py serve $(if $(DSN),--dsn "$(DSN)") $(if $(HOST),--host "$(HOST)") $(if $(PORT),--port "$(PORT)") $(if $(TOKEN),--token "$(TOKEN)")
+
+# docs/review.png and docs/dashboard.png from the console on the demo's data (Playwright, Debian's chromium).
+screenshots: setup
+	$(PY) docs/screenshots.py
 
 bench: setup
 	$(PY) bench/merge.py

@@ -781,36 +781,89 @@ AUDIT_FINDINGS = {
 }
 
 
-def format_audit(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per FK, as the incident's write-up printed them, then one warning per unindexed FK (or declared
-    reference); then the declared references and the findings, each with its detail, and a legend of their words."""
+# What each delete action of a foreign key means when a referenced row is deleted or merged away (the legend of the
+# web console's audit page).
+AUDIT_ACTIONS = {
+    "cascades": "ON DELETE CASCADE: deleting a referenced row deletes the referencing rows too; a merge re-points "
+    "them to the survivor first, so nothing is lost",
+    "blocks_delete": "NO ACTION / RESTRICT: a delete of a referenced row fails while rows reference it (the incident's "
+    "foreign-key violation); merges re-point the references first, a plain DELETE fails",
+    "sets_null": "ON DELETE SET NULL: deleting a referenced row silently empties the reference; merges re-point it "
+    "first, a plain DELETE loses the link",
+    "sets_default": "ON DELETE SET DEFAULT: deleting a referenced row points the reference at the column default; "
+    "merges re-point it first",
+}
+
+
+@dataclass
+class AuditEntry:
+    """One line of the FK audit: its mark (✅ ⚠️ 📝), its kind ('fk', 'declared', 'unindexed', 'finding'), the text
+    after the mark, and the row of mlops.fk_policy_report it describes."""
+
+    mark: str
+    kind: str
+    text: str
+    row: dict[str, Any]
+
+
+def audit_entries(rows: Sequence[dict[str, Any]]) -> tuple[list[AuditEntry], list[tuple[str, str]]]:
+    """The audit's lines in the order the CLI prints them (FKs, declared references, unindexed ones, findings), and
+    the legend (word, meaning) of the finding words present. Shared by format_audit and the web console."""
     fks = [r for r in rows if r["risk"] in AUDIT_MARK]
     declared = [r for r in rows if r["risk"] == "declared"]
     findings = [r for r in rows if r["risk"] not in AUDIT_MARK and r["risk"] != "declared"]
-    lines = [
-        f"{AUDIT_MARK[r['risk']]} {r['fk_name']}: {', '.join(r['referencing_columns'])} -> "
-        f"{r['referenced_table']} (DELETE {r['on_delete']})"
+    entries = [
+        AuditEntry(
+            AUDIT_MARK[r["risk"]],
+            "fk",
+            f"{r['fk_name']}: {', '.join(r['referencing_columns'])} -> {r['referenced_table']} "
+            f"(DELETE {r['on_delete']})",
+            r,
+        )
         for r in fks
     ]
-    lines += [
-        f"📝 {r['fk_name']}: {', '.join(r['referencing_columns'])} -> {r['referenced_table']} (declared, no FK)"
+    entries += [
+        AuditEntry(
+            "📝",
+            "declared",
+            f"{r['fk_name']}: {', '.join(r['referencing_columns'])} -> {r['referenced_table']} (declared, no FK)",
+            r,
+        )
         for r in declared
     ]
-    lines += [
-        f"⚠️ unindexed: {r['referencing_table']} ({', '.join(r['referencing_columns'])}) for {r['fk_name']}: "
-        f"every {'merge' if r['risk'] == 'declared' else 'delete or merge'} on {r['referenced_table']} scans "
-        f"{r['referencing_table']}"
+    entries += [
+        AuditEntry(
+            "⚠️",
+            "unindexed",
+            f"unindexed: {r['referencing_table']} ({', '.join(r['referencing_columns'])}) for {r['fk_name']}: "
+            f"every {'merge' if r['risk'] == 'declared' else 'delete or merge'} on {r['referenced_table']} scans "
+            f"{r['referencing_table']}",
+            r,
+        )
         for r in fks + declared
         if r["indexed"] is False
     ]
-    lines += [
-        f"⚠️ {r['risk']}: {r['referencing_table']} ({', '.join(r['referencing_columns'])}) -> "
-        f"{r['referenced_table']}: {r.get('detail') or ''}".rstrip(": ")
+    entries += [
+        AuditEntry(
+            "⚠️",
+            "finding",
+            f"{r['risk']}: {r['referencing_table']} ({', '.join(r['referencing_columns'])}) -> "
+            f"{r['referenced_table']}: {r.get('detail') or ''}".rstrip(": "),
+            r,
+        )
         for r in findings
     ]
     words = [word for word in AUDIT_FINDINGS if any(r["risk"] == word for r in declared + findings)]
-    if words:
-        lines += ["legend:", *(f"  {word}: {AUDIT_FINDINGS[word]}" for word in words)]
+    return entries, [(word, AUDIT_FINDINGS[word]) for word in words]
+
+
+def format_audit(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per FK, as the incident's write-up printed them, then one warning per unindexed FK (or declared
+    reference); then the declared references and the findings, each with its detail, and a legend of their words."""
+    entries, legend = audit_entries(rows)
+    lines = [f"{e.mark} {e.text}" for e in entries]
+    if legend:
+        lines += ["legend:", *(f"  {word}: {meaning}" for word, meaning in legend)]
     return lines
 
 
@@ -1194,6 +1247,16 @@ def cmd_grant(args: argparse.Namespace) -> None:
     print(f"{len(rows)} privilege(s) on the package's objects {what} {args.role}")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    # Only an explicit --dsn: without one the console serves an embedded throwaway database with the demo's data.
+    from webconsole.server import serve  # Flask and waitress: needed by this command only
+
+    try:
+        serve(args.dsn, args.host, args.port, args.token)
+    except KeyboardInterrupt:  # Ctrl-C while the demo data loads: the embedded server is stopped on the way out
+        print("\nstopped", file=sys.stderr)
+
+
 ALERT_COLUMNS = ["alert_id", "kind", "severity", "target", "run_id", "raised_at", "message"]
 
 
@@ -1309,6 +1372,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="with --dsn: use the database even if it is not empty")
     p.add_argument("--keep", action="store_true", help="keep the embedded server running afterwards (prints how)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="the web console (review, dashboard, merges, FK audit, alerts) under waitress")
+    p.add_argument("--dsn", help="serve this database (default: an embedded throwaway server with the demo's data)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--token", help="login token (default: env MLOPS_DEDUP_CONSOLE_TOKEN); required off loopback")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

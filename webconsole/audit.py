@@ -1,0 +1,46 @@
+"""/audit: the FK audit (mlops.fk_policy_report) as the CLI lists it, a legend, and the index each unindexed FK
+needs."""
+
+from __future__ import annotations
+
+import psycopg
+from flask import Blueprint, render_template, request
+
+import runner
+from webconsole.app import error_detail, query
+
+bp = Blueprint("audit", __name__)
+
+# fix: the statement that gives an unindexed reference its index, built as fk_policy_report's detail builds it (the
+# table as its regclass prints, quoted and qualified where needed; each column through quote_ident).
+AUDIT_SQL = """
+SELECT r.fk_name, r.referencing_table::text AS referencing_table, r.referencing_columns,
+    r.referenced_table::text AS referenced_table, r.referenced_columns, r.on_delete, r.on_update, r.indexed, r.risk,
+    r.detail,
+    CASE WHEN r.indexed IS FALSE THEN format('CREATE INDEX CONCURRENTLY ON %%s (%%s);', r.referencing_table,
+        (SELECT string_agg(quote_ident(c.col), ', ' ORDER BY c.n)
+         FROM unnest(r.referencing_columns) WITH ORDINALITY AS c (col, n))) END AS fix
+FROM mlops.fk_policy_report(%s::text) AS r
+"""
+
+
+@bp.get("/audit")
+def page() -> str:
+    """The audit of every schema, or of ?schema= (FKs from or to it)."""
+    schema = request.args.get("schema") or None
+    error = None
+    try:
+        rows = query(AUDIT_SQL, (schema,))
+    except psycopg.Error as exc:
+        rows, error = [], error_detail(exc)
+    entries, legend = runner.audit_entries(rows)
+    return render_template(
+        "audit.html",
+        schema=schema,
+        error=error,
+        entries=entries,
+        legend=legend,
+        actions=runner.AUDIT_ACTIONS,
+        unindexed=[e.row for e in entries if e.kind == "unindexed"],
+        rows=rows,
+    )
