@@ -949,6 +949,18 @@ def undo(dsn: str, merge_id: int) -> None:
 REVIEW_ANSWERS = {"m": "m", "merge": "m", "d": "d", "distinct": "d", "s": "s", "skip": "s", "q": "q", "quit": "q"}
 
 
+# The pending pairs to ask about (runner.py review and the console's review page): pairs of tables with a rule only (a
+# pair queued by hand for another table is not the rules' to merge), in mlops.review_queue's order (a learned rule's
+# most uncertain pairs first: they teach its model most); %(target)s: one table, or NULL for all.
+REVIEW_QUEUE_SQL = """
+SELECT c.candidate_id, c.target::text AS target, c.left_key, c.right_key, c.score, c.reason, c.levels, c.created_at,
+    c.uncertainty, c.position
+FROM mlops.review_queue AS c JOIN mlops.dedup_rules AS r ON r.target = c.target
+WHERE (%(target)s::regclass IS NULL OR c.target = %(target)s::regclass)
+ORDER BY c.target::text, c.position
+"""
+
+
 def read_review_answer(answers: Any, out: Any) -> str:
     """One of m, d, s, q from the answers (a whole word: 'maybe' is not 'merge'); asks again after anything else;
     q at the end of the input."""
@@ -1005,15 +1017,7 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
     s(kip) / q(uit); returns how many pairs were merged, judged distinct, skipped, or could not be decided."""
     decided = {"merged": 0, "distinct": 0, "skipped": 0, "failed": 0}
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
-        pending = cur.execute(
-            # pairs of tables with a rule only: a pair queued by hand for another table is not the rules' to merge
-            # in mlops.review_queue's order: a learned rule's most uncertain pairs first (they teach its model most)
-            "SELECT c.candidate_id, c.target::text AS target, c.left_key, c.right_key, c.score, c.reason"
-            " FROM mlops.review_queue AS c JOIN mlops.dedup_rules AS r ON r.target = c.target"
-            " WHERE (%s::regclass IS NULL OR c.target = %s::regclass)"
-            " ORDER BY c.target::text, c.position",
-            (target, target),
-        ).fetchall()
+        pending = cur.execute(REVIEW_QUEUE_SQL, {"target": target}).fetchall()
         print(f"{len(pending)} pair(s) to review", file=out)
         for c in pending:
             # The rows as the server prints their columns, found by the table's own key column, whatever its name
@@ -1287,7 +1291,8 @@ def cmd_watch(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     dsn = require_dsn(args)
-    print(f"listening on {alert_watch.CHANNEL}; posting alerts to {args.webhook} (Ctrl-C stops)", file=sys.stderr)
+    where = alert_watch.redacted(args.webhook)
+    print(f"listening on {alert_watch.CHANNEL}; posting alerts to {where} (Ctrl-C stops)", file=sys.stderr)
     try:
         alert_watch.watch(dsn, args.webhook, connect, retries=args.retries, check_every=args.check_every)
     except KeyboardInterrupt:

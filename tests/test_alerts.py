@@ -93,8 +93,9 @@ def test_duplicate_rate_above_the_limit_raises_an_alert_with_a_notify(accounts: 
         ("duplicate_rate", f"run {run['run_id']} merged 50.00% of app.acct (10 rows), above the limit of 5.00%")
     ]
     payload = json.loads(notes[0].payload)
-    assert payload["kind"] == "duplicate_rate" and payload["run_id"] == run["run_id"]
-    assert payload["target"] == "app.acct" and payload["severity"] == "warning"
+    alert_id = accounts.execute("SELECT alert_id FROM mlops.alerts").fetchone()[0]
+    # any role may LISTEN: the payload names the alert and nothing about the table
+    assert payload == {"alert_id": alert_id, "kind": "duplicate_rate", "severity": "warning"}
 
 
 def test_duplicate_rate_under_a_raised_limit_or_disabled_raises_nothing(accounts: psycopg.Connection) -> None:
@@ -392,3 +393,201 @@ def test_granted_role_runs_merges_checks_and_sees_only_its_tables(accounts: psyc
     assert accounts.execute("SELECT count(*) FROM mlops.alerts WHERE target = 'app.secret'::regclass").fetchone() == (
         1,
     )
+
+
+# ---------------------------------------------------------------- who may raise, hide or attach what
+
+
+@pytest.fixture
+def two_owners(accounts: psycopg.Connection, dsn: str) -> Iterator[psycopg.Connection]:
+    """Role op may change app.acct only; other.t (a rule's table too) is not op's. Yields op's session."""
+    accounts.execute(
+        """
+        CREATE ROLE op LOGIN;
+        SELECT count(*) FROM mlops.grant_usage('op');
+        GRANT USAGE ON SCHEMA app TO op;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON app.acct, app.note TO op;
+        CREATE SCHEMA other;
+        CREATE TABLE other.t (id int PRIMARY KEY, k text);
+        INSERT INTO other.t VALUES (1, 'a'), (2, 'a'), (3, 'b');
+        INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('other.t', 't.k');
+        """
+    )
+    accounts.execute("GRANT TEMPORARY ON DATABASE " + dsn.rsplit("/", 1)[1] + " TO op")
+    with psycopg.connect(dsn.replace("postgres@", "op@"), autocommit=True) as op:
+        yield op
+    # roles belong to the cluster, which every test shares
+    accounts.execute("DROP OWNED BY op")
+    accounts.execute("DROP ROLE op")
+
+
+def test_a_role_checks_its_own_tables_whatever_others_hold(
+    two_owners: psycopg.Connection, accounts: psycopg.Connection
+) -> None:
+    # other.t has an old review pair and a failed... nothing op may see or change: op's checks still work
+    accounts.execute(
+        "INSERT INTO mlops.duplicate_candidates (target, left_id, right_id, left_key, right_key, score, created_at)"
+        " VALUES ('other.t', 1, 3, '1', '3', 0.7, now() - interval '8 days')"
+    )
+    two_owners.execute("CALL mlops.merge_duplicates('app.acct')")
+    assert two_owners.execute("SELECT kind, target::text FROM mlops.alerts").fetchall() == [
+        ("duplicate_rate", "app.acct")
+    ]
+    assert two_owners.execute("SELECT count(*) FROM mlops.metric_snapshots").fetchone() == (1,)
+    # the owner's check finds other.t's queue (op's check left it alone)
+    raised = accounts.execute("SELECT kind, target::text FROM mlops.check_alerts()").fetchall()
+    assert raised == [("review_queue_age", "other.t")]
+
+
+def test_a_role_cannot_forge_hide_or_suppress_alerts_of_tables_it_may_not_change(
+    two_owners: psycopg.Connection, accounts: psycopg.Connection
+) -> None:
+    accounts.execute("CALL mlops.merge_duplicates('other.t')")
+    (alert_id, run_id) = accounts.execute("SELECT alert_id, run_id FROM mlops.alerts").fetchone()
+    accounts.execute("GRANT SELECT ON other.t TO op")  # op may read other.t, not change it
+    assert two_owners.execute("SELECT count(*) FROM mlops.alerts").fetchone() == (1,)
+    for statement in (
+        f"UPDATE mlops.alerts SET resolved_at = now(), resolved_by = 'postgres' WHERE alert_id = {alert_id}",
+        f"UPDATE mlops.alerts SET delivered_at = now() WHERE alert_id = {alert_id}",
+    ):
+        two_owners.execute(statement)  # row-level security: not op's to change, nothing happens
+    assert accounts.execute("SELECT resolved_at, delivered_at FROM mlops.alerts").fetchall() == [(None, None)]
+    for statement in (
+        "INSERT INTO mlops.alerts (kind, severity, target, run_id, fingerprint, message)"
+        f" VALUES ('run_failed', 'critical', 'other.t', {run_id}, 'run_failed:{run_id}', 'forged')",
+        "INSERT INTO mlops.metric_snapshots (target, pending_reviews, references_to_merged_rows)"
+        " VALUES ('other.t', 0, 0)",
+        "INSERT INTO mlops.alert_known_fks (constraint_oid, constraint_name, referencing_table, target)"
+        " VALUES (1, 'x', 'app.note', 'other.t')",
+        f"INSERT INTO mlops.alert_checked_runs (run_id, target) VALUES ({run_id + 1}, 'app.acct')",
+    ):
+        with pytest.raises(psycopg.Error) as exc:
+            two_owners.execute(statement)
+        assert exc.value.sqlstate == "42501", statement
+    # a fingerprint written for op's own table suppresses nothing of other.t's
+    two_owners.execute(
+        "INSERT INTO mlops.alerts (kind, severity, target, run_id, fingerprint, message)"
+        " VALUES ('run_failed', 'critical', 'app.acct', NULL, 'duplicate_rate:999', 'mine')"
+    )
+    accounts.execute("INSERT INTO other.t VALUES (4, 'b'), (5, 'b')")
+    accounts.execute("ANALYZE other.t")  # the incremental run's rate uses the planner's estimate
+    accounts.execute("CALL mlops.merge_duplicates('other.t')")
+    assert accounts.execute(
+        "SELECT count(*) FROM mlops.alerts WHERE target = 'other.t'::regclass AND kind = 'duplicate_rate'"
+    ).fetchone() == (2,)
+
+
+def test_resolved_by_is_the_resolver_and_a_resolved_alert_stays_resolved(
+    two_owners: psycopg.Connection, accounts: psycopg.Connection
+) -> None:
+    two_owners.execute("CALL mlops.merge_duplicates('app.acct')")
+    two_owners.execute("UPDATE mlops.alerts SET resolved_at = now(), resolved_by = 'postgres'")
+    assert accounts.execute("SELECT resolved_by FROM mlops.alerts").fetchall() == [("op",)]
+    with pytest.raises(psycopg.Error) as exc:
+        two_owners.execute("UPDATE mlops.alerts SET resolved_at = NULL")
+    assert exc.value.sqlstate == "55000"
+
+
+def test_merges_cannot_be_attached_to_another_roles_run(
+    two_owners: psycopg.Connection, accounts: psycopg.Connection
+) -> None:
+    run = merge(accounts)
+    accounts.execute("INSERT INTO app.acct VALUES (21, 'user21@example.com', NULL), (22, 'user22@example.com', NULL)")
+    two_owners.execute(f"SET mlops.run_id = '{run['run_id']}'")
+    with pytest.raises(psycopg.Error) as exc:
+        two_owners.execute("SELECT mlops.merge_rows('app.acct', 21, ARRAY[22]::bigint[])")
+    assert exc.value.sqlstate == "42501" and "not a running merge_duplicates run of role op" in str(exc.value)
+    two_owners.execute("RESET mlops.run_id")
+    two_owners.execute("SELECT mlops.merge_rows('app.acct', 21, ARRAY[22]::bigint[])")
+    # the run is still undone as a whole, by its own role
+    assert len(accounts.execute("SELECT * FROM mlops.unmerge_run(%s)", (run["run_id"],)).fetchall()) == 10
+
+
+def test_a_run_whose_check_was_missed_is_checked_by_the_next_one(accounts: psycopg.Connection) -> None:
+    accounts.execute("UPDATE mlops.alert_settings SET enabled = false WHERE kind = 'duplicate_rate'")
+    run = merge(accounts)
+    # as if the CALL's own check had not happened: the run is not marked checked, its snapshot missing
+    accounts.execute("DELETE FROM mlops.alert_checked_runs WHERE run_id = %s", (run["run_id"],))
+    accounts.execute("DELETE FROM mlops.metric_snapshots")
+    accounts.execute("UPDATE mlops.alert_settings SET enabled = true WHERE kind = 'duplicate_rate'")
+    raised = accounts.execute("SELECT kind, run_id FROM mlops.check_alerts()").fetchall()
+    assert raised == [("duplicate_rate", run["run_id"])]
+    assert accounts.execute("SELECT count(*) FROM mlops.check_alerts()").fetchone() == (0,)
+    assert accounts.execute(
+        "SELECT count(*) FROM mlops.metric_snapshots WHERE run_id = %s", (run["run_id"],)
+    ).fetchone() == (1,)
+
+
+def test_an_unmeasured_run_of_a_never_analyzed_table_has_no_duplicate_rate(accounts: psycopg.Connection) -> None:
+    merge(accounts)  # a full pass: measured
+    accounts.execute("INSERT INTO app.acct VALUES (21, 'user1@example.com', NULL)")
+    run = merge(accounts)  # incremental, within the hour: not measured, and no planner estimate yet
+    assert run["full_pass"] is False and run["rows_merged"] == 1
+    assert accounts.execute(
+        "SELECT live_rows, duplicate_rate FROM mlops.metric_snapshots WHERE run_id = %s", (run["run_id"],)
+    ).fetchone() == (None, None)
+    assert accounts.execute("SELECT count(*) FROM mlops.alerts WHERE run_id = %s", (run["run_id"],)).fetchone() == (0,)
+    accounts.execute("ANALYZE app.acct")
+    accounts.execute("INSERT INTO app.acct VALUES (22, 'user2@example.com', NULL)")
+    run = merge(accounts)
+    assert accounts.execute(
+        "SELECT duplicate_rate FROM mlops.metric_snapshots WHERE run_id = %s", (run["run_id"],)
+    ).fetchone() == (pytest.approx(1 / (1 + 10)),)  # 10 rows when analyzed: 1 merged of 11
+
+
+def test_existing_foreign_keys_of_a_new_or_re_enabled_rule_are_not_new(accounts: psycopg.Connection) -> None:
+    accounts.execute(
+        "CREATE TABLE app.tag (id int PRIMARY KEY, label text);"
+        " CREATE TABLE app.tagging (id int PRIMARY KEY, tag_id int REFERENCES app.tag);"
+    )
+    merge(accounts)  # app.acct watched from here
+    accounts.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('app.tag', 't.label')")
+    accounts.execute("UPDATE mlops.dedup_rules SET enabled = false WHERE target = 'app.acct'::regclass")
+    assert accounts.execute("SELECT kind FROM mlops.check_alerts() WHERE kind LIKE 'new_fk%'").fetchall() == []
+    accounts.execute("UPDATE mlops.dedup_rules SET enabled = true WHERE target = 'app.acct'::regclass")
+    assert accounts.execute("SELECT kind FROM mlops.check_alerts() WHERE kind LIKE 'new_fk%'").fetchall() == []
+    # a key added to the new rule's table since its first check is new
+    accounts.execute("CREATE TABLE app.tagging2 (id int PRIMARY KEY, tag_id int REFERENCES app.tag ON DELETE CASCADE)")
+    assert accounts.execute("SELECT kind FROM mlops.check_alerts() WHERE kind LIKE 'new_fk%'").fetchall() == [
+        ("new_fk_unindexed",)
+    ]
+
+
+def test_watch_reconnects_after_losing_the_database(accounts: psycopg.Connection, dsn: str) -> None:
+    hook = Hook()
+    delivered: list[tuple[int, bool, str]] = []
+    watcher = threading.Thread(
+        target=alert_watch.watch,
+        kwargs={
+            "dsn": dsn,
+            "webhook": hook.url,
+            "connect": runner.connect,
+            "stop_after": 1,
+            "on_delivery": lambda *d: delivered.append(d),
+        },
+    )
+    watcher.start()
+    listening = "SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN mlops_dedup_alerts'"
+    for _ in range(400):
+        if accounts.execute(listening).fetchall():
+            break
+        threading.Event().wait(0.05)
+    accounts.execute(f"SELECT pg_terminate_backend(pid) FROM ({listening}) AS l")
+    for _ in range(400):  # the watcher is back (its first wait is 1 s)
+        if accounts.execute(listening).fetchall():
+            break
+        threading.Event().wait(0.05)
+    merge(accounts)
+    watcher.join(30)
+    hook.close()
+    assert not watcher.is_alive() and [ok for _, ok, _ in delivered] == [True]
+    assert hook.bodies[0]["alert"]["kind"] == "duplicate_rate"
+
+
+def test_watch_keeps_the_webhooks_address_out_of_logs_and_the_table(accounts: psycopg.Connection, dsn: str) -> None:
+    merge(accounts)
+    secret = "http://127.0.0.1:9/services/T000/B000/SECRETTOKEN"  # nothing listens on port 9
+    assert alert_watch.watch(dsn, secret, runner.connect, retries=0, idle_timeout=0.5) == 0
+    ((error,),) = accounts.execute("SELECT delivery_error FROM mlops.alerts").fetchall()
+    assert error.startswith("ConnectionError") and "SECRET" not in error and "services" not in error
+    assert alert_watch.redacted(secret) == "http://127.0.0.1:9/…"

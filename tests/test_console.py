@@ -200,11 +200,28 @@ def test_login_required_when_a_token_is_set(dsn: str, conn: psycopg.Connection) 
     assert (action, succeeded, detail) == ("login_refused", False, {"reason": "wrong token"})
 
 
-def test_login_redirects_only_to_this_site(dsn: str) -> None:
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example.com/", "/\\evil.example.com", "/\\/evil.example.com", "https://evil.example.com/", "/\t/x"],
+)
+def test_login_redirects_only_to_this_site(dsn: str, target: str) -> None:
     with create_app(dsn, token="t").test_client() as client:
         token = csrf_token(client, "/login")
-        response = client.post("/login", data={"csrf_token": token, "token": "t", "next": "//evil.example.com/"})
+        response = client.post("/login", data={"csrf_token": token, "token": "t", "next": target})
         assert response.location == "/"
+
+
+def test_a_page_the_database_refuses_shows_the_sqlstate_not_a_traceback(dsn: str, letters: psycopg.Connection) -> None:
+    # the console's role may use the package but not read the letters: the review page cannot show the pair
+    letters.execute("CREATE ROLE console_reader LOGIN")
+    letters.execute("SELECT count(*) FROM mlops.grant_usage('console_reader')")
+    queue_pairs(letters, ("3", "4", 0.7))
+    with create_app(dsn.replace("postgres@", "console_reader@")).test_client() as client:
+        response = client.get("/review")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert "permission denied for table cover_letter_samples (SQLSTATE 42501)" in page
+    assert "Traceback" not in page
 
 
 # ---------------------------------------------------------------- review
@@ -302,10 +319,15 @@ def test_undo_of_a_run_through_http(client: FlaskClient, merged: dict, letters: 
 
 
 def test_check_now_through_http_is_logged(client: FlaskClient, merged: dict, conn: psycopg.Connection) -> None:
+    # a key into a rule's table added since the merge's check: the check raises its alerts
+    conn.execute(
+        "CREATE TABLE public.notes (id int PRIMARY KEY, letter_id bigint REFERENCES mlops.cover_letter_samples)"
+    )
     response = client.post("/alerts/check", data={"csrf_token": csrf_token(client)}, follow_redirects=True)
-    assert "Check done" in response.get_data(as_text=True)
+    assert "Check done: 2 new alert(s)" in response.get_data(as_text=True)
+    raised = [r[0] for r in conn.execute("SELECT alert_id FROM mlops.alerts WHERE kind LIKE 'new_fk%' ORDER BY 1")]
     (action, _target, _object, succeeded, detail) = actions(conn)[-1]
-    assert (action, succeeded) == ("check_alerts", True) and "raised" in detail
+    assert (action, succeeded, sorted(detail["raised"])) == ("check_alerts", True, raised) and len(raised) == 2
 
 
 def test_resolve_through_http(client: FlaskClient, conn: psycopg.Connection) -> None:
@@ -349,3 +371,25 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
     from webconsole.server import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+def test_without_a_login_only_loopback_host_names_are_served(dsn: str) -> None:
+    # a page elsewhere that rebinds its host name to 127.0.0.1 (DNS rebinding) must not read the console
+    with create_app(dsn).test_client() as client:
+        assert client.get("/", headers={"Host": "evil.example.com"}).status_code == 400
+        assert client.get("/", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+        assert client.get("/", headers={"Host": "localhost:8000"}).status_code == 200
+    with create_app(dsn, token="t").test_client() as client:  # with a login, any name (behind a proxy)
+        assert client.get("/", headers={"Host": "console.example.com"}).status_code == 302
+
+
+def test_check_now_flashes_a_few_messages_not_all(client: FlaskClient, conn: psycopg.Connection) -> None:
+    conn.execute("CREATE TABLE public.big (id int PRIMARY KEY, k text)")
+    conn.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('public.big', 't.k')")
+    conn.execute("SELECT count(*) FROM mlops.check_alerts()")  # the table's first check: its keys recorded
+    for n in range(12):
+        conn.execute(f"CREATE TABLE public.ref{n} (id int PRIMARY KEY, big_id int REFERENCES public.big)")
+    response = client.post("/alerts/check", data={"csrf_token": csrf_token(client)}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Check done: 24 new alert(s):" in page and "; …" in page
+    assert len(response.request.headers.get("Cookie", "")) < 4000

@@ -30,8 +30,9 @@ def test_report_after_fix_shows_cascade_under_original_names(platform_dsn: str) 
     assert {name: (rows[name]["on_delete"], rows[name]["risk"]) for name in INCIDENT_FKS} == {
         name: ("CASCADE", "cascades") for name in INCIDENT_FKS
     }
-    # the package's own FKs (its merge log, a model's levels) are in the schema too
-    platform = {n for n, r in rows.items() if r["referenced_table"] not in ("mlops.merges", "mlops.dedup_models")}
+    # the package's own FKs (its merge log, a model's levels, an alert's kind) are in the schema too
+    package = ("mlops.merges", "mlops.dedup_models", "mlops.alert_settings")
+    platform = {n for n, r in rows.items() if r["referenced_table"] not in package}
     assert platform == {*INCIDENT_FKS, "user_interactions_job_id_fkey", "user_interactions_recommendation_id_fkey"}
     lines = runner.format_audit(list(rows.values()))
     assert "✅ job_recommendations_job_id_fkey: job_id -> mlops.job_postings (DELETE CASCADE)" in lines

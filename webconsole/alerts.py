@@ -45,7 +45,9 @@ def check() -> Any:
         return redirect(url_for("alerts.page"))
     log_action("check_alerts", True, detail={"raised": [a["alert_id"] for a in raised]})
     if raised:
-        flash(f"Check done: {len(raised)} new alert(s): " + "; ".join(a["message"] for a in raised), "warning")
+        # the session cookie holds flashes: a few messages, not all of them (the page lists every open alert)
+        shown = "; ".join(a["message"][:200] for a in raised[:3]) + ("; …" if len(raised) > 3 else "")
+        flash(f"Check done: {len(raised)} new alert(s): {shown}", "warning")
     else:
         flash("Check done: no new alerts.", "success")
     return redirect(url_for("alerts.page"))

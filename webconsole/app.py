@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import time
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+# A wrong token costs this long (per request, in its worker thread): guessing stays slow.
+LOGIN_FAILURE_DELAY = 1.0
 # Pages reachable without the login token (when one is required).
 PUBLIC_ENDPOINTS = {"login", "static"}
 
@@ -44,11 +48,16 @@ def create_app(dsn: str, token: str | None = None, *, secret_key: bytes | None =
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session (a restart changes the key anyway)
         MAX_CONTENT_LENGTH=64 * 1024,
     )
+    if not token:
+        # Without a login, only a browser that asked for this machine by a loopback name is served: a page elsewhere
+        # that rebinds its own host name to 127.0.0.1 (DNS rebinding) gets HTTP 400, not the console.
+        app.config["TRUSTED_HOSTS"] = LOOPBACK_HOSTS
     CSRFProtect(app)
     app.before_request(_require_login)
     app.after_request(_security_headers)
     app.teardown_appcontext(_close_connection)
     app.register_error_handler(CSRFError, _csrf_refused)
+    app.register_error_handler(psycopg.Error, _database_error)
     app.jinja_env.filters.update(when=format_when, num=format_number, jsonpretty=format_json, cell=format_cell)
     app.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     app.add_url_rule("/logout", "logout", logout, methods=["POST"])
@@ -158,9 +167,27 @@ def _csrf_refused(exc: CSRFError) -> tuple[str, int]:
     return render_template("error.html", title="Request refused", message=f"{exc.description} Nothing was done."), 400
 
 
+def _database_error(exc: psycopg.Error) -> tuple[str, int]:
+    """A page whose query failed (a table dropped or not readable by the DSN's role, a timeout): the database's
+    message, SQLSTATE, DETAIL and HINT, HTTP 403 for missing privileges, else 500; never a traceback."""
+    e = error_detail(exc)
+    message = f"{e['message']} (SQLSTATE {e['sqlstate']})"
+    message += "".join(f" {label}: {e[key]}" for label, key in (("DETAIL", "detail"), ("HINT", "hint")) if e[key])
+    status = 403 if e["sqlstate"] == "42501" else 500
+    return render_template("error.html", title="The database refused this page", message=message), status
+
+
 def _safe_next(target: str | None) -> str:
-    """A redirect target on this site only (a path), else the dashboard."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    """A redirect target on this site only (a path), else the dashboard. Browsers read a backslash as a slash
+    (`/\\evil.example` is `//evil.example`), so one anywhere, or a control character, is refused too."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("dashboard.page")
 
@@ -177,6 +204,7 @@ def login() -> Any:
             session.clear()
             session["logged_in"] = True
             return redirect(_safe_next(request.form.get("next")))
+        time.sleep(LOGIN_FAILURE_DELAY)
         log_action("login_refused", False, detail={"reason": "wrong token"})
         flash("Wrong token.", "error")
         return render_template("login.html", next=request.form.get("next", "")), 403

@@ -11,15 +11,13 @@ from webconsole.app import error_detail, query
 
 bp = Blueprint("audit", __name__)
 
-# fix: the statement that gives an unindexed reference its index, built as fk_policy_report's detail builds it (the
-# table as its regclass prints, quoted and qualified where needed; each column through quote_ident).
+# fix: the statement that gives an unindexed reference its index (mlops.fk_index_statement, as the audit's detail and
+# the new_fk_unindexed alert give it).
 AUDIT_SQL = """
 SELECT r.fk_name, r.referencing_table::text AS referencing_table, r.referencing_columns,
     r.referenced_table::text AS referenced_table, r.referenced_columns, r.on_delete, r.on_update, r.indexed, r.risk,
     r.detail,
-    CASE WHEN r.indexed IS FALSE THEN format('CREATE INDEX CONCURRENTLY ON %%s (%%s);', r.referencing_table,
-        (SELECT string_agg(quote_ident(c.col), ', ' ORDER BY c.n)
-         FROM unnest(r.referencing_columns) WITH ORDINALITY AS c (col, n))) END AS fix
+    CASE WHEN r.indexed IS FALSE THEN mlops.fk_index_statement(r.referencing_table, r.referencing_columns) END AS fix
 FROM mlops.fk_policy_report(%s::text) AS r
 """
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 
 from webconsole.app import query
 
@@ -17,14 +17,22 @@ RUNS_SQL = """
 SELECT run_id, target::text AS target, dry_run, status, started_at, finished_at, rows_merged, references_moved,
     clusters, candidates_queued, detect_ms, merge_ms, error, error_sqlstate,
     extract(epoch FROM coalesce(finished_at, clock_timestamp()) - started_at)::float8 AS seconds
-FROM mlops.dedup_runs ORDER BY run_id
+FROM mlops.dedup_runs
+WHERE %(days)s::integer IS NULL OR started_at > clock_timestamp() - make_interval(days => %(days)s::integer)
+ORDER BY run_id
 """
+RECENT_RUNS_SQL = RUNS_SQL.replace("ORDER BY run_id", "ORDER BY run_id DESC LIMIT 15")
 SNAPSHOTS_SQL = """
 SELECT snapshot_id, run_id, target::text AS target, taken_at, run_status, run_seconds, rows_merged, duplicate_rate,
     live_rows, soft_deleted_rows, exact_key_duplicate_groups, references_to_merged_rows, fks_without_index,
     fks_blocking_deletes, missing_fk_partitions, undeclared_references, pending_reviews, oldest_pending_review_seconds
-FROM mlops.metric_snapshots ORDER BY taken_at, snapshot_id
+FROM mlops.metric_snapshots
+WHERE taken_at > clock_timestamp() - make_interval(days => %(days)s::integer)
+ORDER BY taken_at, snapshot_id
 """
+# The trends' window: a year of runs every few minutes would be a page of hundreds of thousands of points.
+DEFAULT_DAYS = 30
+MAX_DAYS = 3660
 QUEUE_SQL = """
 SELECT c.target::text AS target, count(*) AS pending,
     extract(epoch FROM clock_timestamp() - min(c.created_at))::float8 AS oldest_seconds
@@ -189,6 +197,8 @@ def snapshot_charts(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "name": label,
                 "x": [_iso(r["taken_at"]) for r in rows],
                 "y": [r[column] for r in rows],
+                # an incremental run's snapshot may not have measured them (NULL): the line goes on across it
+                "connectgaps": True,
             }
             for column, label in QUALITY_METRICS
             if any(r[column] for r in rows)
@@ -207,15 +217,17 @@ def snapshot_charts(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @bp.get("/")
 def page() -> str:
     """The dashboard; every part reads well when there are no runs, snapshots or alerts yet."""
-    runs = query(RUNS_SQL)
-    snapshots = query(SNAPSHOTS_SQL)
+    days = min(max(request.args.get("days", DEFAULT_DAYS, type=int) or DEFAULT_DAYS, 1), MAX_DAYS)
+    runs = query(RUNS_SQL, {"days": days})
+    snapshots = query(SNAPSHOTS_SQL, {"days": days})
     return render_template(
         "dashboard.html",
         stats=query("SELECT * FROM mlops.dedup_stats ORDER BY target::text"),
         queue=query(QUEUE_SQL),
         alerts=query(OPEN_ALERTS_SQL),
         runs=runs,
-        recent_runs=list(reversed(runs[-15:])),
+        recent_runs=query(RECENT_RUNS_SQL, {"days": None}),
+        days=days,
         run_charts=run_charts(runs),
         snapshot_charts=snapshot_charts(snapshots),
         snapshots=len(snapshots),

@@ -13,14 +13,6 @@ from webconsole.app import db, error_detail, flash_error, log_action, query
 
 bp = Blueprint("review", __name__)
 
-# As runner.review: pairs of tables with a rule only, in mlops.review_queue's order.
-PENDING_SQL = """
-SELECT c.candidate_id, c.target::text AS target, c.left_key, c.right_key, c.score, c.reason, c.levels, c.created_at,
-    c.uncertainty, c.position
-FROM mlops.review_queue AS c JOIN mlops.dedup_rules AS r ON r.target = c.target
-WHERE (%(target)s::text IS NULL OR c.target::text = %(target)s)
-ORDER BY c.target::text, c.position
-"""
 DECISIONS = {"merge": "review_merge", "distinct": "review_distinct"}
 
 
@@ -54,7 +46,7 @@ def page() -> str:
     """The first pending pair not skipped in this round, with progress "pair N of M"."""
     target = request.args.get("target") or None
     state = _state()
-    pending = query(PENDING_SQL, {"target": target})
+    pending = query(runner.REVIEW_QUEUE_SQL, {"target": target})
     targets = [r["target"] for r in query("SELECT target::text FROM mlops.dedup_rules ORDER BY 1")]
     skipped = set(state["skipped"])
     remaining = [c for c in pending if c["candidate_id"] not in skipped]

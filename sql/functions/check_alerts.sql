@@ -1,6 +1,7 @@
 -- mlops.check_alerts: evaluates the alert rules of mlops.alert_settings (at the end of every merge_duplicates run,
--- and on demand), raises each new alert once (a row in mlops.alerts and a NOTIFY on mlops_dedup_alerts), and resolves
--- the open alerts whose condition cleared.
+-- and on demand) for the tables the caller may change, raises each new alert once (a row in mlops.alerts and a NOTIFY
+-- on mlops_dedup_alerts), and resolves the open alerts whose condition cleared. Two checks at once raise nothing twice
+-- (unique open alerts, each run checked once).
 
 CREATE OR REPLACE FUNCTION mlops.check_alerts(p_run_ids bigint[] DEFAULT NULL)
 RETURNS SETOF mlops.alerts
@@ -10,10 +11,8 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_last_check mlops.alert_checks;
-    v_baseline boolean;
     v_runs bigint[];
-    v_newest_run bigint;
+    v_unmeasured bigint[];
     v_alert mlops.alerts;
     v_raised integer := 0;
     v_resolved integer := 0;
@@ -22,23 +21,30 @@ BEGIN
         ' fingerprint text, message text, detail jsonb)';
     PERFORM 'PRAGMA:TABLE: mlops_alert_fks (fk_oid oid, fk_name text, referencing_table regclass, target regclass,'
         ' on_delete text, indexed boolean, fix text)';
-    -- one check at a time: two would both find the same new foreign key, or resolve what the other raises
-    PERFORM pg_advisory_xact_lock(hashtext('mlops.check_alerts'));
     IF p_run_ids IS NULL THEN
         -- on demand: the conditions as they are now
         PERFORM mlops.record_metrics(NULL);
     END IF;
-    SELECT c.* INTO v_last_check FROM mlops.alert_checks AS c ORDER BY c.check_id DESC LIMIT 1;
-    -- the first check only learns the foreign keys that exist (none is "new") and alerts only the runs it is given
-    v_baseline := v_last_check.check_id IS NULL;
 
-    -- Runs to look at: those given, and every finished run after the newest one the last check saw (a run whose own
-    -- check did not happen: canceled, its session lost).
-    SELECT array_agg(u.run_id ORDER BY u.run_id), max(u.run_id) INTO v_runs, v_newest_run
-    FROM mlops.dedup_runs AS u
-    WHERE NOT u.dry_run AND u.status <> 'running'
-        AND (u.run_id = ANY (coalesce(p_run_ids, '{}'))
-            OR (NOT v_baseline AND u.run_id > coalesce(v_last_check.last_run_id, 0)));
+    -- Runs to look at: those given and every finished run nobody checked yet (its CALL's check failed or was
+    -- cancelled), of tables the caller may change; the others are left for a role that may.
+    v_runs := ARRAY(
+        SELECT u.run_id FROM mlops.dedup_runs AS u
+        WHERE NOT u.dry_run AND u.status <> 'running'
+            AND (u.run_id = ANY (coalesce(p_run_ids, '{}'))
+                OR NOT EXISTS (SELECT FROM mlops.alert_checked_runs AS c WHERE c.run_id = u.run_id))
+            AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = u.target)
+            AND has_table_privilege(u.target, 'SELECT') AND has_table_privilege(u.target, 'UPDATE')
+        ORDER BY u.run_id
+    );
+    -- a run whose own snapshot is missing gets one now (its duplicate rate)
+    v_unmeasured := ARRAY(
+        SELECT r.run_id FROM unnest(v_runs) AS r (run_id)
+        WHERE NOT EXISTS (SELECT FROM mlops.metric_snapshots AS s WHERE s.run_id = r.run_id)
+    );
+    IF cardinality(v_unmeasured) > 0 THEN
+        PERFORM mlops.record_metrics(v_unmeasured);
+    END IF;
 
     CREATE TEMP TABLE IF NOT EXISTS mlops_alert_found (
         kind text, severity text, target regclass, run_id bigint, fingerprint text, message text, detail jsonb
@@ -108,7 +114,9 @@ BEGIN
         WHERE ms.target = r.target AND ms.references_to_merged_rows IS NOT NULL
         ORDER BY ms.snapshot_id DESC LIMIT 1
     ) AS s
-    WHERE r.enabled AND s.references_to_merged_rows > 0
+    WHERE r.enabled AND s.references_to_merged_rows > 0 AND (
+        has_table_privilege(r.target, 'SELECT') AND has_table_privilege(r.target, 'UPDATE')
+    )
     UNION ALL
     SELECT 'review_queue_age', 'warning', q.target, NULL::bigint, format('review_queue_age:%s', q.target::oid),
         format('the oldest of %s pending review pairs of %s has waited %s, longer than %s', q.pending, q.target,
@@ -118,13 +126,16 @@ BEGIN
         SELECT c.target, count(*) AS pending, min(c.created_at) AS oldest
         FROM mlops.duplicate_candidates AS c
         INNER JOIN mlops.dedup_rules AS r ON r.target = c.target
-        WHERE c.status = 'pending' AND r.enabled
+        WHERE c.status = 'pending' AND r.enabled AND (
+            has_table_privilege(r.target, 'SELECT') AND has_table_privilege(r.target, 'UPDATE')
+        )
         GROUP BY c.target
     ) AS q
     CROSS JOIN mlops.alert_settings AS a
     WHERE a.kind = 'review_queue_age' AND q.oldest < clock_timestamp() - make_interval(secs => a.threshold);
 
-    -- 3. Foreign keys into the rules' tables added since the last check: blocking deletes, or without an index.
+    -- 3. Foreign keys into the rules' tables (enabled or not) added since the table's previous check: blocking
+    --    deletes, or without an index. A table checked for the first time only has its keys recorded.
     CREATE TEMP TABLE IF NOT EXISTS mlops_alert_fks (
         fk_oid oid, fk_name text, referencing_table regclass, target regclass, on_delete text, indexed boolean,
         fix text
@@ -133,38 +144,45 @@ BEGIN
     INSERT INTO pg_temp.mlops_alert_fks
     SELECT f.fk_oid, f.fk_name, f.referencing_table, f.referenced_table, f.on_delete,
         mlops.index_leads_with(f.referencing_table, f.referencing_columns),
-        format('CREATE INDEX CONCURRENTLY ON %s (%s);', f.referencing_table,
-            (SELECT string_agg(quote_ident(c.col), ', ') FROM unnest(f.referencing_columns) AS c (col)))
+        mlops.fk_index_statement(f.referencing_table, f.referencing_columns)
     FROM mlops.foreign_key_catalog() AS f
     WHERE f.referenced_table IN (
         SELECT r.target FROM mlops.dedup_rules AS r
-        WHERE r.enabled AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
+        WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
+            AND (
+                has_table_privilege(r.target, 'SELECT') AND has_table_privilege(r.target, 'UPDATE')
+            )
     );
-    IF NOT v_baseline THEN
-        INSERT INTO pg_temp.mlops_alert_found
-        SELECT 'new_fk_blocks_delete', 'warning', f.target, NULL::bigint, format('new_fk_blocks_delete:%s', f.fk_oid),
-            format('new foreign key %s on %s blocks deletes of %s rows (ON DELETE %s)', quote_ident(f.fk_name),
-                f.referencing_table, f.target, f.on_delete),
-            jsonb_build_object('fk_name', f.fk_name, 'referencing_table', f.referencing_table::text,
-                'on_delete', f.on_delete, 'hint', 'A merge re-points its rows; a plain DELETE of a referenced row '
-                'fails (the incident''s ForeignKeyViolation).')
-        FROM pg_temp.mlops_alert_fks AS f
-        WHERE f.on_delete IN ('NO ACTION', 'RESTRICT')
-            AND NOT EXISTS (SELECT FROM mlops.alert_known_fks AS k WHERE k.constraint_oid = f.fk_oid)
-        UNION ALL
-        SELECT 'new_fk_unindexed', 'warning', f.target, NULL::bigint, format('new_fk_unindexed:%s', f.fk_oid),
-            format('new foreign key %s on %s has no index: every merge or delete of %s rows scans %s',
-                quote_ident(f.fk_name), f.referencing_table, f.target, f.referencing_table),
-            jsonb_build_object('fk_name', f.fk_name, 'referencing_table', f.referencing_table::text, 'fix', f.fix)
-        FROM pg_temp.mlops_alert_fks AS f
-        WHERE NOT f.indexed
-            AND NOT EXISTS (SELECT FROM mlops.alert_known_fks AS k WHERE k.constraint_oid = f.fk_oid);
-    END IF;
+    INSERT INTO pg_temp.mlops_alert_found
+    SELECT 'new_fk_blocks_delete', 'warning', f.target, NULL::bigint, format('new_fk_blocks_delete:%s', f.fk_oid),
+        format('new foreign key %s on %s blocks deletes of %s rows (ON DELETE %s)', quote_ident(f.fk_name),
+            f.referencing_table, f.target, f.on_delete),
+        jsonb_build_object('fk_name', f.fk_name, 'referencing_table', f.referencing_table::text,
+            'on_delete', f.on_delete, 'hint', 'A merge re-points its rows; a plain DELETE of a referenced row '
+            'fails (the incident''s ForeignKeyViolation).')
+    FROM pg_temp.mlops_alert_fks AS f
+    WHERE f.on_delete IN ('NO ACTION', 'RESTRICT')
+        AND EXISTS (SELECT FROM mlops.alert_watched_tables AS w WHERE w.target = f.target)
+        AND NOT EXISTS (
+            SELECT FROM mlops.alert_known_fks AS k WHERE k.target = f.target AND k.constraint_oid = f.fk_oid
+        )
+    UNION ALL
+    SELECT 'new_fk_unindexed', 'warning', f.target, NULL::bigint, format('new_fk_unindexed:%s', f.fk_oid),
+        format('new foreign key %s on %s has no index: every merge or delete of %s rows scans %s',
+            quote_ident(f.fk_name), f.referencing_table, f.target, f.referencing_table),
+        jsonb_build_object('fk_name', f.fk_name, 'referencing_table', f.referencing_table::text, 'fix', f.fix)
+    FROM pg_temp.mlops_alert_fks AS f
+    WHERE NOT f.indexed
+        AND EXISTS (SELECT FROM mlops.alert_watched_tables AS w WHERE w.target = f.target)
+        AND NOT EXISTS (
+            SELECT FROM mlops.alert_known_fks AS k WHERE k.target = f.target AND k.constraint_oid = f.fk_oid
+        );
 
     -- 4. Resolve what cleared: a table's condition no longer found, a foreign key dropped, indexed or relaxed.
     UPDATE mlops.alerts AS a
     SET resolved_at = clock_timestamp(), resolved_by = current_user
     WHERE a.resolved_at IS NULL
+        AND has_table_privilege(a.target, 'SELECT') AND has_table_privilege(a.target, 'UPDATE')
         AND (
             (a.kind IN ('references_to_merged_rows', 'review_queue_age')
                 AND NOT EXISTS (SELECT FROM pg_temp.mlops_alert_found AS n WHERE n.fingerprint = a.fingerprint))
@@ -178,12 +196,22 @@ BEGIN
         );
     GET DIAGNOSTICS v_resolved = ROW_COUNT;
 
-    -- 5. Remember the foreign keys seen, for the next check.
+    -- 5. Remember the foreign keys seen, per table, for the next check.
     DELETE FROM mlops.alert_known_fks AS k
-    WHERE NOT EXISTS (SELECT FROM pg_temp.mlops_alert_fks AS f WHERE f.fk_oid = k.constraint_oid);
+    WHERE has_table_privilege(k.target, 'SELECT') AND has_table_privilege(k.target, 'UPDATE')
+        AND NOT EXISTS (
+            SELECT FROM pg_temp.mlops_alert_fks AS f WHERE f.target = k.target AND f.fk_oid = k.constraint_oid
+        );
     INSERT INTO mlops.alert_known_fks (constraint_oid, constraint_name, referencing_table, target)
     SELECT f.fk_oid, f.fk_name, f.referencing_table, f.target FROM pg_temp.mlops_alert_fks AS f
-    ON CONFLICT (constraint_oid) DO NOTHING;
+    ON CONFLICT (target, constraint_oid) DO NOTHING;
+    INSERT INTO mlops.alert_watched_tables (target)
+    SELECT r.target FROM mlops.dedup_rules AS r
+    WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
+        AND (
+            has_table_privilege(r.target, 'SELECT') AND has_table_privilege(r.target, 'UPDATE')
+        )
+    ON CONFLICT (target) DO NOTHING;
 
     -- 6. Raise the new ones: enabled kinds, once per fingerprint (a run's alert never again, even once resolved).
     FOR v_alert IN
@@ -193,37 +221,39 @@ BEGIN
         INNER JOIN mlops.alert_settings AS s ON s.kind = n.kind
         WHERE s.enabled
             AND NOT (n.kind IN ('run_failed', 'run_partial', 'merge_refused', 'duplicate_rate')
-                AND EXISTS (SELECT FROM mlops.alerts AS o WHERE o.fingerprint = n.fingerprint))
+                AND EXISTS (SELECT FROM mlops.alerts AS o WHERE o.target = n.target AND o.fingerprint = n.fingerprint))
         ORDER BY n.run_id NULLS LAST, n.kind, n.fingerprint
-        ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO NOTHING
+        ON CONFLICT (target, fingerprint) WHERE resolved_at IS NULL DO NOTHING
         RETURNING a.*
     LOOP
-        -- the payload stays far below NOTIFY's 8000 bytes: no detail, the message cut; listeners read the row
+        -- any role may LISTEN: the payload names the alert, listeners read it (row-level security applies there)
         PERFORM pg_notify('mlops_dedup_alerts', jsonb_build_object(
-            'alert_id', v_alert.alert_id, 'kind', v_alert.kind, 'severity', v_alert.severity,
-            'target', v_alert.target::text, 'run_id', v_alert.run_id, 'message', left(v_alert.message, 1000),
-            'raised_at', v_alert.raised_at
+            'alert_id', v_alert.alert_id, 'kind', v_alert.kind, 'severity', v_alert.severity
         )::text);
         v_raised := v_raised + 1;
         RETURN NEXT v_alert;
     END LOOP;
 
+    INSERT INTO mlops.alert_checked_runs (run_id, target)
+    SELECT u.run_id, u.target FROM mlops.dedup_runs AS u WHERE u.run_id = ANY (v_runs)
+    ON CONFLICT (run_id) DO NOTHING;
     INSERT INTO mlops.alert_checks (last_run_id, alerts_raised, alerts_resolved)
-    VALUES (greatest(v_newest_run, v_last_check.last_run_id), v_raised, v_resolved);
+    VALUES ((SELECT max(r.run_id) FROM unnest(v_runs) AS r (run_id)), v_raised, v_resolved);
 END;
 $$;
 
 COMMENT ON FUNCTION mlops.check_alerts(bigint[]) IS
-'Evaluates the enabled alert rules (mlops.alert_settings) and returns the alerts it raised (rows of mlops.alerts). '
-'Runs: those in p_run_ids and every finished run after the newest one the previous check saw: run_failed and '
-'merge_refused (a merge or the run refused with SQLSTATE class 23; critical), run_partial, duplicate_rate (the run '
-'merged more than threshold, a proportion 0-1, of its table). Tables now: references_to_merged_rows (latest '
-'snapshot), review_queue_age (oldest pending pair older than threshold seconds). Foreign keys into enabled rules'' '
-'tables added since the previous check: new_fk_blocks_delete (NO ACTION / RESTRICT), new_fk_unindexed (detail.fix: '
-'the CREATE INDEX CONCURRENTLY statement); the first check ever only records the keys. An alert is raised once per '
+'Evaluates the enabled alert rules (mlops.alert_settings) for the tables the caller may change (SELECT and UPDATE) '
+'and returns the alerts it raised (rows of mlops.alerts). Runs: those in p_run_ids and every finished run not '
+'checked yet (mlops.alert_checked_runs; one missing its snapshot gets one): run_failed and merge_refused (a merge or '
+'the run refused with SQLSTATE class 23; critical), run_partial, duplicate_rate (the run merged more than threshold, '
+'a proportion 0-1, of its table). Tables now: references_to_merged_rows (latest snapshot that counted them), '
+'review_queue_age (oldest pending pair older than threshold seconds). Foreign keys into rules'' tables added since '
+'the table''s previous check: new_fk_blocks_delete (NO ACTION / RESTRICT), new_fk_unindexed (detail.fix: the CREATE '
+'INDEX CONCURRENTLY statement); a table''s first check only records its keys. An alert is raised once per table and '
 'fingerprint while open (a run''s alert once ever), with a NOTIFY on channel mlops_dedup_alerts (payload: JSON '
-'alert_id, kind, severity, target, run_id, message, raised_at); open alerts of a table condition or a key whose '
-'cause is gone are resolved. Without p_run_ids it first records a metrics snapshot (mlops.record_metrics). Each '
-'check is logged in mlops.alert_checks. merge_duplicates calls it at the end of every CALL.';
+'alert_id, kind, severity); open alerts whose cause is gone are resolved. Without p_run_ids it first records a '
+'metrics snapshot (mlops.record_metrics). Each check is logged in mlops.alert_checks. merge_duplicates calls it at '
+'the end of every CALL.';
 
 REVOKE EXECUTE ON FUNCTION mlops.check_alerts(bigint[]) FROM PUBLIC;

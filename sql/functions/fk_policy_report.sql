@@ -49,10 +49,9 @@ BEGIN
             ELSE 'blocks_delete'
         END,
         CASE WHEN NOT i.indexed THEN format(
-            'No index leads with (%s): every delete or merge of a %s row scans %s. Fix: CREATE INDEX CONCURRENTLY '
-            'ON %s (%s);', array_to_string(f.referencing_columns, ', '), f.referenced_table, f.referencing_table,
-            f.referencing_table,
-            (SELECT string_agg(quote_ident(c.col), ', ') FROM unnest(f.referencing_columns) AS c (col))
+            'No index leads with (%s): every delete or merge of a %s row scans %s. Fix: %s',
+            array_to_string(f.referencing_columns, ', '), f.referenced_table, f.referencing_table,
+            mlops.fk_index_statement(f.referencing_table, f.referencing_columns)
         ) END
     FROM mlops.foreign_key_catalog() AS f
     INNER JOIN pg_catalog.pg_class AS rc ON rc.oid = f.referencing_table

@@ -456,19 +456,32 @@ BEGIN
     -- The runs' metrics snapshot (the dashboard's trends) and the alert rules: what fails here is a WARNING, the
     -- runs stand. A dry run changes nothing, these included.
     IF NOT p_dry_run AND cardinality(v_run_ids) > 0 THEN
+        -- a table locked by someone else is not waited for: the runs are done, only their snapshot is missing (the
+        -- next check takes one)
         BEGIN
-            -- a table locked by someone else is not waited for: the run is done, the snapshot is only missing
             PERFORM set_config('lock_timeout', v_lock_timeout, true);
             PERFORM mlops.record_metrics(v_run_ids);
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+                RAISE WARNING 'runs %: no metrics snapshot: % (SQLSTATE %)', array_to_string(v_run_ids, ', '),
+                    v_message, v_state
+                    USING HINT = 'SELECT * FROM mlops.record_metrics(); measures the tables on demand.';
+        END;
+        COMMIT;
+        PERFORM mlops.pin_search_path(v_caller_search_path);
+        -- a run not checked here stays unchecked (mlops.alert_checked_runs): the next check looks at it
+        BEGIN
+            PERFORM set_config('lock_timeout', v_lock_timeout, true);
             FOR v_alert IN SELECT a.* FROM mlops.check_alerts(v_run_ids) AS a LOOP
                 RAISE NOTICE 'alert % (%, %): %', v_alert.alert_id, v_alert.kind, v_alert.severity, v_alert.message;
             END LOOP;
         EXCEPTION
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
-                RAISE WARNING 'runs %: metrics snapshot and alert check not done: % (SQLSTATE %)',
-                    array_to_string(v_run_ids, ', '), v_message, v_state
-                    USING HINT = 'SELECT * FROM mlops.check_alerts(); runs them on demand.';
+                RAISE WARNING 'runs %: alerts not checked: % (SQLSTATE %)', array_to_string(v_run_ids, ', '),
+                    v_message, v_state
+                    USING HINT = 'SELECT * FROM mlops.check_alerts(); checks them on demand.';
         END;
         COMMIT;
         PERFORM mlops.pin_search_path(v_caller_search_path);

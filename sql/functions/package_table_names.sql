@@ -14,7 +14,8 @@ AS $$
         'schema_migrations', 'merges', 'merge_archive', 'merge_moves', 'dedup_rules', 'dedup_runs',
         'duplicate_candidates', 'conflict_policies', 'merge_failures', 'declared_references', 'merge_losers',
         'dedup_changes', 'dedup_signatures', 'dedup_state', 'dedup_models', 'dedup_model_levels', 'metric_snapshots',
-        'alert_settings', 'alerts', 'alert_checks', 'alert_known_fks', 'console_actions'
+        'alert_settings', 'alerts', 'alert_checks', 'alert_known_fks', 'console_actions', 'alert_checked_runs',
+        'alert_watched_tables'
     ]::text [];
 $$;
 

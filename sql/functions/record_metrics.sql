@@ -16,12 +16,18 @@ BEGIN
         ' exact_key_duplicate_groups bigint, references_to_merged_rows bigint, fks_without_index bigint,'
         ' fks_blocking_deletes bigint, missing_fk_partitions bigint, undeclared_references bigint)';
     IF p_run_ids IS NULL THEN
-        v_measured := ARRAY(SELECT r.target FROM mlops.dedup_rules AS r WHERE r.enabled);
+        v_measured := ARRAY(
+            SELECT r.target FROM mlops.dedup_rules AS r
+            WHERE r.enabled AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
+                AND has_table_privilege(r.target, 'SELECT') AND has_table_privilege(r.target, 'UPDATE')
+        );
     ELSE
         -- a full pass read the whole table anyway; an incremental one (a few changed rows) would pay a whole read
         v_measured := ARRAY(
             SELECT DISTINCT u.target FROM mlops.dedup_runs AS u
             WHERE u.run_id = ANY (p_run_ids) AND NOT u.dry_run
+                AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = u.target)
+                AND has_table_privilege(u.target, 'SELECT') AND has_table_privilege(u.target, 'UPDATE')
                 AND (coalesce(u.full_pass, false) OR NOT EXISTS (
                     SELECT FROM mlops.metric_snapshots AS s
                     WHERE s.target = u.target AND s.live_rows IS NOT NULL
@@ -33,9 +39,13 @@ BEGIN
                 ))
         );
     END IF;
-    DROP TABLE IF EXISTS pg_temp.mlops_metrics_quality;
-    CREATE TEMP TABLE mlops_metrics_quality ON COMMIT DROP AS
-    SELECT q.* FROM mlops.data_quality_of(v_measured) AS q;
+    -- one table per transaction (a check may record twice): made once, emptied, filled
+    IF to_regclass('pg_temp.mlops_metrics_quality') IS NULL THEN
+        CREATE TEMP TABLE mlops_metrics_quality ON COMMIT DROP AS
+        SELECT q.* FROM mlops.data_quality_of(ARRAY[]::regclass[]) AS q;
+    END IF;
+    TRUNCATE pg_temp.mlops_metrics_quality;
+    INSERT INTO pg_temp.mlops_metrics_quality SELECT q.* FROM mlops.data_quality_of(v_measured) AS q;
 
     RETURN QUERY
     WITH measured AS (
@@ -43,13 +53,12 @@ BEGIN
             u.rows_merged
         FROM mlops.dedup_runs AS u
         WHERE p_run_ids IS NOT NULL AND u.run_id = ANY (p_run_ids) AND NOT u.dry_run
-            AND has_table_privilege(u.target, 'SELECT')
+            AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = u.target)
+            AND has_table_privilege(u.target, 'SELECT') AND has_table_privilege(u.target, 'UPDATE')
         UNION ALL
         SELECT NULL::bigint, r.target, NULL::text, NULL::float8, NULL::bigint
         FROM mlops.dedup_rules AS r
         WHERE p_run_ids IS NULL AND r.enabled AND r.target = ANY (v_measured)
-            AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = r.target)
-            AND has_table_privilege(r.target, 'SELECT')
     )
     INSERT INTO mlops.metric_snapshots AS s (
         run_id, target, run_status, run_seconds, rows_merged, duplicate_rate, live_rows, soft_deleted_rows,
@@ -57,7 +66,8 @@ BEGIN
         missing_fk_partitions, undeclared_references, pending_reviews, oldest_pending_review_seconds
     )
     SELECT m.run_id, m.target, m.status, m.seconds, m.rows_merged,
-        -- rows merged / rows before the run: counted live rows, else the planner's estimate (pg_class.reltuples)
+        -- rows merged / rows before the run: counted live rows, else the planner's estimate (pg_class.reltuples;
+        -- none before the table is first analyzed: no rate)
         CASE WHEN m.rows_merged IS NOT NULL AND m.rows_merged + coalesce(q.live_rows, e.estimate) > 0
             THEN least(1, m.rows_merged::float8 / (m.rows_merged + coalesce(q.live_rows, e.estimate))) END,
         q.live_rows, q.soft_deleted_rows, q.exact_key_duplicate_groups, q.references_to_merged_rows,
@@ -66,7 +76,8 @@ BEGIN
     FROM measured AS m
     LEFT JOIN pg_temp.mlops_metrics_quality AS q ON q.target = m.target
     CROSS JOIN LATERAL (
-        SELECT greatest(c.reltuples, 0)::bigint AS estimate FROM pg_catalog.pg_class AS c WHERE c.oid = m.target
+        SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END AS estimate
+        FROM pg_catalog.pg_class AS c WHERE c.oid = m.target
     ) AS e
     CROSS JOIN LATERAL (
         SELECT count(*) AS pending, extract(EPOCH FROM clock_timestamp() - min(c.created_at))::float8 AS oldest
@@ -80,12 +91,12 @@ $$;
 
 COMMENT ON FUNCTION mlops.record_metrics(bigint[]) IS
 'Stores and returns snapshots (rows of mlops.metric_snapshots): one per run in p_run_ids that was not a dry run (the '
-'run''s status, duration in seconds, rows merged, duplicate rate = rows merged / (rows merged + live rows), 0-1), '
-'or, when p_run_ids is NULL, one per enabled rule''s table (run columns NULL); each with the review queue (pending '
-'pairs, age of the oldest in seconds) and the counts of mlops.data_quality. Those read whole tables: a run measures '
-'them when it was a full pass, its table''s last measure is more than an hour old or an open '
-'references_to_merged_rows alert is about its table, else they are NULL and the duplicate rate uses the planner''s '
-'row estimate (pg_class.reltuples). merge_duplicates calls it at the end of every CALL. Tables the caller may not '
-'read are left out.';
+'run''s status, duration in seconds, rows merged, duplicate rate = rows merged / (rows merged + live rows), 0-1), or, '
+'when p_run_ids is NULL, one per enabled rule''s table (run columns NULL); each with the review queue (pending pairs, '
+'age of the oldest in seconds) and the counts of mlops.data_quality. Those read whole tables: a run measures them '
+'when it was a full pass, its table''s last measure is more than an hour old or an open references_to_merged_rows '
+'alert is about its table; else they are NULL and the duplicate rate uses the planner''s row estimate '
+'(pg_class.reltuples, soft-deleted rows included; NULL before the table is first analyzed). merge_duplicates calls '
+'it at the end of every CALL. Only tables the caller may change (SELECT and UPDATE) are recorded.';
 
 REVOKE EXECUTE ON FUNCTION mlops.record_metrics(bigint[]) FROM PUBLIC;

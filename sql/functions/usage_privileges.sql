@@ -65,7 +65,7 @@ DECLARE
         'linkage_label_trusted', 'linkage_labels', 'linkage_model_warnings', 'linkage_labelled_probability', 'comparison_kinds', 'comparison_levels_sql', 'comparison_level_labels',
         'comparison_values_sql', 'comparison_base_type', 'match_probability', 'edit_distance', 'edit_distance_sql',
         -- the web console's history and alerts (issue 13)
-        'record_metrics', 'check_alerts', 'resolve_alert', 'unmerge_run', 'data_quality_of'
+        'record_metrics', 'check_alerts', 'resolve_alert', 'unmerge_run', 'data_quality_of', 'fk_index_statement'
     ];
     -- what the rules' trigger calls as the writer: it compiles the evaluator
     v_writer_routines CONSTANT text[] := ARRAY['dedup_rule_compile', 'dedup_rule_text_warning',
@@ -177,10 +177,14 @@ BEGIN
         (8, 'table', 'mlops.alerts', 'UPDATE', ARRAY['resolved_at', 'resolved_by', 'delivered_at', 'delivery_error']),
         (8, 'table', 'mlops.alert_checks', 'SELECT', NULL),
         (8, 'table', 'mlops.alert_checks', 'INSERT', ARRAY['last_run_id', 'alerts_raised', 'alerts_resolved']),
+        (8, 'table', 'mlops.alert_checked_runs', 'SELECT', NULL),
+        (8, 'table', 'mlops.alert_checked_runs', 'INSERT', ARRAY['run_id', 'target']),
         (8, 'table', 'mlops.alert_known_fks', 'SELECT', NULL),
         (8, 'table', 'mlops.alert_known_fks', 'INSERT',
             ARRAY['constraint_oid', 'constraint_name', 'referencing_table', 'target']),
         (8, 'table', 'mlops.alert_known_fks', 'DELETE', NULL),
+        (8, 'table', 'mlops.alert_watched_tables', 'SELECT', NULL),
+        (8, 'table', 'mlops.alert_watched_tables', 'INSERT', ARRAY['target']),
         (8, 'table', 'mlops.console_actions', 'SELECT', NULL),
         (8, 'table', 'mlops.console_actions', 'INSERT',
             ARRAY['action', 'target', 'object_id', 'detail', 'succeeded', 'client']),
