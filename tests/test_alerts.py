@@ -518,21 +518,17 @@ def test_a_run_whose_check_was_missed_is_checked_by_the_next_one(accounts: psyco
     ).fetchone() == (1,)
 
 
-def test_an_unmeasured_run_of_a_never_analyzed_table_has_no_duplicate_rate(accounts: psycopg.Connection) -> None:
-    merge(accounts)  # a full pass: measured
+def test_an_incremental_run_rates_against_the_last_count(accounts: psycopg.Connection) -> None:
+    merge(accounts)  # a full pass: 10 live rows counted
     accounts.execute("INSERT INTO app.acct VALUES (21, 'user1@example.com', NULL)")
-    run = merge(accounts)  # incremental, within the hour: not measured, and no planner estimate yet
+    run = merge(accounts)  # incremental, within the hour: not counted again (the table was never analyzed)
     assert run["full_pass"] is False and run["rows_merged"] == 1
     assert accounts.execute(
         "SELECT live_rows, duplicate_rate FROM mlops.metric_snapshots WHERE run_id = %s", (run["run_id"],)
-    ).fetchone() == (None, None)
-    assert accounts.execute("SELECT count(*) FROM mlops.alerts WHERE run_id = %s", (run["run_id"],)).fetchone() == (0,)
-    accounts.execute("ANALYZE app.acct")
-    accounts.execute("INSERT INTO app.acct VALUES (22, 'user2@example.com', NULL)")
-    run = merge(accounts)
-    assert accounts.execute(
-        "SELECT duplicate_rate FROM mlops.metric_snapshots WHERE run_id = %s", (run["run_id"],)
-    ).fetchone() == (pytest.approx(1 / (1 + 10)),)  # 10 rows when analyzed: 1 merged of 11
+    ).fetchone() == (None, pytest.approx(1 / (1 + 10)))
+    # 9 % is above the default limit of 5 %: one run merging 1 row of 11 is alerted, not as 100 %
+    message = accounts.execute("SELECT message FROM mlops.alerts WHERE run_id = %s", (run["run_id"],)).fetchone()[0]
+    assert message == f"run {run['run_id']} merged 9.09% of app.acct (1 rows), above the limit of 5.00%"
 
 
 def test_existing_foreign_keys_of_a_new_or_re_enabled_rule_are_not_new(accounts: psycopg.Connection) -> None:
@@ -591,3 +587,58 @@ def test_watch_keeps_the_webhooks_address_out_of_logs_and_the_table(accounts: ps
     ((error,),) = accounts.execute("SELECT delivery_error FROM mlops.alerts").fetchall()
     assert error.startswith("ConnectionError") and "SECRET" not in error and "services" not in error
     assert alert_watch.redacted(secret) == "http://127.0.0.1:9/…"
+
+
+def test_a_rule_that_fails_at_run_time_is_alerted_and_silences_nothing_else(accounts: psycopg.Connection) -> None:
+    accounts.execute(
+        "CREATE TABLE app.tag (id int PRIMARY KEY, label text);"
+        " INSERT INTO app.tag VALUES (1, 'a'), (2, 'a'), (3, 'b');"
+        # division by zero on row 3: detection of app.tag fails, and so would its exact-key count
+        " INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('app.tag', '(t.label || 1 / (t.id - 3))');"
+    )
+    with pytest.raises(psycopg.Error) as exc:
+        accounts.execute("CALL mlops.merge_duplicates()")
+    assert exc.value.sqlstate == "22012"
+    kinds = accounts.execute("SELECT kind, target::text FROM mlops.alerts ORDER BY kind").fetchall()
+    assert kinds == [("duplicate_rate", "app.acct"), ("run_failed", "app.tag")]
+    # the on-demand check measures every table: the broken one is named and left out, the others measured
+    notices: list[str] = []
+    accounts.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    accounts.execute("SELECT count(*) FROM mlops.check_alerts()")
+    assert any("exact-key duplicate groups not counted: division by zero" in n for n in notices)
+    assert accounts.execute(
+        "SELECT target::text, live_rows, exact_key_duplicate_groups FROM mlops.metric_snapshots"
+        " WHERE run_id IS NULL AND target::text LIKE 'app.%' ORDER BY 1"
+    ).fetchall() == [("app.acct", 10, 0), ("app.tag", 3, None)]
+
+
+def test_a_failing_rule_is_one_open_alert_until_a_run_does_better(accounts: psycopg.Connection) -> None:
+    accounts.execute("UPDATE mlops.alert_settings SET enabled = false WHERE kind = 'duplicate_rate'")
+    accounts.execute("ALTER TABLE app.acct ADD COLUMN broken int")
+    accounts.execute(
+        "UPDATE mlops.dedup_rules SET exact_key = 't.email || 1 / t.broken' WHERE target = 'app.acct'::regclass"
+    )
+    accounts.execute("UPDATE app.acct SET broken = 0 WHERE id = 5")
+    for _ in range(3):
+        with pytest.raises(psycopg.Error):
+            merge(accounts)
+    alerts = accounts.execute("SELECT kind, run_id, resolved_at IS NULL FROM mlops.alerts").fetchall()
+    first_run = accounts.execute("SELECT min(run_id) FROM mlops.dedup_runs").fetchone()[0]
+    assert alerts == [("run_failed", first_run, True)]
+    accounts.execute("UPDATE app.acct SET broken = 1")
+    run = merge(accounts)
+    assert run["status"] == "succeeded"
+    assert accounts.execute("SELECT kind, resolved_at IS NOT NULL, resolved_by FROM mlops.alerts").fetchall() == [
+        ("run_failed", True, "postgres")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "threshold"),
+    [("duplicate_rate", 5), ("duplicate_rate", -0.1), ("duplicate_rate", "NaN"), ("duplicate_rate", None),
+     ("review_queue_age", 0), ("review_queue_age", "Infinity"), ("run_failed", 1)],
+)  # fmt: skip
+def test_alert_limits_that_mean_nothing_are_refused(accounts: psycopg.Connection, kind: str, threshold: object) -> None:
+    with pytest.raises(psycopg.Error) as exc:
+        accounts.execute("UPDATE mlops.alert_settings SET threshold = %s::float8 WHERE kind = %s", (threshold, kind))
+    assert exc.value.sqlstate == "23514" and "alert_settings_threshold_check" in str(exc.value)

@@ -46,28 +46,41 @@ BEGIN
         PERFORM mlops.record_metrics(v_unmeasured);
     END IF;
 
-    CREATE TEMP TABLE IF NOT EXISTS mlops_alert_found (
-        kind text, severity text, target regclass, run_id bigint, fingerprint text, message text, detail jsonb
-    ) ON COMMIT DROP;
+    -- made once per transaction (no NOTICE when a check runs twice in one), emptied each time
+    IF to_regclass('pg_temp.mlops_alert_found') IS NULL THEN
+        CREATE TEMP TABLE mlops_alert_found (
+            kind text, severity text, target regclass, run_id bigint, fingerprint text, message text, detail jsonb
+        ) ON COMMIT DROP;
+    END IF;
     TRUNCATE pg_temp.mlops_alert_found;
 
-    -- 1. The runs: failed, partial, merges refused on a constraint, a duplicate rate above the limit.
+    -- 1. The runs. A table's latest run failed, or finished partially: one open alert per table (every run of a
+    --    rule that keeps failing is not news), resolved by a later run that does better. Merges refused on a
+    --    constraint and a duplicate rate above the limit: per run.
     INSERT INTO pg_temp.mlops_alert_found
-    SELECT 'run_failed', 'critical', u.target, u.run_id, format('run_failed:%s', u.run_id),
-        format('run %s of %s failed: %s (SQLSTATE %s)', u.run_id, u.target, u.error, u.error_sqlstate),
-        jsonb_build_object('status', u.status, 'error', u.error, 'sqlstate', u.error_sqlstate,
-            'started_at', u.started_at, 'finished_at', u.finished_at)
-    FROM mlops.dedup_runs AS u
-    WHERE u.run_id = ANY (v_runs) AND u.status = 'failed'
+    SELECT 'run_failed', 'critical', l.target, l.run_id, format('run_failed:%s', l.target::oid),
+        format('run %s of %s failed: %s (SQLSTATE %s)', l.run_id, l.target, l.error, l.error_sqlstate),
+        jsonb_build_object('status', l.status, 'error', l.error, 'sqlstate', l.error_sqlstate,
+            'started_at', l.started_at, 'finished_at', l.finished_at)
+    FROM (
+        SELECT DISTINCT ON (u.target) u.* FROM mlops.dedup_runs AS u
+        WHERE u.run_id = ANY (v_runs) AND u.status <> 'skipped'
+        ORDER BY u.target, u.run_id DESC
+    ) AS l
+    WHERE l.status = 'failed'
     UNION ALL
-    SELECT 'run_partial', 'warning', u.target, u.run_id, format('run_partial:%s', u.run_id),
-        format('run %s of %s finished partially: %s clusters failed, %s batches failed%s', u.run_id, u.target,
-            u.clusters_failed, u.batches_failed, coalesce(': ' || u.error, '')),
-        jsonb_build_object('status', u.status, 'error', u.error, 'sqlstate', u.error_sqlstate,
-            'clusters_failed', u.clusters_failed, 'clusters_skipped', u.clusters_skipped,
-            'batches_failed', u.batches_failed)
-    FROM mlops.dedup_runs AS u
-    WHERE u.run_id = ANY (v_runs) AND u.status = 'partial'
+    SELECT 'run_partial', 'warning', l.target, l.run_id, format('run_partial:%s', l.target::oid),
+        format('run %s of %s finished partially: %s clusters failed, %s skipped, %s batches failed%s', l.run_id,
+            l.target, l.clusters_failed, l.clusters_skipped, l.batches_failed, coalesce(': ' || l.error, '')),
+        jsonb_build_object('status', l.status, 'error', l.error, 'sqlstate', l.error_sqlstate,
+            'clusters_failed', l.clusters_failed, 'clusters_skipped', l.clusters_skipped,
+            'batches_failed', l.batches_failed)
+    FROM (
+        SELECT DISTINCT ON (u.target) u.* FROM mlops.dedup_runs AS u
+        WHERE u.run_id = ANY (v_runs) AND u.status <> 'skipped'
+        ORDER BY u.target, u.run_id DESC
+    ) AS l
+    WHERE l.status = 'partial'
     UNION ALL
     SELECT 'merge_refused', 'critical', u.target, u.run_id, format('merge_refused:%s', u.run_id),
         format('run %s of %s: %s refused on a constraint: %s (SQLSTATE %s)', u.run_id, u.target,
@@ -136,10 +149,13 @@ BEGIN
 
     -- 3. Foreign keys into the rules' tables (enabled or not) added since the table's previous check: blocking
     --    deletes, or without an index. A table checked for the first time only has its keys recorded.
-    CREATE TEMP TABLE IF NOT EXISTS mlops_alert_fks (
-        fk_oid oid, fk_name text, referencing_table regclass, target regclass, on_delete text, indexed boolean,
-        fix text
-    ) ON COMMIT DROP;
+    -- made once per transaction (no NOTICE when a check runs twice in one), emptied each time
+    IF to_regclass('pg_temp.mlops_alert_fks') IS NULL THEN
+        CREATE TEMP TABLE mlops_alert_fks (
+            fk_oid oid, fk_name text, referencing_table regclass, target regclass, on_delete text, indexed boolean,
+            fix text
+        ) ON COMMIT DROP;
+    END IF;
     TRUNCATE pg_temp.mlops_alert_fks;
     INSERT INTO pg_temp.mlops_alert_fks
     SELECT f.fk_oid, f.fk_name, f.referencing_table, f.referenced_table, f.on_delete,
@@ -186,6 +202,14 @@ BEGIN
         AND (
             (a.kind IN ('references_to_merged_rows', 'review_queue_age')
                 AND NOT EXISTS (SELECT FROM pg_temp.mlops_alert_found AS n WHERE n.fingerprint = a.fingerprint))
+            -- a table's later run looked at here did not fail (or finish partially) again
+            OR (a.kind IN ('run_failed', 'run_partial')
+                AND EXISTS (
+                    SELECT FROM mlops.dedup_runs AS u
+                    WHERE u.run_id = ANY (v_runs) AND u.target = a.target AND u.run_id > a.run_id
+                        AND u.status <> 'skipped'
+                )
+                AND NOT EXISTS (SELECT FROM pg_temp.mlops_alert_found AS n WHERE n.fingerprint = a.fingerprint))
             OR (a.kind = 'new_fk_unindexed' AND NOT EXISTS (
                 SELECT FROM pg_temp.mlops_alert_fks AS f
                 WHERE a.fingerprint = format('new_fk_unindexed:%s', f.fk_oid) AND NOT f.indexed))
@@ -220,7 +244,7 @@ BEGIN
         FROM pg_temp.mlops_alert_found AS n
         INNER JOIN mlops.alert_settings AS s ON s.kind = n.kind
         WHERE s.enabled
-            AND NOT (n.kind IN ('run_failed', 'run_partial', 'merge_refused', 'duplicate_rate')
+            AND NOT (n.kind IN ('merge_refused', 'duplicate_rate')
                 AND EXISTS (SELECT FROM mlops.alerts AS o WHERE o.target = n.target AND o.fingerprint = n.fingerprint))
         ORDER BY n.run_id NULLS LAST, n.kind, n.fingerprint
         ON CONFLICT (target, fingerprint) WHERE resolved_at IS NULL DO NOTHING
@@ -245,15 +269,16 @@ $$;
 COMMENT ON FUNCTION mlops.check_alerts(bigint[]) IS
 'Evaluates the enabled alert rules (mlops.alert_settings) for the tables the caller may change (SELECT and UPDATE) '
 'and returns the alerts it raised (rows of mlops.alerts). Runs: those in p_run_ids and every finished run not '
-'checked yet (mlops.alert_checked_runs; one missing its snapshot gets one): run_failed and merge_refused (a merge or '
-'the run refused with SQLSTATE class 23; critical), run_partial, duplicate_rate (the run merged more than threshold, '
-'a proportion 0-1, of its table). Tables now: references_to_merged_rows (latest snapshot that counted them), '
-'review_queue_age (oldest pending pair older than threshold seconds). Foreign keys into rules'' tables added since '
-'the table''s previous check: new_fk_blocks_delete (NO ACTION / RESTRICT), new_fk_unindexed (detail.fix: the CREATE '
-'INDEX CONCURRENTLY statement); a table''s first check only records its keys. An alert is raised once per table and '
-'fingerprint while open (a run''s alert once ever), with a NOTIFY on channel mlops_dedup_alerts (payload: JSON '
-'alert_id, kind, severity); open alerts whose cause is gone are resolved. Without p_run_ids it first records a '
-'metrics snapshot (mlops.record_metrics). Each check is logged in mlops.alert_checks. merge_duplicates calls it at '
-'the end of every CALL.';
+'checked yet (mlops.alert_checked_runs; one missing its snapshot gets one): run_failed (critical) and run_partial '
+'when a table''s latest run failed or finished partially (one open alert per table, resolved by a later run that did '
+'better), merge_refused (a merge or the run refused with SQLSTATE class 23; critical) and duplicate_rate (the run '
+'merged more than threshold, a proportion 0-1, of its table) per run. Tables now: references_to_merged_rows (latest '
+'snapshot that counted them), review_queue_age (oldest pending pair older than threshold seconds). Foreign keys into '
+'rules'' tables added since the table''s previous check: new_fk_blocks_delete (NO ACTION / RESTRICT), '
+'new_fk_unindexed (detail.fix: the CREATE INDEX CONCURRENTLY statement); a table''s first check only records its '
+'keys. An alert is raised once per table and fingerprint while open (merge_refused and duplicate_rate once per run '
+'ever), with a NOTIFY on channel mlops_dedup_alerts (payload: JSON alert_id, kind, severity); open alerts whose '
+'cause is gone are resolved. Without p_run_ids it first records a metrics snapshot (mlops.record_metrics). Each '
+'check is logged in mlops.alert_checks. merge_duplicates calls it at the end of every CALL.';
 
 REVOKE EXECUTE ON FUNCTION mlops.check_alerts(bigint[]) FROM PUBLIC;

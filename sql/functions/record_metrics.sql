@@ -1,6 +1,6 @@
 -- mlops.record_metrics: stores a snapshot of the metrics in mlops.metric_snapshots, one row per run given (its table,
 -- after it) or, without runs, one per enabled rule's table; the dashboard's trends read them. The data-quality counts
--- read whole tables, so an incremental run measures them only when its table's last measure is an hour old.
+-- read whole tables, so an incremental run measures them only when its table's last count is an hour old.
 
 CREATE OR REPLACE FUNCTION mlops.record_metrics(p_run_ids bigint[] DEFAULT NULL)
 RETURNS SETOF mlops.metric_snapshots
@@ -66,19 +66,19 @@ BEGIN
         missing_fk_partitions, undeclared_references, pending_reviews, oldest_pending_review_seconds
     )
     SELECT m.run_id, m.target, m.status, m.seconds, m.rows_merged,
-        -- rows merged / rows before the run: counted live rows, else the planner's estimate (pg_class.reltuples;
-        -- none before the table is first analyzed: no rate)
-        CASE WHEN m.rows_merged IS NOT NULL AND m.rows_merged + coalesce(q.live_rows, e.estimate) > 0
-            THEN least(1, m.rows_merged::float8 / (m.rows_merged + coalesce(q.live_rows, e.estimate))) END,
+        -- rows merged / (rows merged + live rows): counted now, else as the table's last count (within the hour)
+        CASE WHEN m.rows_merged IS NOT NULL AND m.rows_merged + coalesce(q.live_rows, l.live_rows) > 0
+            THEN least(1, m.rows_merged::float8 / (m.rows_merged + coalesce(q.live_rows, l.live_rows))) END,
         q.live_rows, q.soft_deleted_rows, q.exact_key_duplicate_groups, q.references_to_merged_rows,
         q.fks_without_index, q.fks_blocking_deletes, q.missing_fk_partitions, q.undeclared_references,
         p.pending, p.oldest
     FROM measured AS m
     LEFT JOIN pg_temp.mlops_metrics_quality AS q ON q.target = m.target
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END AS estimate
-        FROM pg_catalog.pg_class AS c WHERE c.oid = m.target
-    ) AS e
+    LEFT JOIN LATERAL (
+        SELECT ls.live_rows FROM mlops.metric_snapshots AS ls
+        WHERE ls.target = m.target AND ls.live_rows IS NOT NULL
+        ORDER BY ls.snapshot_id DESC LIMIT 1
+    ) AS l ON TRUE
     CROSS JOIN LATERAL (
         SELECT count(*) AS pending, extract(EPOCH FROM clock_timestamp() - min(c.created_at))::float8 AS oldest
         FROM mlops.duplicate_candidates AS c
@@ -94,9 +94,9 @@ COMMENT ON FUNCTION mlops.record_metrics(bigint[]) IS
 'run''s status, duration in seconds, rows merged, duplicate rate = rows merged / (rows merged + live rows), 0-1), or, '
 'when p_run_ids is NULL, one per enabled rule''s table (run columns NULL); each with the review queue (pending pairs, '
 'age of the oldest in seconds) and the counts of mlops.data_quality. Those read whole tables: a run measures them '
-'when it was a full pass, its table''s last measure is more than an hour old or an open references_to_merged_rows '
-'alert is about its table; else they are NULL and the duplicate rate uses the planner''s row estimate '
-'(pg_class.reltuples, soft-deleted rows included; NULL before the table is first analyzed). merge_duplicates calls '
-'it at the end of every CALL. Only tables the caller may change (SELECT and UPDATE) are recorded.';
+'when it was a full pass, its table''s last count is more than an hour old or an open references_to_merged_rows '
+'alert is about its table; else they are NULL and the duplicate rate uses the table''s last count of live rows. '
+'merge_duplicates calls it at the end of every CALL. Only tables the caller may change (SELECT and UPDATE) are '
+'recorded; a table that cannot be measured is named in a WARNING and its counts are NULL.';
 
 REVOKE EXECUTE ON FUNCTION mlops.record_metrics(bigint[]) FROM PUBLIC;
