@@ -15,6 +15,7 @@ import pwd
 import re
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1291,6 +1292,9 @@ def cmd_watch(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     dsn = require_dsn(args)
+    hook = urllib.parse.urlsplit(args.webhook)
+    if hook.scheme not in ("http", "https") or not hook.hostname:
+        raise RunnerError(f"--webhook must be an http:// or https:// URL with a host, got {args.webhook!r}")
     where = alert_watch.redacted(args.webhook)
     print(f"listening on {alert_watch.CHANNEL}; posting alerts to {where} (Ctrl-C stops)", file=sys.stderr)
     try:
@@ -1391,6 +1395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except BrokenPipeError:
+        # `runner.py alerts | head`: the reader left; no traceback, and none at exit when Python flushes stdout
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except RunnerError as exc:
         print(f"error: {str(exc).strip()}", file=sys.stderr)
         return 1
@@ -1408,4 +1416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as the module `runner`, the name webconsole and alert_watch import: one RunnerError class, not two (an error
+    # raised there would otherwise escape main's handler as a traceback).
+    import runner as _runner
+
+    sys.exit(_runner.main())

@@ -216,8 +216,11 @@ def test_a_page_the_database_refuses_shows_the_sqlstate_not_a_traceback(dsn: str
     letters.execute("CREATE ROLE console_reader LOGIN")
     letters.execute("SELECT count(*) FROM mlops.grant_usage('console_reader')")
     queue_pairs(letters, ("3", "4", 0.7))
-    with create_app(dsn.replace("postgres@", "console_reader@")).test_client() as client:
-        response = client.get("/review")
+    try:
+        with create_app(dsn.replace("postgres@", "console_reader@")).test_client() as client:
+            response = client.get("/review")
+    finally:
+        letters.execute("DROP OWNED BY console_reader; DROP ROLE console_reader")
     page = response.get_data(as_text=True)
     assert response.status_code == 403
     assert "permission denied for table cover_letter_samples (SQLSTATE 42501)" in page
@@ -393,3 +396,63 @@ def test_check_now_flashes_a_few_messages_not_all(client: FlaskClient, conn: psy
     page = response.get_data(as_text=True)
     assert "Check done: 24 new alert(s):" in page and "; …" in page
     assert len(response.request.headers.get("Cookie", "")) < 4000
+
+
+@pytest.mark.parametrize("token", ["a", "   ", "short-token-15ch"[:15]])
+def test_serve_refuses_a_weak_token_off_loopback(
+    dsn: str, token: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("MLOPS_DEDUP_CONSOLE_TOKEN", raising=False)
+    assert runner.main(["serve", "--dsn", dsn, "--host", "0.0.0.0", "--port", "0", "--token", token]) == 1
+    err = capsys.readouterr().err
+    assert ("needs at least 16" in err) or ("needs a login token" in err)
+
+
+def test_logout_ends_the_session_for_good(dsn: str) -> None:
+    app = create_app(dsn, token="a-long-enough-token")
+    with app.test_client() as client:
+        token = csrf_token(client, "/login")
+        client.post("/login", data={"csrf_token": token, "token": "a-long-enough-token"})
+        cookie = client.get_cookie("session").value
+        assert client.get("/merges").status_code == 200
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/merges")})
+    with app.test_client() as thief:  # the old cookie, kept by a browser or copied
+        thief.set_cookie("session", cookie)
+        assert thief.get("/merges").status_code == 302
+
+
+def test_review_shows_a_row_merged_since_as_it_lives_now(client: FlaskClient, letters: psycopg.Connection) -> None:
+    (candidate,) = queue_pairs(letters, ("3", "4", 0.7))
+    letters.execute("SELECT mlops.merge_rows(%s, 5, ARRAY[4]::bigint[])", (LETTERS,))
+    page = client.get("/review").get_data(as_text=True)
+    assert "row 4 was merged into 5 since: shown as it lives now" in page
+    assert "something else entirely" in page  # letter 5's text, shown for 4
+    assert candidate_status(letters, candidate) == "pending"
+
+
+def test_an_action_on_a_table_the_role_cannot_name_is_still_logged(dsn: str, letters: psycopg.Connection) -> None:
+    letters.execute("CREATE SCHEMA hidden; CREATE TABLE hidden.t (id int PRIMARY KEY)")
+    letters.execute("INSERT INTO mlops.dedup_rules (target, exact_key) VALUES ('hidden.t', 't.id::text')")
+    (alert_id,) = letters.execute(
+        "INSERT INTO mlops.alerts (kind, severity, target, fingerprint, message)"
+        " VALUES ('run_failed', 'critical', 'hidden.t', 'x', 'hidden') RETURNING alert_id"
+    ).fetchone()
+    letters.execute("CREATE ROLE console_low LOGIN")
+    letters.execute("SELECT count(*) FROM mlops.grant_usage('console_low')")
+    try:
+        with create_app(dsn.replace("postgres@", "console_low@")).test_client() as client:
+            client.post(f"/alerts/{alert_id}/resolve", data={"csrf_token": csrf_token(client)})
+        row = letters.execute(
+            "SELECT action, target, succeeded, acted_by FROM mlops.console_actions ORDER BY action_id DESC LIMIT 1"
+        ).fetchone()
+        assert row == ("resolve_alert", None, False, "console_low")
+    finally:
+        letters.execute("DROP OWNED BY console_low; DROP ROLE console_low")
+
+
+@pytest.mark.parametrize(
+    "path", ["/merges?run=99999999999999999999", "/merges?target=a%00b", "/merges?reason=%00", "/review?target=%00",
+             "/merges/99999999999999999999", "/runs/99999999999999999999/undo", "/review?target=public.nope"],
+)  # fmt: skip
+def test_odd_parameters_are_refused_not_a_server_error(client: FlaskClient, path: str) -> None:
+    assert client.get(path).status_code in (200, 404)

@@ -47,6 +47,7 @@ def create_app(dsn: str, token: str | None = None, *, secret_key: bytes | None =
         SESSION_COOKIE_SAMESITE="Strict",
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session (a restart changes the key anyway)
         MAX_CONTENT_LENGTH=64 * 1024,
+        REVOKED_SESSIONS=set(),
     )
     if not token:
         # Without a login, only a browser that asked for this machine by a loopback name is served: a page elsewhere
@@ -73,6 +74,18 @@ def create_app(dsn: str, token: str | None = None, *, secret_key: bytes | None =
 
 
 # ---------------------------------------------------------------- database
+
+BIGINT_MAX = 2**63 - 1
+
+
+def text_arg(name: str) -> str | None:
+    """A text parameter of the query string; None when absent, and (flashed) when it holds a NUL character, which no
+    PostgreSQL text can."""
+    value = request.args.get(name) or None
+    if value is not None and "\x00" in value:
+        flash(f"{name}: a NUL character is not allowed; ignored", "error")
+        return None
+    return value
 
 
 def db() -> psycopg.Connection:
@@ -123,21 +136,31 @@ def log_action(
 ) -> None:
     """One row of mlops.console_actions, in its own transaction (autocommit), as the DSN's role. A log that cannot be
     written (e.g. a role without INSERT on it) is flashed, never raised: the action itself already happened."""
+    values = {
+        "action": action,
+        "target": target,
+        "object_id": None if object_id is None else str(object_id),
+        "detail": detail or {},
+        "succeeded": succeeded,
+        "client": request.remote_addr,
+    }
     try:
+        _insert_action(values)
+    except psycopg.Error:
+        # the table's name does not resolve for this role (no USAGE on its schema, dropped): logged without it
+        try:
+            _insert_action({**values, "target": None, "detail": {**values["detail"], "target": target}})
+        except psycopg.Error as exc:
+            flash_error(f"the action log was not written ({action})", exc)
+
+
+def _insert_action(values: dict[str, Any]) -> None:
+    with db().transaction():
         db().execute(
             "INSERT INTO mlops.console_actions (action, target, object_id, detail, succeeded, client)"
-            " VALUES (%s, %s::regclass, %s, %s::jsonb, %s, %s)",
-            (
-                action,
-                target,
-                None if object_id is None else str(object_id),
-                json.dumps(detail or {}, default=str),
-                succeeded,
-                request.remote_addr,
-            ),
+            " VALUES (%(action)s, %(target)s::regclass, %(object_id)s, %(detail)s::jsonb, %(succeeded)s, %(client)s)",
+            {**values, "detail": json.dumps(values["detail"], default=str)},
         )
-    except psycopg.Error as exc:
-        flash_error(f"the action log was not written ({action})", exc)
 
 
 # ---------------------------------------------------------------- security
@@ -146,7 +169,7 @@ def log_action(
 def _require_login() -> Response | None:
     if not current_app.config["CONSOLE_TOKEN"] or request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    if session.get("logged_in"):
+    if session.get("logged_in") and session.get("sid") not in current_app.config["REVOKED_SESSIONS"]:
         return None
     if request.method != "GET":
         return Response("login required", status=401)
@@ -203,6 +226,7 @@ def login() -> Any:
         if hmac.compare_digest(given.encode(), token.encode()):
             session.clear()
             session["logged_in"] = True
+            session["sid"] = secrets.token_urlsafe(16)
             return redirect(_safe_next(request.form.get("next")))
         time.sleep(LOGIN_FAILURE_DELAY)
         log_action("login_refused", False, detail={"reason": "wrong token"})
@@ -212,7 +236,10 @@ def login() -> Any:
 
 
 def logout() -> Any:
-    """End the session."""
+    """End the session; its cookie, signed and kept by the browser, is refused from now on (until a restart, which
+    changes the signing key and so ends every session)."""
+    if session.get("sid"):
+        current_app.config["REVOKED_SESSIONS"].add(session["sid"])
     session.clear()
     return redirect(url_for("login") if current_app.config["CONSOLE_TOKEN"] else url_for("dashboard.page"))
 

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from psycopg.rows import dict_row
 
 import runner
-from webconsole.app import db, error_detail, flash_error, log_action, query
+from webconsole.app import BIGINT_MAX, db, error_detail, flash_error, log_action, query, text_arg
 
 bp = Blueprint("merges", __name__)
 PAGE_SIZE = 50
@@ -52,16 +52,19 @@ def _filters() -> dict[str, Any]:
     """The list's filters from the query string; a malformed value is flashed and ignored."""
     args = request.args
     filters: dict[str, Any] = {
-        "target": args.get("target") or None,
+        "target": text_arg("target"),
         "run": None,
-        "reason": args.get("reason") or None,
+        "reason": text_arg("reason"),
         "since": None,
         "until": None,
     }
     if args.get("run"):
         try:
             filters["run"] = int(args["run"])
+            if not 0 < filters["run"] <= BIGINT_MAX:
+                raise ValueError
         except ValueError:
+            filters["run"] = None
             flash(f"run {args['run']!r} is not a run id; filter ignored", "error")
     for name in ("since", "until"):
         if args.get(name):
@@ -95,7 +98,7 @@ def page() -> str:
 
 
 def _merge_or_404(merge_id: int) -> dict[str, Any]:
-    rows = query(MERGE_SQL, (merge_id,))
+    rows = query(MERGE_SQL, (merge_id,)) if merge_id <= BIGINT_MAX else []
     if not rows:
         abort(404, f"merge {merge_id} does not exist (or this role may not read its table)")
     return rows[0]
@@ -169,10 +172,14 @@ def undo(merge_id: int) -> Any:
 def undo_run(run_id: int) -> Any:
     """GET: the run's merges still in place, and a confirm button. POST: mlops.unmerge_run (all or nothing), logged
     as undo_run; the merges it undid are shown."""
-    runs = query(
-        "SELECT run_id, target::text AS target, status, started_at, finished_at, rows_merged, dry_run"
-        " FROM mlops.dedup_runs WHERE run_id = %s",
-        (run_id,),
+    runs = (
+        query(
+            "SELECT run_id, target::text AS target, status, started_at, finished_at, rows_merged, dry_run"
+            " FROM mlops.dedup_runs WHERE run_id = %s",
+            (run_id,),
+        )
+        if run_id <= BIGINT_MAX
+        else []
     )
     if not runs:
         abort(404, f"run {run_id} does not exist")

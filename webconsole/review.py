@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from psycopg.rows import dict_row
 
 import runner
-from webconsole.app import db, error_detail, flash_error, log_action, query
+from webconsole.app import db, error_detail, flash_error, log_action, query, text_arg
 
 bp = Blueprint("review", __name__)
 
@@ -41,13 +41,34 @@ def evidence(target: str, left_key: str, right_key: str) -> tuple[list[dict[str,
         return [], f"{e['message']} (SQLSTATE {e['sqlstate']})"
 
 
+def row_now(cur: psycopg.Cursor, target: str, key: str) -> tuple[dict[str, Any], str | None]:
+    """The row of a pair as it lives now, and a note when it is not the queued one: a row merged since is shown
+    under the key it lives under (mlops.resolve_id; a merge decision follows it too), a row gone is {}."""
+    row = runner.fetch_by_key(cur, target, key)
+    if row:
+        return row, None
+    try:
+        with db().transaction():
+            now = cur.execute("SELECT mlops.resolve_id(%s::regclass, %s::text)::text AS k", (target, key)).fetchone()
+    except psycopg.Error:
+        now = None
+    if now and now["k"] is not None and now["k"] != key:
+        return runner.fetch_by_key(
+            cur, target, now["k"]
+        ), f"row {key} was merged into {now['k']} since: shown as it lives now"
+    return {}, f"row {key} no longer exists"
+
+
 @bp.get("/review")
 def page() -> str:
     """The first pending pair not skipped in this round, with progress "pair N of M"."""
-    target = request.args.get("target") or None
+    target = text_arg("target")
     state = _state()
-    pending = query(runner.REVIEW_QUEUE_SQL, {"target": target})
     targets = [r["target"] for r in query("SELECT target::text FROM mlops.dedup_rules ORDER BY 1")]
+    if target is not None and target not in targets:
+        flash(f"{target} has no dedup rule; showing every table's pairs", "error")
+        target = None
+    pending = query(runner.REVIEW_QUEUE_SQL, {"target": target})
     skipped = set(state["skipped"])
     remaining = [c for c in pending if c["candidate_id"] not in skipped]
     context: dict[str, Any] = {
@@ -61,14 +82,17 @@ def page() -> str:
     if remaining:
         pair = remaining[0]
         with db().cursor(row_factory=dict_row) as cur:
-            left, right = (runner.fetch_by_key(cur, pair["target"], k) for k in (pair["left_key"], pair["right_key"]))
+            (left, left_note), (right, right_note) = (
+                row_now(cur, pair["target"], k) for k in (pair["left_key"], pair["right_key"])
+            )
         columns = list(left or right)
         context.update(
             pair=pair,
             left=left,
             right=right,
             columns=columns,
-            differing={c for c in columns if left.get(c) != right.get(c)},
+            differing={c for c in columns if left and right and left.get(c) != right.get(c)},
+            notes=[n for n in (left_note, right_note) if n],
             evidence=evidence(pair["target"], pair["left_key"], pair["right_key"]),
             number=state["decided"] + context["skipped"] + 1,
             total=state["decided"] + len(pending),

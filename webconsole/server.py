@@ -17,6 +17,7 @@ import runner
 from webconsole.app import create_app
 
 TOKEN_VARIABLE = "MLOPS_DEDUP_CONSOLE_TOKEN"
+MIN_TOKEN_LENGTH = 16
 
 
 def is_loopback(host: str) -> bool:
@@ -32,7 +33,13 @@ def is_loopback(host: str) -> bool:
 def resolve_token(host: str, token: str | None) -> str | None:
     """The login token: --token, else MLOPS_DEDUP_CONSOLE_TOKEN, else None. RunnerError when host is not a loopback
     address and there is none: the console then serves the network and must not without a login."""
-    token = token or os.environ.get(TOKEN_VARIABLE) or None
+    token = (token or os.environ.get(TOKEN_VARIABLE) or "").strip() or None
+    if token is not None and len(token) < MIN_TOKEN_LENGTH and not is_loopback(host):
+        raise runner.RunnerError(
+            f"serve --host {host}: the login token is {len(token)} characters; one that guards a console reachable "
+            f"from other machines needs at least {MIN_TOKEN_LENGTH} (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe())')"
+        )
     if token is None and not is_loopback(host):
         raise runner.RunnerError(
             f"serve --host {host}: a console reachable from other machines needs a login token; pass --token TOKEN "
