@@ -452,6 +452,9 @@ def test_a_role_cannot_forge_hide_or_suppress_alerts_of_tables_it_may_not_change
     ):
         two_owners.execute(statement)  # row-level security: not op's to change, nothing happens
     assert accounts.execute("SELECT resolved_at, delivered_at FROM mlops.alerts").fetchall() == [(None, None)]
+    with pytest.raises(psycopg.Error) as exc:
+        two_owners.execute("SELECT mlops.resolve_alert(%s)", (alert_id,))
+    assert exc.value.sqlstate == "42501" and "which role op may not change" in exc.value.diag.message_primary
     for statement in (
         "INSERT INTO mlops.alerts (kind, severity, target, run_id, fingerprint, message)"
         f" VALUES ('run_failed', 'critical', 'other.t', {run_id}, 'run_failed:{run_id}', 'forged')",

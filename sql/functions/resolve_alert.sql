@@ -25,6 +25,12 @@ BEGIN
                 HINT = 'SELECT alert_id, kind, message FROM mlops.alerts WHERE resolved_at IS NULL lists the open ones '
                     '(an alert about a table you may not read is not visible to you).';
         END IF;
+        IF v_alert.resolved_at IS NULL THEN
+            RAISE EXCEPTION 'alert % is about %, which role % may not change', p_alert_id, v_alert.target,
+                current_user
+                USING ERRCODE = 'insufficient_privilege',
+                HINT = 'Alerts are resolved by roles that may merge their table (UPDATE on it).';
+        END IF;
         RAISE EXCEPTION 'alert % was already resolved at % by %', p_alert_id, v_alert.resolved_at,
             v_alert.resolved_by
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -35,6 +41,7 @@ $$;
 
 COMMENT ON FUNCTION mlops.resolve_alert(bigint) IS
 'Resolves an open alert (resolved_at, resolved_by = the caller) and returns its row (mlops.alerts). Errors: NULL id '
-'22004; no such alert, or one about a table the caller may not read, P0002; already resolved 55000.';
+'22004; no such alert, or one about a table the caller may not read, P0002; one about a table the caller may not '
+'change (UPDATE) 42501; already resolved 55000.';
 
 REVOKE EXECUTE ON FUNCTION mlops.resolve_alert(bigint) FROM PUBLIC;
