@@ -76,6 +76,7 @@ bench: setup
 	$(PY) bench/detect.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/steady.py
+	$(PY) bench/snapshots.py
 
 $(LINKAGE_STAMP): requirements.txt bench/requirements-linkage.txt
 	test -x $(LINKAGE_PY) || $(PYTHON) -m venv $(LINKAGE_VENV)

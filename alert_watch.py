@@ -137,6 +137,37 @@ def watch(
     re-opened (waits of 1, 2, 4 … 30 s). Returns the number of alerts delivered; stops after stop_after deliveries
     or idle_timeout seconds without a notification (both for tests; default: runs until interrupted)."""
     session = webhook_session(retries)
+    # urllib3 logs each retry with the request's path, a Slack webhook's secret: those records are dropped (ours say
+    # what happened without it)
+    secret = urlsplit(webhook).path
+
+    def keep_secret(record: logging.LogRecord) -> bool:
+        return not secret or secret == "/" or secret not in record.getMessage()
+
+    urllib3_logs = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("urllib3")]
+    for urllib3_log in urllib3_logs:
+        urllib3_log.addFilter(keep_secret)
+    try:
+        return _watch_loop(
+            dsn, webhook, connect, session, check_every, retry_every, stop_after, idle_timeout, on_delivery
+        )
+    finally:
+        for urllib3_log in urllib3_logs:
+            urllib3_log.removeFilter(keep_secret)
+
+
+def _watch_loop(
+    dsn: str,
+    webhook: str,
+    connect: Callable[[str], psycopg.Connection],
+    session: requests.Session,
+    check_every: float | None,
+    retry_every: float,
+    stop_after: int | None,
+    idle_timeout: float | None,
+    on_delivery: Callable[[int, bool, str], None] | None,
+) -> int:
+    """watch's loop: listen, deliver, retry, reconnect (see watch)."""
     delivered = 0
     reconnect_wait = 1.0
     started = time.monotonic()

@@ -499,7 +499,9 @@ def test_merges_cannot_be_attached_to_another_roles_run(
     two_owners.execute(f"SET mlops.run_id = '{run['run_id']}'")
     with pytest.raises(psycopg.Error) as exc:
         two_owners.execute("SELECT mlops.merge_rows('app.acct', 21, ARRAY[22]::bigint[])")
-    assert exc.value.sqlstate == "42501" and "not a running merge_duplicates run of role op" in str(exc.value)
+    assert exc.value.sqlstate == "42501" and "not a running merge_duplicates run of that table by role op" in str(
+        exc.value
+    )
     two_owners.execute("RESET mlops.run_id")
     two_owners.execute("SELECT mlops.merge_rows('app.acct', 21, ARRAY[22]::bigint[])")
     # the run is still undone as a whole, by its own role
@@ -645,3 +647,63 @@ def test_alert_limits_that_mean_nothing_are_refused(accounts: psycopg.Connection
     with pytest.raises(psycopg.Error) as exc:
         accounts.execute("UPDATE mlops.alert_settings SET threshold = %s::float8 WHERE kind = %s", (threshold, kind))
     assert exc.value.sqlstate == "23514" and "alert_settings_threshold_check" in str(exc.value)
+
+
+def test_a_reader_cannot_fake_runs_that_raise_or_resolve_alerts(
+    two_owners: psycopg.Connection, accounts: psycopg.Connection
+) -> None:
+    accounts.execute("GRANT USAGE ON SCHEMA other TO op; GRANT SELECT ON other.t TO op")  # may read, not merge it
+    accounts.execute("ALTER TABLE other.t ADD COLUMN broken int DEFAULT 0")
+    accounts.execute(
+        "UPDATE mlops.dedup_rules SET exact_key = 't.k || 1 / t.broken' WHERE target = 'other.t'::regclass"
+    )
+    with pytest.raises(psycopg.Error):
+        accounts.execute("CALL mlops.merge_duplicates('other.t')")
+    (real_run,) = accounts.execute("SELECT max(run_id) FROM mlops.dedup_runs").fetchone()
+    # op cannot mark the owner's failed run succeeded, nor set it running again
+    two_owners.execute("UPDATE mlops.dedup_runs SET status = 'succeeded' WHERE run_id = %s", (real_run,))
+    two_owners.execute("UPDATE mlops.dedup_runs SET status = 'running' WHERE run_id = %s", (real_run,))
+    assert accounts.execute("SELECT status FROM mlops.dedup_runs WHERE run_id = %s", (real_run,)).fetchone() == (
+        "failed",
+    )
+    # a run op records of other.t (its own name) is no evidence for the alert rules
+    (fake,) = two_owners.execute(
+        "INSERT INTO mlops.dedup_runs (target, dry_run) VALUES ('other.t', false) RETURNING run_id"
+    ).fetchone()
+    two_owners.execute(
+        "UPDATE mlops.dedup_runs SET status = 'succeeded', finished_at = now() WHERE run_id = %s", (fake,)
+    )
+    with pytest.raises(psycopg.Error) as exc:
+        two_owners.execute(
+            "INSERT INTO mlops.dedup_runs (target, dry_run) VALUES ('other.t', false)"
+            " ; UPDATE mlops.dedup_runs SET run_by = 'postgres'"
+        )
+    assert exc.value.sqlstate == "42501"
+    accounts.execute("SELECT count(*) FROM mlops.check_alerts()")
+    assert accounts.execute("SELECT kind, run_id, resolved_at IS NULL FROM mlops.alerts").fetchall() == [
+        ("run_failed", real_run, True)
+    ]
+
+
+def test_a_merge_cannot_join_a_run_of_another_table(accounts: psycopg.Connection) -> None:
+    accounts.execute(
+        "CREATE TABLE app.tag (id int PRIMARY KEY, label text); INSERT INTO app.tag VALUES (1, 'a'), (2, 'a')"
+    )
+    (run_id,) = accounts.execute(
+        "INSERT INTO mlops.dedup_runs (target, dry_run) VALUES ('app.acct', false) RETURNING run_id"
+    ).fetchone()
+    accounts.execute("BEGIN")
+    accounts.execute(f"SET LOCAL mlops.run_id = '{run_id}'")
+    with pytest.raises(psycopg.Error) as exc:
+        accounts.execute("SELECT mlops.merge_rows('app.tag', 1, ARRAY[2])")
+    accounts.execute("ROLLBACK")
+    assert exc.value.sqlstate == "42501" and "of that table" in str(exc.value)
+
+
+def test_watch_keeps_the_webhooks_path_out_of_urllib3s_log(
+    accounts: psycopg.Connection, dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    merge(accounts)
+    caplog.set_level("DEBUG")
+    alert_watch.watch(dsn, "http://127.0.0.1:9/services/T0/B0/SECRETTOKEN", runner.connect, retries=2, idle_timeout=0.5)
+    assert caplog.records and not [r for r in caplog.records if "SECRETTOKEN" in r.getMessage()]

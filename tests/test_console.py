@@ -456,3 +456,14 @@ def test_an_action_on_a_table_the_role_cannot_name_is_still_logged(dsn: str, let
 )  # fmt: skip
 def test_odd_parameters_are_refused_not_a_server_error(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code in (200, 404)
+
+
+@pytest.mark.parametrize("host", ["[::1]:8000", "127.0.0.2:8000", "localhost"])
+def test_every_loopback_host_name_is_served_without_a_login(dsn: str, host: str) -> None:
+    with create_app(dsn).test_client() as client:
+        assert client.get("/", headers={"Host": host}).status_code == 200
+
+
+def test_a_run_filter_in_other_digits_is_refused(client: FlaskClient, merged: dict) -> None:
+    page = client.get("/merges?run=%EF%BC%91").get_data(as_text=True)  # a full-width 1
+    assert "is not a run id; filter ignored" in page

@@ -4,8 +4,10 @@ per request, the action log, and the page blueprints."""
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import secrets
+import threading
 import time
 from datetime import date, datetime
 from typing import Any
@@ -24,9 +26,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 # A wrong token costs this long (per request, in its worker thread): guessing stays slow.
 LOGIN_FAILURE_DELAY = 1.0
+_LOGIN_FAILURES = threading.Lock()
 # Pages reachable without the login token (when one is required).
 PUBLIC_ENDPOINTS = {"login", "static"}
 
@@ -52,7 +54,7 @@ def create_app(dsn: str, token: str | None = None, *, secret_key: bytes | None =
     if not token:
         # Without a login, only a browser that asked for this machine by a loopback name is served: a page elsewhere
         # that rebinds its own host name to 127.0.0.1 (DNS rebinding) gets HTTP 400, not the console.
-        app.config["TRUSTED_HOSTS"] = LOOPBACK_HOSTS
+        app.before_request(_require_loopback_host)
     CSRFProtect(app)
     app.before_request(_require_login)
     app.after_request(_security_headers)
@@ -166,6 +168,22 @@ def _insert_action(values: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- security
 
 
+def _require_loopback_host() -> Response | None:
+    """HTTP 400 unless the request's Host names a loopback address (127.0.0.0/8, ::1) or localhost."""
+    try:
+        host = urlsplit(f"//{request.host}").hostname or ""
+    except ValueError:
+        host = ""
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return Response("this console answers only to a loopback address (start it with a token to serve others)", 400)
+
+
 def _require_login() -> Response | None:
     if not current_app.config["CONSOLE_TOKEN"] or request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -228,7 +246,8 @@ def login() -> Any:
             session["logged_in"] = True
             session["sid"] = secrets.token_urlsafe(16)
             return redirect(_safe_next(request.form.get("next")))
-        time.sleep(LOGIN_FAILURE_DELAY)
+        with _LOGIN_FAILURES:  # one wrong token a second, whatever the number of clients guessing in parallel
+            time.sleep(LOGIN_FAILURE_DELAY)
         log_action("login_refused", False, detail={"reason": "wrong token"})
         flash("Wrong token.", "error")
         return render_template("login.html", next=request.form.get("next", "")), 403

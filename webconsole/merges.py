@@ -60,6 +60,8 @@ def _filters() -> dict[str, Any]:
     }
     if args.get("run"):
         try:
+            if not (args["run"].isascii() and args["run"].isdigit()):  # int() also reads full-width digits and '1_0'
+                raise ValueError
             filters["run"] = int(args["run"])
             if not 0 < filters["run"] <= BIGINT_MAX:
                 raise ValueError

@@ -35,6 +35,12 @@ BEGIN
                 OR NOT EXISTS (SELECT FROM mlops.alert_checked_runs AS c WHERE c.run_id = u.run_id))
             AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = u.target)
             AND has_table_privilege(u.target, 'SELECT') AND has_table_privilege(u.target, 'UPDATE')
+            -- a run counts when its role could merge the table (a reader's run, refused or dry, tells nothing)
+            AND CASE
+                WHEN u.run_by IS NULL THEN TRUE
+                WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS o WHERE o.rolname = u.run_by) THEN FALSE
+                ELSE has_table_privilege(u.run_by, u.target, 'UPDATE')
+            END
         ORDER BY u.run_id
     );
     -- a run whose own snapshot is missing gets one now (its duplicate rate)

@@ -10,12 +10,19 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- a merge of the run's table, or a conflict merge inside a merge of that run
     IF NEW.run_id IS NOT NULL AND NOT EXISTS (
         SELECT FROM mlops.dedup_runs AS u
         WHERE u.run_id = NEW.run_id AND u.status = 'running' AND u.run_by = current_user
+            AND (
+                (NEW.parent_merge_id IS NULL AND u.target = NEW.target)
+                OR EXISTS (
+                    SELECT FROM mlops.merges AS p WHERE p.merge_id = NEW.parent_merge_id AND p.run_id = NEW.run_id
+                )
+            )
     ) THEN
-        RAISE EXCEPTION 'merge of % names run %, which is not a running merge_duplicates run of role %', NEW.target,
-            NEW.run_id, current_user
+        RAISE EXCEPTION 'merge of % names run %, which is not a running merge_duplicates run of that table by role %',
+            NEW.target, NEW.run_id, current_user
             USING ERRCODE = 'insufficient_privilege',
             DETAIL = 'The setting mlops.run_id attaches merges to the run that made them; merge_duplicates sets it.',
             HINT = 'RESET mlops.run_id; (merges made by hand belong to no run).';
@@ -25,7 +32,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION mlops.merges_check_run() IS
-'Internal: BEFORE INSERT trigger of mlops.merges: a run_id must name a running run of the inserting role (42501).';
+'Internal: BEFORE INSERT trigger of mlops.merges: a run_id must name a running run of the merge''s table (or of its '
+'parent merge) by the inserting role (42501).';
 
 REVOKE EXECUTE ON FUNCTION mlops.merges_check_run() FROM PUBLIC;
 
