@@ -874,7 +874,8 @@ def format_audit(rows: Sequence[dict[str, Any]]) -> list[str]:
 def merge(
     dsn: str, target: str | None = None, dry_run: bool = False, batch_size: int = 500, full: bool = False
 ) -> list[dict[str, Any]]:
-    """CALL mlops.merge_duplicates (progress NOTICEs go to stderr); returns the runs it recorded, one dict per run
+    """CALL mlops.merge_duplicates (progress NOTICEs go to stderr); returns the runs this call recorded (never another
+    session's), one dict per run
     with the columns of mlops.dedup_runs (conflicts: per referencing table, colliding rows merged and differing;
     full_pass: whether detection read the whole table; rows_changed: rows changed since the last run it probed).
     full=True makes detection read the whole table even where an incremental run would do.
@@ -896,7 +897,9 @@ def merge(
                 " conflicts_merged, candidates_queued, batches, batches_failed, clusters_failed, clusters_skipped,"
                 " clusters_changed, full_pass, rows_changed, rows_compared, detect_ms, merge_ms, error, error_sqlstate,"
                 " conflicts"
-                " FROM mlops.dedup_runs WHERE run_id > %s ORDER BY run_id",
+                # this CALL's runs: recorded by this session after the call began (another session's runs that
+                # started meanwhile have another backend_pid)
+                " FROM mlops.dedup_runs WHERE run_id > %s AND backend_pid = pg_backend_pid() ORDER BY run_id",
                 (last,),
             )
             runs = cur.fetchall()

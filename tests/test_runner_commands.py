@@ -2,6 +2,8 @@
 
 import io
 import json
+import threading
+import time
 
 import psycopg
 import pytest
@@ -169,3 +171,37 @@ def test_review_asks_again_after_an_answer_it_does_not_know(duplicated: psycopg.
     assert any(line.startswith("* ") for line in out.getvalue().splitlines())  # fields that differ are marked
     (merge_id,) = duplicated.execute("SELECT max(merge_id) FROM mlops.merges").fetchone()
     assert f"merged: merge {merge_id} (undo: python runner.py undo {merge_id})" in out.getvalue()
+
+
+def test_merge_returns_the_runs_of_its_own_call_not_another_sessions(duplicated: psycopg.Connection, dsn: str) -> None:
+    # the letters' merge waits (a trigger on their delete) on an advisory lock this test holds; meanwhile another
+    # session runs the postings' rule, so its run is recorded after the call began
+    duplicated.execute(
+        "CREATE FUNCTION public.hold() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN OLD; END $$;"
+        " CREATE TRIGGER hold BEFORE DELETE ON mlops.cover_letter_samples FOR EACH ROW EXECUTE FUNCTION public.hold();"
+        " UPDATE mlops.dedup_rules SET soft_delete = false WHERE target = 'mlops.cover_letter_samples'::regclass;"
+    )
+    holder = psycopg.connect(dsn)
+    holder.execute("SELECT pg_advisory_xact_lock(4242)")
+    result: list[list[dict]] = []
+    call = threading.Thread(target=lambda: result.append(runner.merge(dsn, LETTERS)))
+    call.start()
+    try:
+        for _ in range(600):  # until the call waits on the lock
+            waiting = duplicated.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            ).fetchone()[0]
+            if waiting:
+                break
+            time.sleep(0.02)
+        assert waiting
+        runner.merge(dsn, "mlops.job_postings")
+    finally:
+        holder.rollback()
+        holder.close()
+        call.join(60)
+    (runs,) = result
+    all_runs = duplicated.execute("SELECT run_id, target::text FROM mlops.dedup_runs ORDER BY run_id").fetchall()
+    assert [t for _, t in all_runs] == [LETTERS, "mlops.job_postings"]
+    assert [(r["run_id"], r["target"]) for r in runs] == [all_runs[0]]
