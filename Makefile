@@ -33,7 +33,7 @@ test: setup browser
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/sqlfluff lint sql/
+	$(VENV)/bin/sqlfluff lint mlops_dedup/sql/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

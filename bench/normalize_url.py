@@ -33,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import runner
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_FILES = ("sql/functions/normalize_url_percent.sql", "sql/functions/normalize_url.sql")
+FUNCTION_FILES = ("normalize_url_percent.sql", "normalize_url.sql")
+# where the routines lived at a commit: the package directory since issue 14, the repository's root before
+FUNCTION_DIRS = ("mlops_dedup/sql/functions", "sql/functions")
 HOSTS = ["example.com", "WWW.Example.com", "careers.example.co.kr", "jobs.example.org", "192.168.0.10"]
 WORDS = ["jobs", "ml-engineer", "data", "Senior_Analyst", "채용", "공고", "%EA%B3%B5%EA%B3%A0", "a%2Fb", "%7euser"]
 PARAMS = ["id=7", "page=2", "utm_source=x", "utm_medium=mail", "fbclid=abc", "q=ML+engineer", "b=2", "a=1", "sort=new"]
@@ -68,9 +70,18 @@ def generate(count: int, seed: int, escapes: bool) -> list[str]:
 def load_functions(conn: psycopg.Connection, rev: str) -> str:
     """Create the two functions as they were at a commit under other names; returns the name of normalize_url's."""
     for name in FUNCTION_FILES:
-        text = subprocess.run(
-            ["git", "-C", str(ROOT), "show", f"{rev}:{name}"], check=True, capture_output=True, text=True
-        ).stdout
+        for directory in FUNCTION_DIRS:
+            shown = subprocess.run(
+                ["git", "-C", str(ROOT), "show", f"{rev}:{directory}/{name}"],
+                check=False,
+                capture_output=True,
+                text=True,
+            )
+            if shown.returncode == 0:
+                break
+        else:
+            raise SystemExit(f"{name} not found at {rev}: {shown.stderr.strip()}")
+        text = shown.stdout
         conn.execute(text.replace("mlops.normalize_url", "mlops.bench_rev_normalize_url"))
     return "mlops.bench_rev_normalize_url"
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from merge import fresh_copy, platform_database
 
-import datagen
 import runner
+from mlops_dedup import datagen
 
 LETTERS = "mlops.cover_letter_samples"
 

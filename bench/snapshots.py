@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from merge import platform_database
 
-import datagen
 import runner
+from mlops_dedup import datagen
 
 NEW_LETTERS = """
 INSERT INTO mlops.cover_letter_samples (url, title, company, position, content)

@@ -50,8 +50,8 @@ import pipeline
 from detect import create_crawled_urls, trgm_schema
 from merge import backend_peak_kib, fresh_copy, platform_database
 
-import datagen
 import runner
+from mlops_dedup import datagen
 
 try:
     import history

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import runner  # noqa: E402
-from webconsole import create_app  # noqa: E402
-from webconsole.server import demo_database  # noqa: E402
+from mlops_dedup.webconsole import create_app  # noqa: E402
+from mlops_dedup.webconsole.server import demo_database  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

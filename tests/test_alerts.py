@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-import alert_watch
 import runner
+from mlops_dedup import alert_watch
 
 
 @pytest.fixture

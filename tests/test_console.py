@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 import runner
-from webconsole import create_app
+from mlops_dedup.webconsole import create_app
 
 LETTERS = "mlops.cover_letter_samples"
 PAGES = ("/", "/review", "/merges", "/audit", "/alerts")
@@ -371,7 +371,7 @@ def test_serve_refuses_a_non_loopback_host_without_a_token(
     ],
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
-    from webconsole.server import is_loopback
+    from mlops_dedup.webconsole.server import is_loopback
 
     assert is_loopback(host) is loopback
 

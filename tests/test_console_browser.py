@@ -13,7 +13,7 @@ import pytest
 import waitress
 
 import runner
-from webconsole import create_app
+from mlops_dedup.webconsole import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from helpers import snapshot
 
-import datagen
+from mlops_dedup import datagen
 
 LETTERS = "mlops.cover_letter_samples"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import mlops_dedup.cli
 import runner
 
 
@@ -35,7 +36,7 @@ def test_cli_demo_ignores_database_url_and_pg_variables(monkeypatch: pytest.Monk
     seen: list[tuple] = []
     monkeypatch.setenv("DATABASE_URL", platform_dsn)
     monkeypatch.setenv("PGDATABASE", "production")
-    monkeypatch.setattr(runner, "run_demo", lambda dsn, keep, yes: seen.append((dsn, keep, yes)))
+    monkeypatch.setattr(mlops_dedup.cli, "run_demo", lambda dsn, keep, yes: seen.append((dsn, keep, yes)))
     assert runner.main(["demo"]) == 0
     assert runner.main(["demo", "--keep"]) == 0
     assert runner.main(["demo", "--dsn", platform_dsn, "--yes"]) == 0

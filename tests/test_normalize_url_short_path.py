@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-SOURCE = Path(__file__).resolve().parent.parent / "sql" / "functions" / "normalize_url.sql"
+SOURCE = Path(__file__).resolve().parent.parent / "mlops_dedup" / "sql" / "functions" / "normalize_url.sql"
 SHORT_PATH_TEST = "IF p_url !~ "
 
 

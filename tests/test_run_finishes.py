@@ -344,7 +344,9 @@ def test_a_cancel_stops_the_call_records_the_run_and_releases_the_lock(
 
     assert len(failure) == 1 and failure[0].sqlstate == "57014"
     assert "canceled: canceling statement due to user request" in str(failure[0])
-    assert runs(accounts) == [("app.acct", "failed", 0, 0, 0, 0, "57014")]  # the tags' rule did not run
+    # a cancel is the caller's choice, not a failure: recorded 'cancelled' (no run_failed alert); the tags' rule did
+    # not run
+    assert runs(accounts) == [("app.acct", "cancelled", 0, 0, 0, 0, "57014")]
     assert lock_is_free(connect, ACCT)
 
 

@@ -24,11 +24,22 @@ def duplicated(conn: psycopg.Connection) -> psycopg.Connection:
     return conn
 
 
-def test_merge_command_prints_runs_as_json(duplicated: psycopg.Connection, dsn: str, capsys) -> None:
+def test_merge_command_prints_the_batch_summary_as_json(duplicated: psycopg.Connection, dsn: str, capsys) -> None:
     assert runner.main(["merge", "--dsn", dsn, "--target", LETTERS, "--json"]) == 0
     captured = capsys.readouterr()
-    (run,) = json.loads(captured.out)
+    summary = json.loads(captured.out)
+    # what the platform's batch manager printed (status, errors), the totals, and the runs themselves
+    (run,) = summary["runs"]
     assert (run["target"], run["status"], run["rows_merged"]) == (LETTERS, "succeeded", 1)
+    (run_id,) = duplicated.execute("SELECT run_id FROM mlops.dedup_runs").fetchone()
+    assert {k: summary[k] for k in ("status", "errors", "failed", "run_ids", "rows_merged", "clusters")} == {
+        "status": "succeeded",
+        "errors": 0,
+        "failed": [],
+        "run_ids": [run_id],
+        "rows_merged": 1,
+        "clusters": 1,
+    }
     assert "run 1: mlops.cover_letter_samples" in captured.err  # progress from the NOTICEs
 
 

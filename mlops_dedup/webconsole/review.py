@@ -8,8 +8,8 @@ import psycopg
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from psycopg.rows import dict_row
 
-import runner
-from webconsole.app import db, error_detail, flash_error, log_action, query, text_arg
+from mlops_dedup import api
+from mlops_dedup.webconsole.app import db, error_detail, flash_error, log_action, query, text_arg
 
 bp = Blueprint("review", __name__)
 
@@ -44,7 +44,7 @@ def evidence(target: str, left_key: str, right_key: str) -> tuple[list[dict[str,
 def row_now(cur: psycopg.Cursor, target: str, key: str) -> tuple[dict[str, Any], str | None]:
     """The row of a pair as it lives now, and a note when it is not the queued one: a row merged since is shown
     under the key it lives under (mlops.resolve_id; a merge decision follows it too), a row gone is {}."""
-    row = runner.fetch_by_key(cur, target, key)
+    row = api.fetch_by_key(cur, target, key)
     if row:
         return row, None
     try:
@@ -53,7 +53,7 @@ def row_now(cur: psycopg.Cursor, target: str, key: str) -> tuple[dict[str, Any],
     except psycopg.Error:
         now = None
     if now and now["k"] is not None and now["k"] != key:
-        return runner.fetch_by_key(
+        return api.fetch_by_key(
             cur, target, now["k"]
         ), f"row {key} was merged into {now['k']} since: shown as it lives now"
     return {}, f"row {key} no longer exists"
@@ -68,7 +68,7 @@ def page() -> str:
     if target is not None and target not in targets:
         flash(f"{target} has no dedup rule; showing every table's pairs", "error")
         target = None
-    pending = query(runner.REVIEW_QUEUE_SQL, {"target": target})
+    pending = query(api.REVIEW_QUEUE_SQL, {"target": target})
     skipped = set(state["skipped"])
     remaining = [c for c in pending if c["candidate_id"] not in skipped]
     context: dict[str, Any] = {

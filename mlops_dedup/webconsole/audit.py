@@ -6,8 +6,8 @@ from __future__ import annotations
 import psycopg
 from flask import Blueprint, render_template, request
 
-import runner
-from webconsole.app import error_detail, query
+from mlops_dedup import api
+from mlops_dedup.webconsole.app import error_detail, query
 
 bp = Blueprint("audit", __name__)
 
@@ -31,14 +31,14 @@ def page() -> str:
         rows = query(AUDIT_SQL, (schema,))
     except psycopg.Error as exc:
         rows, error = [], error_detail(exc)
-    entries, legend = runner.audit_entries(rows)
+    entries, legend = api.audit_entries(rows)
     return render_template(
         "audit.html",
         schema=schema,
         error=error,
         entries=entries,
         legend=legend,
-        actions=runner.AUDIT_ACTIONS,
+        actions=api.AUDIT_ACTIONS,
         unindexed=[e.row for e in entries if e.kind == "unindexed"],
         rows=rows,
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, render_template, request
 
-from webconsole.app import query
+from mlops_dedup.webconsole.app import query
 
 bp = Blueprint("dashboard", __name__)
 
@@ -57,6 +57,7 @@ STATUS_COLORS = {
     "succeeded": "#2e7d32",
     "partial": "#ef6c00",
     "failed": "#c62828",
+    "cancelled": "#6a1b9a",
     "skipped": "#757575",
     "running": "#1565c0",
 }
@@ -127,7 +128,8 @@ def run_charts(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "figure": {
                 "data": duration,
                 "layout": _layout(
-                    "Run duration (marker: status — green succeeded, orange partial, red failed)", "seconds"
+                    "Run duration (marker: status — green succeeded, orange partial, red failed, purple cancelled)",
+                    "seconds",
                 ),
             },
         },

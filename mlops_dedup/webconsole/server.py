@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import waitress
 
-import runner
-from webconsole.app import create_app
+from mlops_dedup import api
+from mlops_dedup.webconsole.app import create_app
 
 TOKEN_VARIABLE = "MLOPS_DEDUP_CONSOLE_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -35,13 +35,13 @@ def resolve_token(host: str, token: str | None) -> str | None:
     address and there is none: the console then serves the network and must not without a login."""
     token = (token or os.environ.get(TOKEN_VARIABLE) or "").strip() or None
     if token is not None and len(token) < MIN_TOKEN_LENGTH and not is_loopback(host):
-        raise runner.RunnerError(
+        raise api.RunnerError(
             f"serve --host {host}: the login token is {len(token)} characters; one that guards a console reachable "
             f"from other machines needs at least {MIN_TOKEN_LENGTH} (e.g. python -c 'import secrets; "
             "print(secrets.token_urlsafe())')"
         )
     if token is None and not is_loopback(host):
-        raise runner.RunnerError(
+        raise api.RunnerError(
             f"serve --host {host}: a console reachable from other machines needs a login token; pass --token TOKEN "
             f"or set {TOKEN_VARIABLE} (e.g. to the output of: python -c 'import secrets; "
             "print(secrets.token_urlsafe())'), or serve on 127.0.0.1"
@@ -72,17 +72,17 @@ FROM mlops.job_postings AS j WHERE j.merged_into IS NULL ORDER BY random() LIMIT
 
 
 def load_demo(dsn: str, rounds: tuple[int, ...] = DEMO_ROUNDS) -> None:
-    """runner.run_demo into dsn, then one more merge per entry of rounds after planting that many copies."""
-    import datagen
+    """api.run_demo into dsn, then one more merge per entry of rounds after planting that many copies."""
+    from mlops_dedup import datagen
 
-    runner.run_demo(dsn, yes=True)
+    api.run_demo(dsn, yes=True)
     for number, copies in enumerate(rounds, start=2):
-        with runner.connect(dsn) as conn:
+        with api.connect(dsn) as conn:
             datagen.setup_functions(conn)
             for statement in DEMO_ROUND_SQL:
                 conn.execute(statement, {"round": str(number), "copies": copies, "rewrite_words": REWRITE_WORDS})
-        runs = runner.merge(dsn)
-        with runner.connect(dsn) as conn:
+        runs = api.merge(dsn)
+        with api.connect(dsn) as conn:
             # incremental runs count the data-quality metrics hourly; the demo's crawls come seconds apart
             conn.execute("SELECT count(*) FROM mlops.record_metrics()")
         print(f"crawl {number}: " + ", ".join(f"{r['target']} merged {r['rows_merged']}" for r in runs), flush=True)
@@ -92,7 +92,7 @@ def load_demo(dsn: str, rounds: tuple[int, ...] = DEMO_ROUNDS) -> None:
 def demo_database() -> Iterator[str]:
     """An embedded throwaway PostgreSQL with the demo's data (load_demo); stopped and removed on exit."""
     print("starting an embedded throwaway PostgreSQL with the demo's data …", flush=True)
-    server = runner.EmbeddedPostgresql()
+    server = api.EmbeddedPostgresql()
     try:
         load_demo(server.url())
         yield server.url()

@@ -10,8 +10,8 @@ import psycopg
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from psycopg.rows import dict_row
 
-import runner
-from webconsole.app import BIGINT_MAX, db, error_detail, flash_error, log_action, query, text_arg
+from mlops_dedup import api
+from mlops_dedup.webconsole.app import BIGINT_MAX, db, error_detail, flash_error, log_action, query, text_arg
 
 bp = Blueprint("merges", __name__)
 PAGE_SIZE = 50
@@ -113,7 +113,7 @@ def _current_rows(target: str, keys: list[str]) -> list[dict[str, Any]]:
         for key in keys:
             try:
                 with db().transaction():
-                    row = runner.fetch_by_key(cur, target, key)
+                    row = api.fetch_by_key(cur, target, key)
             except psycopg.Error as exc:
                 row = {"error": error_detail(exc)["message"]}
             out.append({"key": key, "row": row})

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from webconsole.app import db, error_detail, flash_error, log_action, query
+from mlops_dedup.webconsole.app import db, error_detail, flash_error, log_action, query
 
 bp = Blueprint("alerts", __name__)
 

@@ -18,8 +18,8 @@ from flask import Flask, Response, current_app, flash, g, redirect, render_templ
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from psycopg.rows import dict_row
 
-import runner
-from webconsole import plotly_assets
+from mlops_dedup import api
+from mlops_dedup.webconsole import plotly_assets
 
 # Only our own origin: scripts (ours and plotly.js) from files, figures as JSON data read by our script.
 CONTENT_SECURITY_POLICY = (
@@ -38,7 +38,7 @@ def create_app(dsn: str, token: str | None = None, *, secret_key: bytes | None =
 
     token: when set, every page but /login needs it first (a session cookie afterwards). secret_key signs the session
     cookie; by default a random one per process, so a restart logs everyone out. Nothing is connected here: each
-    request opens its own connection (runner.connect) and closes it at the end.
+    request opens its own connection (api.connect) and closes it at the end.
     """
     app = Flask(__name__)
     app.config.update(
@@ -68,7 +68,7 @@ def create_app(dsn: str, token: str | None = None, *, secret_key: bytes | None =
     app.add_url_rule("/vendor/plotly.css", "plotly_css", plotly_css)
     app.jinja_env.globals.update(plotly_style_id=plotly_assets.GLOBAL_STYLE_ID, plotly_assets=plotly_assets)
 
-    from webconsole import alerts, audit, dashboard, merges, review
+    from mlops_dedup.webconsole import alerts, audit, dashboard, merges, review
 
     for module in (dashboard, review, merges, audit, alerts):
         app.register_blueprint(module.bp)
@@ -93,7 +93,7 @@ def text_arg(name: str) -> str | None:
 def db() -> psycopg.Connection:
     """This request's connection (autocommit, pinned search_path; opened on first use, closed at its end)."""
     if "db" not in g:
-        g.db = runner.connect(current_app.config["DSN"])
+        g.db = api.connect(current_app.config["DSN"])
     return g.db
 
 
@@ -315,5 +315,5 @@ def format_cell(value: Any, limit: int = 400) -> str:
         return "NULL"
     if isinstance(value, dict | list):
         value = json.dumps(value, default=str, ensure_ascii=False)
-    text = runner.printable(str(value))
+    text = api.printable(str(value))
     return text if len(text) <= limit else text[:limit] + " …"

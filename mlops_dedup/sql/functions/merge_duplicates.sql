@@ -415,6 +415,7 @@ BEGIN
         BEGIN
             UPDATE mlops.dedup_runs AS r
             SET status = CASE
+                    WHEN v_canceled THEN 'cancelled'
                     WHEN v_rule_state IS NOT NULL THEN 'failed'
                     WHEN r.batches_failed > 0 OR r.clusters_failed > 0 OR v_partial_error IS NOT NULL THEN 'partial'
                     ELSE 'succeeded' END,
@@ -442,7 +443,7 @@ BEGIN
             IF v_canceled THEN
                 RAISE EXCEPTION 'run % of % canceled: %', v_run_id, v_target, v_rule_error
                     USING ERRCODE = 'query_canceled',
-                    DETAIL = 'Batches before it are committed; the run is recorded failed; later rules did not run.';
+                    DETAIL = 'Batches before it are committed; the run is recorded cancelled; later rules did not run.';
             END IF;
             v_failed_runs := v_failed_runs || format('run %s (%s): %s', v_run_id, v_target, v_rule_error);
             v_failed_state := coalesce(v_failed_state, v_rule_state);
