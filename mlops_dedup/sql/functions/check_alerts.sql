@@ -61,8 +61,8 @@ BEGIN
     TRUNCATE pg_temp.mlops_alert_found;
 
     -- 1. The runs. A table's latest run failed, or finished partially: one open alert per table (every run of a
-    --    rule that keeps failing is not news), resolved by a later run that does better. Merges refused on a
-    --    constraint and a duplicate rate above the limit: per run.
+    --    rule that keeps failing is not news), resolved by a later run that does better (a skipped or cancelled
+    --    run tells nothing either way). Merges refused on a constraint and a duplicate rate above the limit: per run.
     INSERT INTO pg_temp.mlops_alert_found
     SELECT 'run_failed', 'critical', l.target, l.run_id, format('run_failed:%s', l.target::oid),
         format('run %s of %s failed: %s (SQLSTATE %s)', l.run_id, l.target, l.error, l.error_sqlstate),
@@ -70,7 +70,7 @@ BEGIN
             'started_at', l.started_at, 'finished_at', l.finished_at)
     FROM (
         SELECT DISTINCT ON (u.target) u.* FROM mlops.dedup_runs AS u
-        WHERE u.run_id = ANY (v_runs) AND u.status <> 'skipped'
+        WHERE u.run_id = ANY (v_runs) AND u.status NOT IN ('skipped', 'cancelled')
         ORDER BY u.target, u.run_id DESC
     ) AS l
     WHERE l.status = 'failed'
@@ -83,7 +83,7 @@ BEGIN
             'batches_failed', l.batches_failed)
     FROM (
         SELECT DISTINCT ON (u.target) u.* FROM mlops.dedup_runs AS u
-        WHERE u.run_id = ANY (v_runs) AND u.status <> 'skipped'
+        WHERE u.run_id = ANY (v_runs) AND u.status NOT IN ('skipped', 'cancelled')
         ORDER BY u.target, u.run_id DESC
     ) AS l
     WHERE l.status = 'partial'
@@ -213,7 +213,7 @@ BEGIN
                 AND EXISTS (
                     SELECT FROM mlops.dedup_runs AS u
                     WHERE u.run_id = ANY (v_runs) AND u.target = a.target AND u.run_id > a.run_id
-                        AND u.status <> 'skipped'
+                        AND u.status NOT IN ('skipped', 'cancelled')
                 )
                 AND NOT EXISTS (SELECT FROM pg_temp.mlops_alert_found AS n WHERE n.fingerprint = a.fingerprint))
             OR (a.kind = 'new_fk_unindexed' AND NOT EXISTS (

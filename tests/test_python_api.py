@@ -1,0 +1,203 @@
+"""The Python API (issue 14): merge returns this call's runs, progress goes to a callback or to logging, summarize gives
+the batch manager's view (status, errors, counts), runs are found again by application_name, and Ctrl-C ends a merge
+cleanly with the run recorded as cancelled."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+import mlops_dedup
+import runner
+from mlops_dedup import api
+
+LETTERS = "mlops.cover_letter_samples"
+
+
+@pytest.fixture
+def duplicated(conn: psycopg.Connection) -> psycopg.Connection:
+    """Letters 1/2 are the same page (one merge); 3 and 4 differ."""
+    conn.execute(
+        "INSERT INTO mlops.cover_letter_samples (id, url, content) OVERRIDING SYSTEM VALUE VALUES"
+        " (1, 'https://x.example.com/1', 'first letter'), (2, 'https://www.x.example.com/1/', 'first letter'),"
+        " (3, 'https://x.example.com/3', 'alpha bravo'), (4, 'https://x.example.com/4', 'charlie delta')"
+    )
+    return conn
+
+
+def test_the_package_exports_the_api_and_runner_is_the_same_api() -> None:
+    assert mlops_dedup.merge is api.merge is runner.merge
+    assert mlops_dedup.summarize is runner.summarize
+    assert mlops_dedup.RunnerError is runner.RunnerError  # one class: an error raised anywhere is caught by main
+    assert (api.SQL_DIR / "functions" / "merge_duplicates.sql").is_file()
+    assert (api.PLATFORM_SCHEMA_FILE).is_file()
+
+
+def test_merge_sends_progress_to_a_callback(duplicated: psycopg.Connection, dsn: str) -> None:
+    seen: list[tuple[str, str]] = []
+    runs = mlops_dedup.merge(dsn, LETTERS, progress=lambda severity, text: seen.append((severity, text)))
+    (run,) = runs
+    assert (run["target"], run["status"], run["rows_merged"]) == (LETTERS, "succeeded", 1)
+    assert ("NOTICE", f"NOTICE: run {run['run_id']}: batch 1 of 1 (exact_key): merged 1 rows") in seen
+    assert all(severity in ("NOTICE", "WARNING") for severity, _ in seen)
+
+
+def test_merge_logs_progress_to_the_mlops_dedup_logger(
+    duplicated: psycopg.Connection, dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="mlops_dedup"):
+        (run,) = mlops_dedup.merge(dsn, LETTERS)
+    notices = [r for r in caplog.records if r.name == "mlops_dedup" and r.levelno == logging.INFO]
+    assert any(f"run {run['run_id']}: mlops.cover_letter_samples" in r.getMessage() for r in notices)
+
+
+def test_errors_before_a_run_are_exceptions_with_the_sqlstate(dsn: str) -> None:
+    with pytest.raises(psycopg.errors.UndefinedTable) as raised:
+        mlops_dedup.merge(dsn, "mlops.no_such_table")
+    assert raised.value.sqlstate == "42P01" and "no_such_table" in raised.value.diag.message_primary
+
+
+def test_summarize_gives_status_errors_and_counts(duplicated: psycopg.Connection, dsn: str) -> None:
+    runs = mlops_dedup.merge(dsn)
+    summary = mlops_dedup.summarize(runs)
+    # the letters' losers are soft-deleted (the platform is adopted: deleted_at, merged_into)
+    (merged, references, queued) = duplicated.execute(
+        "SELECT 4 - (SELECT count(*) FROM mlops.cover_letter_samples WHERE deleted_at IS NULL),"
+        " (SELECT count(*) FROM mlops.merge_moves), (SELECT count(*) FROM mlops.duplicate_candidates)"
+    ).fetchone()
+    assert merged == 1
+    assert summary["status"] == "succeeded" and summary["errors"] == 0 and summary["failed"] == []
+    assert summary["run_ids"] == [r["run_id"] for r in runs] and len(runs) == 2  # both platform rules
+    assert (summary["rows_merged"], summary["references_moved"], summary["candidates_queued"]) == (
+        merged,
+        references,
+        queued,
+    )
+    assert mlops_dedup.summarize([])["status"] == "nothing to merge"
+
+
+def test_summarize_names_a_failed_run_with_its_sqlstate(duplicated: psycopg.Connection, dsn: str) -> None:
+    # a rule whose key expression fails at run time: its run fails, the other rule runs
+    duplicated.execute(
+        "UPDATE mlops.dedup_rules SET exact_key = '(1 / 0)::text' WHERE target = %s::regclass", (LETTERS,)
+    )
+    runs = mlops_dedup.merge(dsn)
+    summary = mlops_dedup.summarize(runs)
+    (failed,) = [r for r in runs if r["status"] == "failed"]
+    assert summary["status"] == "failed" and summary["errors"] == 1
+    assert summary["failed"] == [f"run {failed['run_id']} ({LETTERS}) failed: division by zero (SQLSTATE 22012)"]
+    assert any(r["status"] == "succeeded" for r in runs)
+
+
+def test_runs_are_found_again_by_application_name(duplicated: psycopg.Connection, dsn: str) -> None:
+    runs = mlops_dedup.merge(dsn + "?application_name=nightly%20dedup")
+    assert [r["application_name"] for r in runs] == ["nightly dedup"] * len(runs)
+    assert mlops_dedup.runs_by_application(dsn, "nightly dedup") == runs
+    assert mlops_dedup.runs_by_application(dsn, "another job") == []
+
+
+@pytest.fixture
+def locked_letters(duplicated: psycopg.Connection, dsn: str) -> Iterator[psycopg.Connection]:
+    """Another session holds the letters table: a merge waits on it until interrupted."""
+    holder = psycopg.connect(dsn)
+    holder.execute("LOCK TABLE mlops.cover_letter_samples IN ACCESS EXCLUSIVE MODE")
+    yield holder
+    holder.close()
+
+
+def interrupt_when_the_merge_waits(watcher_dsn: str) -> threading.Thread:
+    """Sends this process SIGINT (Ctrl-C) once a CALL of merge_duplicates is blocked on a lock."""
+
+    def watch() -> None:
+        with psycopg.connect(watcher_dsn, autocommit=True) as conn:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL mlops.merge_duplicates%%'"
+                    " AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if row:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_during_merge_records_the_run_cancelled(
+    locked_letters: psycopg.Connection, duplicated: psycopg.Connection, dsn: str
+) -> None:
+    watcher = interrupt_when_the_merge_waits(dsn)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        mlops_dedup.merge(dsn, LETTERS)
+    watcher.join()
+    assert isinstance(raised.value, mlops_dedup.MergeCancelled)
+    (run,) = raised.value.runs
+    assert (run["status"], run["error_sqlstate"]) == ("cancelled", "57014")
+    locked_letters.rollback()
+    assert duplicated.execute("SELECT status FROM mlops.dedup_runs").fetchall() == [("cancelled",)]
+    assert mlops_dedup.summarize(raised.value.runs)["status"] == "cancelled"
+    # nothing is left running or locked: the next merge runs
+    (again,) = mlops_dedup.merge(dsn, LETTERS)
+    assert (again["status"], again["rows_merged"]) == ("succeeded", 1)
+
+
+def test_ctrl_c_during_the_merge_command_exits_130_without_a_traceback(
+    locked_letters: psycopg.Connection, duplicated: psycopg.Connection, dsn: str, capsys: pytest.CaptureFixture
+) -> None:
+    watcher = interrupt_when_the_merge_waits(dsn)
+    status = runner.main(["merge", "--dsn", dsn, "--target", LETTERS, "--json"])
+    watcher.join()
+    captured = capsys.readouterr()
+    (run_id,) = duplicated.execute("SELECT run_id FROM mlops.dedup_runs WHERE status = 'cancelled'").fetchone()
+    assert status == 130
+    assert f"cancelled: run {run_id} ({LETTERS}) recorded as cancelled" in captured.err
+    assert "Traceback" not in captured.err
+    assert '"status": "cancelled"' in captured.out
+
+
+def test_a_run_left_running_by_an_interrupt_is_marked_cancelled(dsn: str) -> None:
+    """Where the procedure cannot catch the cancel, the runner marks its session's running runs."""
+    with api.connect(dsn) as conn:
+        (last,) = conn.execute("SELECT coalesce(max(run_id), 0) FROM mlops.dedup_runs").fetchone()
+        conn.execute("INSERT INTO mlops.dedup_runs (target, dry_run, status) VALUES (%s, false, 'running')", (LETTERS,))
+        api.cancel_running_runs(conn, last)
+        assert conn.execute("SELECT status, error_sqlstate FROM mlops.dedup_runs").fetchall() == [
+            ("cancelled", "57014")
+        ]
+
+
+def test_a_cancelled_run_neither_raises_nor_resolves_a_run_failed_alert(
+    duplicated: psycopg.Connection, dsn: str
+) -> None:
+    rule = "UPDATE mlops.dedup_rules SET exact_key = %s WHERE target = %s::regclass"
+    (key,) = duplicated.execute(
+        "SELECT exact_key FROM mlops.dedup_rules WHERE target = %s::regclass", (LETTERS,)
+    ).fetchone()
+    duplicated.execute(rule, ("(1 / 0)::text", LETTERS))
+    mlops_dedup.merge(dsn, LETTERS)
+    open_alerts = "SELECT kind FROM mlops.alerts WHERE resolved_at IS NULL AND kind LIKE 'run_%' ORDER BY alert_id"
+    assert duplicated.execute(open_alerts).fetchall() == [("run_failed",)]
+
+    duplicated.execute(rule, (key, LETTERS))
+    holder = psycopg.connect(dsn)
+    holder.execute("LOCK TABLE mlops.cover_letter_samples IN ACCESS EXCLUSIVE MODE")
+    watcher = interrupt_when_the_merge_waits(dsn)
+    with pytest.raises(mlops_dedup.MergeCancelled):
+        mlops_dedup.merge(dsn, LETTERS)
+    watcher.join()
+    holder.close()
+    duplicated.execute("SELECT count(*) FROM mlops.check_alerts()")
+    assert duplicated.execute(open_alerts).fetchall() == [("run_failed",)]  # a cancel tells nothing
+
+    mlops_dedup.merge(dsn, LETTERS)
+    assert duplicated.execute(open_alerts).fetchall() == []  # a run that did better resolves it
