@@ -80,6 +80,12 @@ CREATED_OBJECT = re.compile(
 )
 
 
+def command_name() -> str:
+    """How the user started the command line, for the commands it suggests: `mlops-dedup` (the installed command,
+    `python -m mlops_dedup`), else `python runner.py` (a clone)."""
+    return "mlops-dedup" if Path(sys.argv[0]).name in ("mlops-dedup", "__main__.py") else "python runner.py"
+
+
 class RunnerError(Exception):
     """An error the runner reports as one line, without a traceback."""
 
@@ -1165,7 +1171,7 @@ def review(dsn: str, target: str | None, answers: Any = sys.stdin, out: Any = sy
                     decided["failed"] += 1
                     continue
                 if merge_id is not None:
-                    print(f"  merged: merge {merge_id} (undo: python runner.py undo {merge_id})", file=out)
+                    print(f"  merged: merge {merge_id} (undo: {command_name()} undo {merge_id})", file=out)
                 decided["merged" if answer == "m" else "distinct"] += 1
             else:
                 decided["skipped"] += 1
@@ -1293,7 +1299,7 @@ def run_demo(
     for view, rows in stats(dsn).items():
         print(f"  mlops.{view}")
         print("\n".join("    " + line for line in format_table(rows, list(rows[0]) if rows else [])))
-    print(f"\nundo any merge with: python runner.py undo MERGE_ID --dsn {dsn}")
+    print(f"\nundo any merge with: {command_name()} undo MERGE_ID --dsn {dsn}")
 
 
 def alerts(dsn: str, check: bool = False) -> list[dict[str, Any]]:

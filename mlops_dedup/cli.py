@@ -248,16 +248,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CommandLineFormatter(logging.Formatter):
+    """The server's lines (logger mlops_dedup) as psql shows them; the runner's own (mlops_dedup.watch) with time and
+    level."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage() if record.name == LOG.name else super().format(record)
+
+
 def show_server_messages() -> None:
-    """The database's NOTICE and WARNING lines on stderr, as psql shows them (the logger "mlops_dedup", INFO and up)."""
+    """Everything logged under "mlops_dedup" (INFO and up: the database's NOTICEs and WARNINGs, the watcher's lines)
+    on stderr, once."""
     for handler in [h for h in LOG.handlers if getattr(h, "mlops_dedup_cli", False)]:
         LOG.removeHandler(handler)  # the stderr of an earlier main() call (tests replace sys.stderr)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(CommandLineFormatter())
     handler.mlops_dedup_cli = True  # type: ignore[attr-defined]
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
-    LOG.propagate = False  # `watch` configures the root logger too: each line once
+    LOG.propagate = False  # `watch` configures the root logger too (urllib3's lines): each line once
 
 
 def main(argv: Sequence[str] | None = None) -> int:
