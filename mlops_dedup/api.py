@@ -83,7 +83,9 @@ CREATED_OBJECT = re.compile(
 def command_name() -> str:
     """How the user started the command line, for the commands it suggests: `mlops-dedup` (the installed command,
     `python -m mlops_dedup`), else `python runner.py` (a clone)."""
-    return "mlops-dedup" if Path(sys.argv[0]).name in ("mlops-dedup", "__main__.py") else "python runner.py"
+    started = Path(sys.argv[0])
+    installed = started.name == "mlops-dedup" or started.parent.name == "mlops_dedup"
+    return "mlops-dedup" if installed else "python runner.py"
 
 
 class RunnerError(Exception):
