@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import datagen
+from mlops_dedup import datagen
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
@@ -96,7 +96,7 @@ def test_a_failed_rule_fails_the_merge_and_report_tasks_naming_the_run(airflow_h
         (postings_run,) = conn.execute(
             "SELECT run_id FROM mlops.dedup_runs WHERE target = 'mlops.job_postings'::regclass AND status = 'succeeded'"
         ).fetchone()
-    named = f"run {failed_run} (mlops.cover_letter_samples): division by zero"
+    named = f"run {failed_run} (mlops.cover_letter_samples)"
     assert result["dag_run"] == "failed"
     assert result["tasks"] == {
         "crawl": "success",
@@ -106,7 +106,8 @@ def test_a_failed_rule_fails_the_merge_and_report_tasks_naming_the_run(airflow_h
         "check_alerts": "success",
     }
     summary = result["xcom"]["report.return_value"]
-    assert (summary["status"], summary["errors"], summary["failed"]) == ("failed", 1, [named])
+    assert (summary["status"], summary["errors"]) == ("failed", 1)
+    assert summary["failed"] == [f"{named} failed: division by zero (SQLSTATE 22012)"]
     assert sorted(summary["run_ids"]) == sorted([failed_run, postings_run])
-    assert f"mlops.merge_duplicates: 1 of its rules failed: {named}" in output  # the merge task's error
-    assert f"AirflowFailException: mlops.merge_duplicates failed: {named}" in output  # the report task's
+    assert f"mlops.merge_duplicates: 1 of its rules failed: {named}: division by zero" in output  # merge's error
+    assert f"AirflowFailException: mlops.merge_duplicates failed: {named} failed: division by zero" in output
