@@ -1,6 +1,7 @@
 """The example Airflow DAG (examples/airflow) run by Airflow's own test runner, dag.test(), in its own environment
 (.venv-airflow, `make airflow`), against the embedded server with generated platform data: the duplicates are gone,
-the report's XCom sums this DAG run's runs, and a rule that fails fails the merge and report tasks, naming the run."""
+the report's XCom sums this DAG run's runs, and a rule that fails fails the merge and report tasks, naming the run
+(the report fails too when the CALL failed before recording any run: the DAG run's state comes from its leaves)."""
 
 from __future__ import annotations
 
@@ -111,3 +112,27 @@ def test_a_failed_rule_fails_the_merge_and_report_tasks_naming_the_run(airflow_h
     assert sorted(summary["run_ids"]) == sorted([failed_run, postings_run])
     assert f"mlops.merge_duplicates: 1 of its rules failed: {named}: division by zero" in output  # merge's error
     assert f"AirflowFailException: mlops.merge_duplicates failed: {named} failed: division by zero" in output
+
+
+def test_a_merge_that_fails_before_recording_a_run_fails_the_report_too(airflow_home: Path, dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(  # the CALL fails at its first run's INSERT: no run is recorded
+            """
+            CREATE FUNCTION public.refuse_runs() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'runs are refused today' USING ERRCODE = 'insufficient_privilege';
+            END $$;
+            CREATE TRIGGER refuse_runs BEFORE INSERT ON mlops.dedup_runs
+                FOR EACH ROW EXECUTE FUNCTION public.refuse_runs();
+            """
+        )
+
+    result, output = run_dag(airflow_home, dsn)
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM mlops.dedup_runs").fetchone() == (0,)
+    assert result["dag_run"] == "failed"
+    assert (result["tasks"]["merge"], result["tasks"]["report"]) == ("failed", "failed")
+    assert result["xcom"]["report.return_value"]["status"] == "nothing to merge"
+    assert "runs are refused today" in output
+    assert "AirflowFailException: merge failed before any run was recorded" in output
