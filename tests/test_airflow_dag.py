@@ -39,7 +39,8 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_dag(airflow_home: Path, dsn: str) -> tuple[dict, str]:
     """dag.test() of the example DAG with connection mlops_db pointing at dsn; its JSON result and its output."""
-    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home), "AIRFLOW_CONN_MLOPS_DB": dsn}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}  # none of the caller's Airflow
+    env |= {"AIRFLOW_HOME": str(airflow_home), "AIRFLOW_CONN_MLOPS_DB": dsn}
     done = subprocess.run(
         [str(AIRFLOW_PYTHON), str(DRIVER)], env=env, capture_output=True, text=True, timeout=600, check=False
     )
