@@ -9,8 +9,11 @@ crawl >> install >> merge >> [report, check_alerts]
 - merge: CALL mlops.merge_duplicates() in autocommit through Airflow's Postgres connection. A rule that failed makes
   the CALL raise at its end, naming the failed runs, so this task fails with that message.
 - report: this DAG run's runs from mlops.dedup_runs, summed up; the summary is its XCom return_value. Fails (without
-  retrying) when a run failed or was cancelled, naming the runs.
-- check_alerts: SELECT * FROM mlops.check_alerts(); the alerts it raised or still holds open go to XCom.
+  retrying) when a run failed or was cancelled, naming the runs, or when merge failed before recording any run.
+- check_alerts: SELECT * FROM mlops.check_alerts(); the alerts this check raised go to XCom (the CALL already
+  checked its own runs: its alerts are NOTICEs in merge's log and rows in mlops.alerts). Also runs after a failure.
+- report must stay a leaf (or fail a task after it): Airflow sets the DAG run's state from its leaf tasks, so a failed
+  merge alone would leave the DAG run 'success'.
 
 The connection: Airflow connection id `mlops_db` (param `conn_id`, or env MLOPS_DEDUP_CONN_ID), e.g.
 AIRFLOW_CONN_MLOPS_DB='postgresql://dedup_owner:secret@db.example.com:5432/platform'.
