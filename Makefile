@@ -8,7 +8,7 @@ LINKAGE_VENV := .venv-linkage
 LINKAGE_PY := $(LINKAGE_VENV)/bin/python
 LINKAGE_STAMP := $(LINKAGE_VENV)/.installed-$(shell cat requirements.txt bench/requirements-linkage.txt | sha256sum | cut -c1-12)
 
-.PHONY: setup browser demo test lint install audit merge review stats grant serve screenshots bench bench-linkage clean
+.PHONY: setup browser demo test lint install audit merge review stats grant serve screenshots bench bench-linkage airflow clean
 
 setup: $(STAMP)
 
@@ -29,7 +29,7 @@ browser:
 	        echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 2; \
 	    fi; }
 
-test: setup browser
+test: setup browser airflow
 	$(PY) -m pytest
 
 lint: setup
@@ -87,5 +87,28 @@ $(LINKAGE_STAMP): requirements.txt bench/requirements-linkage.txt
 bench-linkage: $(LINKAGE_STAMP)
 	$(LINKAGE_PY) bench/linkage.py $(ARGS)
 
+# --- Airflow (issue 14): the example DAG's own environment, .venv-airflow: Airflow and its Postgres provider
+# (examples/airflow/requirements.txt, rebuilt when that file changes) and this package, `pip install .`, installed
+# again whenever a file of the package changes. tests/test_airflow_dag.py runs the DAG in it; `make test` builds it.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell sha256sum examples/airflow/requirements.txt | cut -c1-12)
+AIRFLOW_PACKAGE_STAMP := $(AIRFLOW_VENV)/.package
+AIRFLOW_PACKAGE_FILES := pyproject.toml $(shell git ls-files mlops_dedup 2>/dev/null)
+
+airflow: $(AIRFLOW_PACKAGE_STAMP)
+
+$(AIRFLOW_STAMP): examples/airflow/requirements.txt
+	test -x $(AIRFLOW_PY) || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_PY) -m pip install --quiet --disable-pip-version-check -r examples/airflow/requirements.txt
+	rm -f $(AIRFLOW_VENV)/.installed-* $(AIRFLOW_PACKAGE_STAMP) && touch $@
+
+$(AIRFLOW_PACKAGE_STAMP): $(AIRFLOW_STAMP) $(AIRFLOW_PACKAGE_FILES)
+	$(AIRFLOW_PY) -m pip uninstall --quiet --yes mlops-dedup
+	$(AIRFLOW_PY) -m pip install --quiet --disable-pip-version-check .
+	$(AIRFLOW_PY) -m pip check --disable-pip-version-check
+	touch $@
+# --- end Airflow
+
 clean:
-	rm -rf $(VENV) $(LINKAGE_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LINKAGE_VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,134 @@
+"""Merge the crawl's duplicates after each crawl: an example DAG for Airflow 3 (copy it into your dags folder).
+
+crawl >> install >> merge >> [report, check_alerts]
+
+- crawl: a placeholder for your crawl. Put the tasks below after your own crawl task (or see the README for a
+  separate DAG scheduled on an asset).
+- install: installs or upgrades the SQL package (idempotent; needs the package owner's role, see the README; drop
+  this task if you install by hand).
+- merge: CALL mlops.merge_duplicates() in autocommit through Airflow's Postgres connection. A rule that failed makes
+  the CALL raise at its end, naming the failed runs, so this task fails with that message.
+- report: this DAG run's runs from mlops.dedup_runs, summed up; the summary is its XCom return_value. Fails (without
+  retrying) when a run failed or was cancelled, naming the runs, or when merge failed before recording any run.
+- check_alerts: SELECT * FROM mlops.check_alerts(); the alerts this check raised go to XCom (the CALL already
+  checked its own runs: its alerts are NOTICEs in merge's log and rows in mlops.alerts). Also runs after a failure.
+- report must stay a leaf (or fail a task after it): Airflow sets the DAG run's state from its leaf tasks, so a failed
+  merge alone would leave the DAG run 'success'.
+
+The connection: Airflow connection id `mlops_db` (param `conn_id`, or env MLOPS_DEDUP_CONN_ID), e.g.
+AIRFLOW_CONN_MLOPS_DB='postgresql://dedup_owner:secret@db.example.com:5432/platform'.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import Any
+
+import pendulum
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Param, TriggerRule, task
+from airflow.sdk.exceptions import AirflowFailException
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "mlops_dedup"
+CONN_ID = os.environ.get("MLOPS_DEDUP_CONN_ID", "mlops_db")
+
+
+def dedup_label(dag_id: str, run_id: str) -> str:
+    """The application_name the merge session runs under: unique per DAG run, within PostgreSQL's 63 bytes.
+    mlops.dedup_runs.application_name records it, so the report finds exactly this DAG run's runs."""
+    return "mlops-dedup " + hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:16]
+
+
+def libpq_dsn(conn_id: str) -> str:
+    """A libpq connection string for an Airflow Postgres connection (host, port, login, password, schema as the
+    database, and libpq options from its extras such as sslmode), built the way PostgresHook.get_conn() does.
+    (PostgresHook.get_uri() gives SQLAlchemy's 'postgresql+psycopg://' URL, which libpq does not read.)"""
+    from psycopg.conninfo import make_conninfo  # psycopg 3: mlops-dedup's own dependency
+
+    hook = PostgresHook(postgres_conn_id=conn_id)
+    conn = hook.connection
+    extras = {k: v for k, v in conn.extra_dejson.items() if k not in hook.ignored_extra_options and k != "cursor"}
+    return make_conninfo(
+        host=conn.host or None,
+        port=conn.port or None,
+        user=conn.login or None,
+        password=conn.password or None,
+        dbname=conn.schema or None,
+        **extras,
+    )
+
+
+with DAG(
+    dag_id=DAG_ID,
+    schedule="@daily",  # your crawl's schedule: these tasks run after the crawl
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # one merge at a time (the package also takes a lock per table)
+    params={"conn_id": Param(CONN_ID, type="string", description="Airflow connection to the platform's database")},
+    user_defined_macros={"dedup_label": dedup_label},
+    tags=["mlops-dedup"],
+) as dag:
+    # Replace with your crawl, or put the tasks below after it in your crawl's DAG.
+    crawl = EmptyOperator(task_id="crawl")
+
+    @task
+    def install(params: dict[str, Any] | None = None) -> str:
+        """Install or upgrade the SQL package (changes nothing when it is up to date)."""
+        import mlops_dedup
+
+        report = mlops_dedup.install(libpq_dsn(params["conn_id"]))
+        log.info("%s", report.summary())
+        return report.summary()
+
+    merge = SQLExecuteQueryOperator(
+        task_id="merge",
+        conn_id="{{ params.conn_id }}",
+        autocommit=True,  # the procedure commits after each batch: a CALL inside a transaction block is refused
+        sql=[
+            "SET application_name = '{{ dedup_label(dag.dag_id, run_id) }}'",
+            "CALL mlops.merge_duplicates()",
+        ],
+        hook_params={"enable_log_db_messages": True},  # the procedure's progress NOTICEs in the task log
+        retries=0,  # a failed rule fails again the same way; see the report and fix the rule
+    )
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0, multiple_outputs=False)
+    def report(params: dict[str, Any] | None = None, dag_run: Any = None, ti: Any = None) -> dict[str, Any]:
+        """This DAG run's runs summed up (-> XCom return_value); fails when a run failed or was cancelled."""
+        import mlops_dedup
+
+        label = dedup_label(dag_run.dag_id, dag_run.run_id)
+        summary = mlops_dedup.summarize(mlops_dedup.runs_by_application(libpq_dsn(params["conn_id"]), label))
+        log.info(
+            "mlops-dedup: %s; runs %s; %s rows merged, %s references moved, %s candidates queued",
+            summary["status"],
+            summary["run_ids"],
+            summary["rows_merged"],
+            summary["references_moved"],
+            summary["candidates_queued"],
+        )
+        if summary["status"] in ("failed", "cancelled"):
+            ti.xcom_push(key="return_value", value=summary)  # the summary is kept for a failed run too
+            raise AirflowFailException(f"mlops.merge_duplicates {summary['status']}: " + "; ".join(summary["failed"]))
+        merge_state = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=["merge"], run_ids=[dag_run.run_id])
+        if merge_state.get(dag_run.run_id, {}).get("merge") != "success" and not summary["run_ids"]:
+            ti.xcom_push(key="return_value", value=summary)
+            raise AirflowFailException("merge failed before any run was recorded: see the merge task's log")
+        return summary
+
+    check_alerts = SQLExecuteQueryOperator(
+        task_id="check_alerts",
+        conn_id="{{ params.conn_id }}",
+        trigger_rule=TriggerRule.ALL_DONE,  # after a failed run too: that is when alerts matter
+        sql="SELECT alert_id, kind, severity, target::text, message FROM mlops.check_alerts()",
+        autocommit=True,
+    )
+
+    installed = install()
+    crawl >> installed >> merge >> [report(), check_alerts]
