@@ -41,6 +41,7 @@ def run_dag() -> dict:
 
     from airflow import settings
     from airflow.models.xcom import XComModel
+    from airflow.sdk.serde import deserialize
     from sqlalchemy import select
 
     spec = importlib.util.spec_from_file_location("mlops_dedup_dag", DAGS / "mlops_dedup_dag.py")
@@ -55,7 +56,8 @@ def run_dag() -> dict:
         xcoms = session.scalars(
             select(XComModel).where(XComModel.dag_id == dag.dag_id, XComModel.run_id == dag_run.run_id)
         ).all()
-        values = {f"{x.task_id}.{x.key}": XComModel.deserialize_value(x) for x in xcoms}
+        # rows of the SQL operators are stored as serialized tuples: serde turns them back (JSON prints them as lists)
+        values = {f"{x.task_id}.{x.key}": deserialize(XComModel.deserialize_value(x)) for x in xcoms}
     return {"dag_run": str(dag_run.state), "run_id": dag_run.run_id, "tasks": tasks, "xcom": values, "seconds": seconds}
 
 

@@ -9,9 +9,10 @@ crawl >> install >> merge >> [report, check_alerts]
 - merge: CALL mlops.merge_duplicates() in autocommit through Airflow's Postgres connection. A rule that failed makes
   the CALL raise at its end, naming the failed runs, so this task fails with that message.
 - report: this DAG run's runs from mlops.dedup_runs, summed up; the summary is its XCom return_value. Fails (without
-  retrying) when a run failed or was cancelled, naming the runs, or when merge failed before recording any run.
-- check_alerts: SELECT * FROM mlops.check_alerts(); the alerts this check raised go to XCom (the CALL already
-  checked its own runs: its alerts are NOTICEs in merge's log and rows in mlops.alerts). Also runs after a failure.
+  retrying) when a run failed or was cancelled, naming the runs, or when merge failed where no run records it.
+- check_alerts: mlops.check_alerts() (the CALL already checked its own runs; this checks the rest, such as the
+  review queue's age), then the open alerts (alert_id, kind, severity, target, run_id, message) to XCom. Also runs
+  after a failure.
 - report must stay a leaf (or fail a task after it): Airflow sets the DAG run's state from its leaf tasks, so a failed
   merge alone would leave the DAG run 'success'.
 
@@ -116,17 +117,25 @@ with DAG(
         if summary["status"] in ("failed", "cancelled"):
             ti.xcom_push(key="return_value", value=summary)  # the summary is kept for a failed run too
             raise AirflowFailException(f"mlops.merge_duplicates {summary['status']}: " + "; ".join(summary["failed"]))
-        merge_state = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=["merge"], run_ids=[dag_run.run_id])
-        if merge_state.get(dag_run.run_id, {}).get("merge") != "success" and not summary["run_ids"]:
+        states = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=["merge"], run_ids=[dag_run.run_id])
+        if states.get(dag_run.run_id, {}).get("merge") != "success":
+            # the CALL failed where no run records it: before the first run, or after its runs (a lost connection)
             ti.xcom_push(key="return_value", value=summary)
-            raise AirflowFailException("merge failed before any run was recorded: see the merge task's log")
+            recorded = f"runs {summary['run_ids']} recorded" if summary["run_ids"] else "no run recorded"
+            raise AirflowFailException(f"merge failed ({recorded}): see the merge task's log")
         return summary
 
     check_alerts = SQLExecuteQueryOperator(
         task_id="check_alerts",
         conn_id="{{ params.conn_id }}",
         trigger_rule=TriggerRule.ALL_DONE,  # after a failed run too: that is when alerts matter
-        sql="SELECT alert_id, kind, severity, target::text, message FROM mlops.check_alerts()",
+        # the rules now (the CALL checked its own runs; this catches a run it could not, and the review queue), then
+        # every open alert of the tables this role may change -> XCom (return_last: the last statement's rows)
+        sql="SELECT count(*) FROM mlops.check_alerts();"
+        " SELECT alert_id, kind, severity, target::text, run_id, message FROM mlops.alerts"
+        " WHERE resolved_at IS NULL ORDER BY alert_id",
+        split_statements=True,
+        return_last=True,
         autocommit=True,
     )
 
