@@ -156,6 +156,9 @@ BEGIN
                     PERFORM mlops.dedup_track_changes(v_target);
                 END IF;
             EXCEPTION
+                WHEN query_canceled THEN
+                    GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
+                    v_canceled := mlops.dedup_cancel_requested();
                 WHEN OTHERS THEN
                     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
                     RAISE NOTICE 'run %: changes of % are not captured (% (%)): this run reads the whole table',
@@ -166,7 +169,9 @@ BEGIN
         END IF;
 
         -- 1. Detection: a rule that fails here (its expression raises, a timeout, a refusal) fails as a whole.
+        <<detection>>
         BEGIN
+            EXIT detection WHEN v_rule_state IS NOT NULL;  -- cancelled in step 0
             PERFORM set_config('lock_timeout', v_lock_timeout, true);
             -- A rule's merges run only with rights its writer has (a dry run changes nothing, so it may go on).
             v_refusal := CASE WHEN p_dry_run THEN NULL ELSE mlops.dedup_rule_merge_refusal(v_target) END;
@@ -220,9 +225,7 @@ BEGIN
         EXCEPTION
             WHEN query_canceled THEN
                 GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
-                v_canceled := coalesce(current_setting('statement_timeout') = '0'
-                    OR clock_timestamp() - statement_timestamp() < current_setting('statement_timeout')::interval,
-                    true);
+                v_canceled := mlops.dedup_cancel_requested();
             WHEN OTHERS THEN
                 -- not swallowed: the rule's run is recorded failed with it, and the CALL raises it at the end
                 GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT,
@@ -245,9 +248,7 @@ BEGIN
                 EXCEPTION
                     WHEN query_canceled THEN
                         GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
-                        v_canceled := coalesce(current_setting('statement_timeout') = '0'
-                            OR clock_timestamp() - statement_timestamp()
-                            < current_setting('statement_timeout')::interval, true);
+                        v_canceled := mlops.dedup_cancel_requested();
                     WHEN OTHERS THEN
                         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
                 END;
@@ -324,9 +325,7 @@ BEGIN
                         EXCEPTION
                             WHEN query_canceled THEN
                                 GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
-                                v_canceled := coalesce(current_setting('statement_timeout') = '0'
-                                    OR clock_timestamp() - statement_timestamp()
-                                    < current_setting('statement_timeout')::interval, true);
+                                v_canceled := mlops.dedup_cancel_requested();
                             WHEN OTHERS THEN
                                 -- not swallowed: tried again, bisected, or recorded in mlops.merge_failures below
                                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
@@ -348,6 +347,9 @@ BEGIN
                             UPDATE pg_temp.mlops_dedup_work AS w SET status = 'left', sqlstate = v_state
                             WHERE w.seq BETWEEN v_first AND v_last AND w.status = 'pending';
                         EXCEPTION
+                            WHEN query_canceled THEN
+                                GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
+                                v_canceled := mlops.dedup_cancel_requested();
                             WHEN OTHERS THEN
                                 GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
                         END;
@@ -378,6 +380,9 @@ BEGIN
                                 v_rule_fingerprint, v_first, v_last
                             );
                         EXCEPTION
+                            WHEN query_canceled THEN
+                                GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
+                                v_canceled := mlops.dedup_cancel_requested();
                             WHEN OTHERS THEN
                                 GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
                         END;
@@ -393,6 +398,9 @@ BEGIN
                         v_run_id, v_batch.batch_no + 1, v_batches, v_batch.why, v_batch.first_seq, v_batch.last_seq
                     );
                 EXCEPTION
+                    WHEN query_canceled THEN
+                        GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
+                        v_canceled := mlops.dedup_cancel_requested();
                     WHEN OTHERS THEN
                         GET STACKED DIAGNOSTICS v_rule_state = RETURNED_SQLSTATE, v_rule_error = MESSAGE_TEXT;
                 END;
@@ -407,6 +415,12 @@ BEGIN
         BEGIN
             PERFORM mlops.dedup_state_finish(v_target, v_rule_state IS NULL AND NOT p_dry_run);
         EXCEPTION
+            WHEN query_canceled THEN
+                -- the state stays incomplete: the next run reads the whole table
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+                v_canceled := mlops.dedup_cancel_requested();
+                v_rule_state := coalesce(v_rule_state, v_state);
+                v_rule_error := coalesce(v_rule_error, v_message);
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
                 RAISE WARNING 'run %: could not record what the next run must look at (the next run reads the whole '
@@ -431,6 +445,16 @@ BEGIN
             SELECT to_jsonb(r) INTO v_summary FROM mlops.dedup_runs AS r WHERE r.run_id = v_run_id;
             PERFORM pg_notify('mlops_dedup', v_summary::text);
         EXCEPTION
+            WHEN query_canceled THEN
+                -- cancelled while recording the end: the cancel is spent, so this short UPDATE goes through
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+                v_canceled := mlops.dedup_cancel_requested();
+                v_rule_state := coalesce(v_rule_state, v_state);
+                v_rule_error := coalesce(v_rule_error, v_message);
+                UPDATE mlops.dedup_runs
+                SET status = CASE WHEN v_canceled THEN 'cancelled' ELSE 'failed' END, finished_at = clock_timestamp(),
+                    error = v_rule_error, error_sqlstate = v_rule_state
+                WHERE run_id = v_run_id;
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
                 RAISE WARNING 'run %: could not record its end: %', v_run_id, v_message;

@@ -43,7 +43,7 @@ DECLARE
         'merge_hierarchy_sql', 'unmerge_redirected_moves',
         -- a run that always finishes (merge_duplicates)
         'dedup_rule_fingerprint', 'merge_cluster_fingerprint', 'dedup_recheck_members', 'dedup_skip_failed_clusters',
-        'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report',
+        'dedup_work_prepare', 'merge_failure_record', 'dedup_batch_report', 'dedup_cancel_requested',
         -- declared references and the FK audit's guesses (issue 9)
         'declared_references_of', 'index_leads_with', 'reference_type_fits', 'audit_missing_partition_fks',
         'audit_undeclared_references', 'audit_undeclared_polymorphic', 'audit_key_match', 'audit_table_names',
