@@ -17,6 +17,7 @@ import pwd
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,8 @@ def dsn_from_environment(explicit: str | None) -> str | None:
 
 
 LOG = logging.getLogger("mlops_dedup")
+# a library logs nothing by itself until its user configures logging (no "last resort" lines on stderr)
+LOG.addHandler(logging.NullHandler())
 
 # What the server's message severities become in `logging` (a NOTICE is progress, a WARNING something left undone).
 NOTICE_LEVELS = {"DEBUG": logging.DEBUG, "LOG": logging.INFO, "INFO": logging.INFO, "NOTICE": logging.INFO}
@@ -208,13 +211,42 @@ def log_notice(diag: psycopg.errors.Diagnostic) -> None:
     LOG.log(NOTICE_LEVELS.get(diag.severity_nonlocalized or "", logging.WARNING), "%s", notice_text(diag))
 
 
+class NoticeRelay:
+    """A connection's notice handler: passes each NOTICE/WARNING on to progress(severity, text), else to the logger
+    "mlops_dedup". psycopg calls it from libpq's C callback, where an exception is only printed: a Ctrl-C that lands
+    while it runs is kept (.interrupted) and the running statement is cancelled, so merge() still ends as cancelled;
+    an exception of the callback is logged and the merge goes on."""
+
+    def __init__(self, progress: ProgressCallback | None = None) -> None:
+        self.progress = progress
+        self.conn: psycopg.Connection | None = None
+        self.interrupted = False
+
+    def __call__(self, diag: psycopg.errors.Diagnostic) -> None:
+        try:
+            if self.progress is None:
+                log_notice(diag)
+            else:
+                self.progress(diag.severity_nonlocalized or "", notice_text(diag))
+        except KeyboardInterrupt:
+            self.interrupted = True
+            if self.conn is not None:  # from another thread: this callback runs inside psycopg's wait
+                threading.Thread(target=self.conn.cancel_safe, daemon=True).start()
+        except Exception:
+            LOG.exception("the progress callback raised (the merge goes on); the message was: %s", notice_text(diag))
+
+
 def connect(
-    dsn: str, autocommit: bool = True, pinned: bool = True, progress: ProgressCallback | None = None
+    dsn: str,
+    autocommit: bool = True,
+    pinned: bool = True,
+    progress: ProgressCallback | None = None,
+    notices: NoticeRelay | None = None,
 ) -> psycopg.Connection:
     """A psycopg connection whose NOTICE and WARNING lines go to progress(severity, text) when given, else to the
-    logger "mlops_dedup". Pinned (the default): its search_path is pg_catalog, pg_temp, so no function, operator or
-    table planted in a schema of the user's path resolves in the runner's own queries (every name of ours is
-    schema-qualified)."""
+    logger "mlops_dedup" (or to a NoticeRelay of the caller's). Pinned (the default): its search_path is pg_catalog,
+    pg_temp, so no function, operator or table planted in a schema of the user's path resolves in the runner's own
+    queries (every name of ours is schema-qualified)."""
     conn = psycopg.connect(dsn, autocommit=autocommit)
     if pinned:
         # The user's triggers and rules still run under the path the application has (the role's or database's
@@ -225,10 +257,9 @@ def connect(
         conn.execute(PINNED_SEARCH_PATH)
         if not autocommit:
             conn.commit()
-    if progress is None:
-        conn.add_notice_handler(log_notice)
-    else:
-        conn.add_notice_handler(lambda diag: progress(diag.severity_nonlocalized or "", notice_text(diag)))
+    relay = notices or NoticeRelay(progress)
+    relay.conn = conn
+    conn.add_notice_handler(relay)
     return conn
 
 
@@ -916,7 +947,7 @@ RUN_SELECT = (
     "SELECT run_id, target::text, dry_run, status, clusters, rows_merged, references_moved, conflicts_merged,"
     " candidates_queued, batches, batches_failed, clusters_failed, clusters_skipped, clusters_changed, full_pass,"
     " rows_changed, rows_compared, detect_ms, merge_ms, error, error_sqlstate, conflicts, started_at, finished_at,"
-    " application_name FROM mlops.dedup_runs"
+    " application_name, backend_pid FROM mlops.dedup_runs"
 )
 
 
@@ -941,8 +972,10 @@ def merge(
     is not raised again here); an error before any run was recorded is raised (psycopg.Error, with .sqlstate).
     KeyboardInterrupt (Ctrl-C): the server is asked to cancel, the interrupted run is recorded 'cancelled' (batches
     before it stay merged, later rules do not run) and MergeCancelled (a KeyboardInterrupt with .runs) is raised."""
-    with connect(dsn, progress=progress) as conn:
+    notices = NoticeRelay(progress)
+    with connect(dsn, notices=notices) as conn:
         (last,) = conn.execute("SELECT coalesce(max(run_id), 0) FROM mlops.dedup_runs").fetchone()
+        pid = conn.info.backend_pid
         try:
             conn.execute(
                 "CALL mlops.merge_duplicates(%s::regclass, %s::boolean, %s::integer, %s::boolean)",
@@ -951,55 +984,81 @@ def merge(
             failure = None
         except psycopg.Error as exc:
             failure = exc
+            if notices.interrupted:  # Ctrl-C inside the notice handler: the CALL was cancelled from there
+                raise MergeCancelled(record_cancelled(conn, dsn, pid, last)) from exc
         except KeyboardInterrupt as interrupt:
-            # psycopg has sent the server a cancel request and waited for the CALL to end: the procedure records the
-            # run it was in as cancelled; one interrupted where it cannot catch the cancel is marked here
-            cancel_running_runs(conn, last)
-            try:
-                runs = own_runs_since(conn, last)
-            except psycopg.Error:
-                runs = []
-            raise MergeCancelled(runs) from interrupt
+            # psycopg has sent the server a cancel request and waited for the CALL to end (up to 5 s): the procedure
+            # records the run it was in as cancelled
+            raise MergeCancelled(record_cancelled(conn, dsn, pid, last)) from interrupt
         runs = own_runs_since(conn, last)
+        if notices.interrupted:
+            raise MergeCancelled(runs)
         if failure is not None and not any(r["status"] == "failed" for r in runs):
             raise failure
         return runs
 
 
-def own_runs_since(conn: psycopg.Connection, last_run_id: int) -> list[dict[str, Any]]:
-    """The runs this session recorded after last_run_id (another session's runs that started meanwhile have another
-    backend_pid), oldest first."""
+def record_cancelled(conn: psycopg.Connection, dsn: str, pid: int, last_run_id: int) -> list[dict[str, Any]]:
+    """After a Ctrl-C: this call's runs, with one the procedure could not record (the cancel landed where it cannot
+    catch it) marked cancelled. When psycopg closed the connection (a second Ctrl-C, or the CALL did not end within
+    5 s of the cancel), a new session ends the old one's backend (its current batch rolls back whole) and marks its
+    runs. Best effort: what fails here is logged; the next run marks a run left 'running' as failed ('interrupted')."""
+    try:
+        if not conn.closed:
+            cancel_running_runs(conn, last_run_id, pid)
+            return own_runs_since(conn, last_run_id)
+        with connect(dsn) as other:
+            other.execute(
+                "SELECT pg_catalog.pg_terminate_backend(a.pid, 5000) FROM pg_catalog.pg_stat_activity AS a"
+                " WHERE a.pid = %s AND a.usename = current_user",
+                (pid,),
+            )
+            cancel_running_runs(other, last_run_id, pid)
+            return own_runs_since(other, last_run_id, pid)
+    except psycopg.Error as exc:
+        LOG.warning("could not record the interrupted merge as cancelled: %s", exc)
+        return []
+
+
+def own_runs_since(conn: psycopg.Connection, last_run_id: int, pid: int | None = None) -> list[dict[str, Any]]:
+    """The runs a session recorded after last_run_id, oldest first: this connection's session, or the backend pid (a
+    session's runs carry its backend_pid; another session's runs that started meanwhile have another)."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            RUN_SELECT + " WHERE run_id > %s AND backend_pid = pg_catalog.pg_backend_pid() ORDER BY run_id",
-            (last_run_id,),
+            RUN_SELECT
+            + " WHERE run_id > %s AND backend_pid = coalesce(%s, pg_catalog.pg_backend_pid()) ORDER BY run_id",
+            (last_run_id, pid),
         )
         return cur.fetchall()
 
 
-def cancel_running_runs(conn: psycopg.Connection, last_run_id: int) -> None:
-    """Mark this session's runs after last_run_id that are still 'running' as cancelled (a Ctrl-C that landed where
-    the procedure could not record it). Best effort: a broken connection leaves them to the next run, which marks a
-    run without its lock as failed ('interrupted')."""
-    try:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-        conn.execute(
-            "UPDATE mlops.dedup_runs SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp(),"
-            " error = 'cancelled by the caller (KeyboardInterrupt)', error_sqlstate = '57014'"
-            " WHERE run_id > %s AND backend_pid = pg_catalog.pg_backend_pid() AND status = 'running'",
-            (last_run_id,),
-        )
-    except psycopg.Error as exc:
-        LOG.warning("could not record the interrupted run as cancelled: %s", exc)
+def cancel_running_runs(conn: psycopg.Connection, last_run_id: int, pid: int | None = None) -> None:
+    """Mark the runs after last_run_id of a session (this connection's, or backend pid) still 'running' as
+    cancelled: a Ctrl-C that landed where the procedure could not record it."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.rollback()
+    conn.execute(
+        "UPDATE mlops.dedup_runs SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp(),"
+        " error = 'cancelled by the caller (KeyboardInterrupt)', error_sqlstate = '57014'"
+        " WHERE run_id > %s AND backend_pid = coalesce(%s, pg_catalog.pg_backend_pid()) AND status = 'running'",
+        (last_run_id, pid),
+    )
 
 
-def runs_by_application(dsn: str, application_name: str) -> list[dict[str, Any]]:
-    """The runs recorded by sessions whose application_name was application_name (mlops.dedup_runs.application_name,
-    the setting when the run began; e.g. an Airflow task's `SET application_name` before its CALL), oldest first,
-    with the columns merge() returns."""
+def runs_by_application(dsn: str, application_name: str, every_call: bool = False) -> list[dict[str, Any]]:
+    """The runs of the latest CALL made under an application_name (mlops.dedup_runs.application_name, the session's
+    setting when the run began; e.g. an Airflow task's `SET application_name` before its CALL), oldest first, with
+    the columns merge() returns: the runs of the session that recorded the newest run, from after the last run of
+    any other session under that name. A task cleared and run again under the same name thus reports its last try.
+    every_call=True: every run under that name."""
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(RUN_SELECT + " WHERE application_name = %s ORDER BY run_id", (application_name,)).fetchall()
+        runs = cur.execute(RUN_SELECT + " WHERE application_name = %s ORDER BY run_id", (application_name,)).fetchall()
+    if every_call or not runs:
+        return runs
+    latest = len(runs)
+    while latest > 0 and runs[latest - 1]["backend_pid"] == runs[-1]["backend_pid"]:
+        latest -= 1
+    return runs[latest:]
 
 
 # Counts summed over the runs in a summary (rows, clusters, pairs).

@@ -4,12 +4,13 @@ alerts, watch, demo, serve. Argument parsing and output only: what it runs is in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import psycopg
 
@@ -72,6 +73,22 @@ def cmd_merge(args: argparse.Namespace) -> None:
         runs = merge(require_dsn(args), args.target, args.dry_run, args.batch_size, args.full)
     except MergeCancelled as cancel:
         print_merge_result(cancel.runs, args.json)
+        raise
+    except psycopg.Error as exc:
+        if args.json:  # refused before any run (unknown table, rights, a transaction block): still one JSON object
+            print(
+                json.dumps(
+                    {
+                        **summarize([]),
+                        "status": "error",
+                        "errors": 1,
+                        "sqlstate": exc.sqlstate,
+                        "failed": [exc.diag.message_primary or str(exc)],
+                    },
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
         raise
     print_merge_result(runs, args.json)
     failed = [r for r in runs if r["status"] == "failed"]
@@ -259,25 +276,30 @@ class CommandLineFormatter(logging.Formatter):
         return record.getMessage() if record.name == LOG.name else super().format(record)
 
 
-def show_server_messages() -> None:
-    """Everything logged under "mlops_dedup" (INFO and up: the database's NOTICEs and WARNINGs, the watcher's lines)
-    on stderr, once."""
-    for handler in [h for h in LOG.handlers if getattr(h, "mlops_dedup_cli", False)]:
-        LOG.removeHandler(handler)  # the stderr of an earlier main() call (tests replace sys.stderr)
+@contextlib.contextmanager
+def server_messages_on_stderr() -> Iterator[None]:
+    """While a command runs, everything logged under "mlops_dedup" (INFO and up: the database's NOTICEs and WARNINGs,
+    the watcher's lines) goes to stderr, once; the logger is as it was afterwards (main() called from a program)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(CommandLineFormatter())
-    handler.mlops_dedup_cli = True  # type: ignore[attr-defined]
+    level, propagate = LOG.level, LOG.propagate
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
     LOG.propagate = False  # `watch` configures the root logger too (urllib3's lines): each line once
+    try:
+        yield
+    finally:
+        LOG.removeHandler(handler)
+        LOG.setLevel(level)
+        LOG.propagate = propagate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line: returns the exit status (0 done, 1 an error or a failed run, 130 cancelled by Ctrl-C)."""
     args = build_parser().parse_args(argv)
-    show_server_messages()
     try:
-        args.func(args)
+        with server_messages_on_stderr():
+            args.func(args)
     except KeyboardInterrupt as interrupt:
         # Ctrl-C: no traceback; a merge says which runs it recorded and that the interrupted one is cancelled
         runs = interrupt.runs if isinstance(interrupt, MergeCancelled) else []

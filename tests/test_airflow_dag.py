@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -29,18 +30,48 @@ DUPLICATE_GROUPS = """
 """
 
 
+@pytest.fixture(scope="module", autouse=True)
+def installed_package_is_the_checkouts() -> None:
+    """.venv-airflow holds a copy of the package (`make airflow` installs it again when a file changes): a stale copy
+    would test old SQL."""
+    if not AIRFLOW_PYTHON.exists():
+        pytest.fail(f"{AIRFLOW_PYTHON} is missing: `make airflow` builds Airflow's environment (make test does too)")
+    where = subprocess.run(
+        [str(AIRFLOW_PYTHON), "-c", "import mlops_dedup, pathlib; print(pathlib.Path(mlops_dedup.__file__).parent)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd="/",
+    ).stdout.strip()
+    installed = Path(where)
+    checkout = ROOT / "mlops_dedup"
+    stale = [
+        str(path.relative_to(checkout))
+        for path in checkout.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and (
+            not (installed / path.relative_to(checkout)).is_file()
+            or (installed / path.relative_to(checkout)).read_bytes() != path.read_bytes()
+        )
+    ]
+    if stale:
+        pytest.fail(f"the package in .venv-airflow differs from the checkout ({stale[:3]}…): run `make airflow`")
+
+
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One Airflow home (SQLite metadata database) for the module's DAG runs: migrated once, by the first run."""
-    if not AIRFLOW_PYTHON.exists():
-        pytest.fail(f"{AIRFLOW_PYTHON} is missing: `make airflow` builds Airflow's environment (make test does too)")
     return tmp_path_factory.mktemp("airflow-home")
 
 
-def run_dag(airflow_home: Path, dsn: str) -> tuple[dict, str]:
-    """dag.test() of the example DAG with connection mlops_db pointing at dsn; its JSON result and its output."""
+def run_dag(airflow_home: Path, dsn: str, owner_dsn: str | None = None) -> tuple[dict, str]:
+    """dag.test() of the example DAG with connection mlops_db pointing at dsn (and mlops_db_owner at owner_dsn, for
+    the install task); its JSON result and its output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}  # none of the caller's Airflow
     env |= {"AIRFLOW_HOME": str(airflow_home), "AIRFLOW_CONN_MLOPS_DB": dsn}
+    if owner_dsn:
+        env["AIRFLOW_CONN_MLOPS_DB_OWNER"] = owner_dsn
     done = subprocess.run(
         [str(AIRFLOW_PYTHON), str(DRIVER)], env=env, capture_output=True, text=True, timeout=600, check=False
     )
@@ -141,3 +172,40 @@ def test_a_merge_that_fails_before_recording_a_run_fails_the_report_too(airflow_
     assert result["xcom"]["report.return_value"]["status"] == "nothing to merge"
     assert "runs are refused today" in output
     assert "AirflowFailException: merge failed (no run recorded): see the merge task's log" in output
+
+
+@pytest.fixture
+def operator_dsn(dsn: str) -> Iterator[str]:
+    """A role that is not the owner, with what README's "Use it from Airflow" grants it."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE ROLE dag_operator LOGIN")
+        conn.execute("SELECT count(*) FROM mlops.grant_usage('dag_operator')")
+        conn.execute(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON mlops.job_postings, mlops.cover_letter_samples,"
+            " mlops.job_recommendations TO dag_operator"
+        )
+        conn.execute("GRANT SELECT, UPDATE ON mlops.user_interactions TO dag_operator")
+    yield dsn.replace("postgres@", "dag_operator@", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:  # roles are the cluster's: gone before the database is
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'dag_operator'")
+        conn.execute("DROP OWNED BY dag_operator")
+        conn.execute("DROP ROLE dag_operator")
+
+
+def test_the_dag_merges_as_a_granted_role_and_installs_as_the_owner(
+    airflow_home: Path, dsn: str, operator_dsn: str
+) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        datagen.generate(conn, postings=60, letters=80, dup_fraction=0.3)
+
+    result, output = run_dag(airflow_home, operator_dsn, owner_dsn=dsn)
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        after = duplicate_groups(conn)
+        runs = conn.execute("SELECT status, run_by::text FROM mlops.dedup_runs ORDER BY run_id").fetchall()
+    assert result["tasks"] == dict.fromkeys(("crawl", "install", "merge", "report", "check_alerts"), "success"), output[
+        -4000:
+    ]
+    assert after == dict.fromkeys(TABLES, 0)
+    assert runs == [("succeeded", "dag_operator")] * 2  # merged as the granted role, not the owner
+    assert result["xcom"]["report.return_value"]["status"] == "succeeded"

@@ -61,19 +61,33 @@ def run(bin_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     )
 
 
-def test_the_wheel_carries_every_sql_file_and_the_console(source_copy: Path, tmp_path: Path) -> None:
+def wheel_names(source: Path, out: Path) -> set[str]:
+    """The files of a wheel built from source."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(source_copy)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
         check=True,
         capture_output=True,
     )
-    (wheel,) = tmp_path.glob("mlops_dedup-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    (wheel,) = out.glob("mlops_dedup-*.whl")
+    return set(zipfile.ZipFile(wheel).namelist())
+
+
+def test_the_wheel_carries_every_sql_file_and_the_console(source_copy: Path, tmp_path: Path) -> None:
+    names = wheel_names(source_copy, tmp_path)
     expected = {f"mlops_dedup/{p.relative_to(runner.ROOT)}" for p in runner.SQL_DIR.rglob("*.sql")}
     assert expected and expected <= names
     assert {"mlops_dedup/platform/schema.sql", "mlops_dedup/webconsole/templates/review.html"} <= names
     assert "mlops_dedup/webconsole/static/console.css" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
+
+
+def test_a_routine_deleted_from_the_tree_is_not_in_the_next_wheel(source_copy: Path, tmp_path: Path) -> None:
+    """install() applies every SQL file it finds: a build that kept a deleted one would bring it back."""
+    stale = source_copy / "mlops_dedup" / "sql" / "functions" / "zz_deleted_routine.sql"
+    stale.write_text("SELECT 1;\n")
+    assert "mlops_dedup/sql/functions/zz_deleted_routine.sql" in wheel_names(source_copy, tmp_path / "first")
+    stale.unlink()
+    assert "mlops_dedup/sql/functions/zz_deleted_routine.sql" not in wheel_names(source_copy, tmp_path / "second")
 
 
 def test_pip_install_gives_a_working_command(installed: Path, platform_dsn: str) -> None:

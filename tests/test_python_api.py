@@ -4,11 +4,12 @@ cleanly with the run recorded as cancelled."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 
 import psycopg
@@ -112,34 +113,40 @@ def locked_letters(duplicated: psycopg.Connection, dsn: str) -> Iterator[psycopg
     holder.close()
 
 
-def interrupt_when_the_merge_waits(watcher_dsn: str) -> threading.Thread:
-    """Sends this process SIGINT (Ctrl-C) once a CALL of merge_duplicates is blocked on a lock."""
+@contextlib.contextmanager
+def interrupt_when_the_merge_waits(dsn: str, holder: psycopg.Connection) -> Iterator[None]:
+    """Sends this process SIGINT (Ctrl-C) once a CALL of merge_duplicates in this test's database is blocked by the
+    holder's lock; the watching thread is stopped and joined on the way out, whatever happened."""
+    done = threading.Event()
 
     def watch() -> None:
-        with psycopg.connect(watcher_dsn, autocommit=True) as conn:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                row = conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL mlops.merge_duplicates%%'"
-                    " AND wait_event_type = 'Lock'"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while not done.is_set():
+                blocked = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND query LIKE 'CALL mlops.merge_duplicates%%'"
+                    " AND pg_isolation_test_session_is_blocked(pid, ARRAY[%s])",
+                    (holder.info.backend_pid,),
                 ).fetchone()
-                if row:
+                if blocked:
                     os.kill(os.getpid(), signal.SIGINT)
                     return
-                time.sleep(0.01)
+                done.wait(0.01)
 
     thread = threading.Thread(target=watch)
     thread.start()
-    return thread
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def test_ctrl_c_during_merge_records_the_run_cancelled(
     locked_letters: psycopg.Connection, duplicated: psycopg.Connection, dsn: str
 ) -> None:
-    watcher = interrupt_when_the_merge_waits(dsn)
-    with pytest.raises(KeyboardInterrupt) as raised:
+    with interrupt_when_the_merge_waits(dsn, locked_letters), pytest.raises(KeyboardInterrupt) as raised:
         mlops_dedup.merge(dsn, LETTERS)
-    watcher.join()
     assert isinstance(raised.value, mlops_dedup.MergeCancelled)
     (run,) = raised.value.runs
     assert (run["status"], run["error_sqlstate"]) == ("cancelled", "57014")
@@ -154,9 +161,8 @@ def test_ctrl_c_during_merge_records_the_run_cancelled(
 def test_ctrl_c_during_the_merge_command_exits_130_without_a_traceback(
     locked_letters: psycopg.Connection, duplicated: psycopg.Connection, dsn: str, capsys: pytest.CaptureFixture
 ) -> None:
-    watcher = interrupt_when_the_merge_waits(dsn)
-    status = runner.main(["merge", "--dsn", dsn, "--target", LETTERS, "--json"])
-    watcher.join()
+    with interrupt_when_the_merge_waits(dsn, locked_letters):
+        status = runner.main(["merge", "--dsn", dsn, "--target", LETTERS, "--json"])
     captured = capsys.readouterr()
     (run_id,) = duplicated.execute("SELECT run_id FROM mlops.dedup_runs WHERE status = 'cancelled'").fetchone()
     assert status == 130
@@ -189,15 +195,90 @@ def test_a_cancelled_run_neither_raises_nor_resolves_a_run_failed_alert(
     assert duplicated.execute(open_alerts).fetchall() == [("run_failed",)]
 
     duplicated.execute(rule, (key, LETTERS))
-    holder = psycopg.connect(dsn)
-    holder.execute("LOCK TABLE mlops.cover_letter_samples IN ACCESS EXCLUSIVE MODE")
-    watcher = interrupt_when_the_merge_waits(dsn)
-    with pytest.raises(mlops_dedup.MergeCancelled):
-        mlops_dedup.merge(dsn, LETTERS)
-    watcher.join()
-    holder.close()
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE mlops.cover_letter_samples IN ACCESS EXCLUSIVE MODE")
+        with interrupt_when_the_merge_waits(dsn, holder), pytest.raises(mlops_dedup.MergeCancelled):
+            mlops_dedup.merge(dsn, LETTERS)
     duplicated.execute("SELECT count(*) FROM mlops.check_alerts()")
     assert duplicated.execute(open_alerts).fetchall() == [("run_failed",)]  # a cancel tells nothing
 
     mlops_dedup.merge(dsn, LETTERS)
     assert duplicated.execute(open_alerts).fetchall() == []  # a run that did better resolves it
+
+
+def test_a_merge_whose_connection_psycopg_closed_is_recorded_from_a_new_session(dsn: str) -> None:
+    """A second Ctrl-C (or a CALL that did not end within 5 s of the cancel) makes psycopg close the connection: a new
+    session ends the old backend if it still lives and marks its runs cancelled; the table's lock goes with it."""
+    session = api.connect(dsn)  # the interrupted CALL's session: a run recorded, the table's lock held
+    (last,) = session.execute("SELECT coalesce(max(run_id), 0) FROM mlops.dedup_runs").fetchone()
+    session.execute("INSERT INTO mlops.dedup_runs (target, dry_run) VALUES (%s, false)", (LETTERS,))
+    session.execute(
+        "SELECT pg_advisory_lock(hashtext('mlops.merge_duplicates'), %s::regclass::oid::integer)", (LETTERS,)
+    )
+    closed = psycopg.connect(dsn)
+    closed.close()
+
+    runs = api.record_cancelled(closed, dsn, session.info.backend_pid, last)
+
+    assert [(r["status"], r["error_sqlstate"]) for r in runs] == [("cancelled", "57014")]
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")  # its backend was ended
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext('mlops.merge_duplicates'), %s::regclass::oid::integer)", (LETTERS,)
+        ).fetchone() == (True,)
+
+
+def test_ctrl_c_inside_a_progress_callback_still_cancels_the_merge(
+    locked_letters: psycopg.Connection, dsn: str
+) -> None:
+    """psycopg runs notice handlers inside libpq's callback, where an exception is only printed: the relay keeps the
+    interrupt and cancels the CALL, so the merge ends as cancelled instead of going on."""
+    seen: list[str] = []
+
+    def progress(severity: str, text: str) -> None:
+        seen.append(text)
+        raise KeyboardInterrupt  # as if Ctrl-C landed while the callback printed
+
+    locked_letters.rollback()  # nothing waits: the first NOTICE of the run is where it is interrupted
+    with pytest.raises(mlops_dedup.MergeCancelled) as raised:
+        mlops_dedup.merge(dsn, LETTERS, progress=progress)
+    assert seen
+    assert [r["status"] for r in raised.value.runs] in (["cancelled"], ["succeeded"])  # the CALL may finish first
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM mlops.dedup_runs WHERE status = 'running'").fetchone() == (0,)
+
+
+def test_runs_by_application_reports_the_latest_call_under_the_name(duplicated: psycopg.Connection, dsn: str) -> None:
+    """A task cleared and run again under the same application_name: its report is the last try's, not the first's."""
+    named = dsn + "?application_name=dag%20run%207"
+    duplicated.execute(
+        "UPDATE mlops.dedup_rules SET exact_key = '(1 / 0)::text' WHERE target = %s::regclass", (LETTERS,)
+    )
+    first = mlops_dedup.merge(named, LETTERS)
+    duplicated.execute(
+        "UPDATE mlops.dedup_rules SET exact_key = 'mlops.normalize_url(t.url)' WHERE target = %s::regclass", (LETTERS,)
+    )
+    second = mlops_dedup.merge(named, LETTERS)
+    assert [r["status"] for r in first + second] == ["failed", "succeeded"]
+    assert mlops_dedup.runs_by_application(dsn, "dag run 7") == second
+    assert mlops_dedup.runs_by_application(dsn, "dag run 7", every_call=True) == first + second
+
+
+def test_merge_json_is_one_object_even_when_refused_before_any_run(dsn: str, capsys: pytest.CaptureFixture) -> None:
+    assert runner.main(["merge", "--dsn", dsn, "--target", "mlops.user_interactions", "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["status"], summary["errors"], summary["runs"]) == ("error", 1, [])
+    assert summary["sqlstate"] and "no dedup rule for mlops.user_interactions" in summary["failed"][0]
+
+
+def test_the_library_logs_nothing_unasked_and_main_leaves_logging_as_it_was(
+    duplicated: psycopg.Connection, dsn: str, capsys: pytest.CaptureFixture
+) -> None:
+    logger = logging.getLogger("mlops_dedup")
+    before = (list(logger.handlers), logger.level, logger.propagate)
+    assert runner.main(["merge", "--dsn", dsn, "--target", LETTERS]) == 0
+    assert "NOTICE: run" in capsys.readouterr().err
+    assert (list(logger.handlers), logger.level, logger.propagate) == before
+    mlops_dedup.merge(dsn, LETTERS, full=True)  # its NOTICEs are INFO records; no handler configured: nothing printed
+    assert capsys.readouterr().err == ""

@@ -4,8 +4,8 @@ crawl >> install >> merge >> [report, check_alerts]
 
 - crawl: a placeholder for your crawl. Put the tasks below after your own crawl task (or see the README for a
   separate DAG scheduled on an asset).
-- install: installs or upgrades the SQL package (idempotent; needs the package owner's role, see the README; drop
-  this task if you install by hand).
+- install: installs or upgrades the SQL package (idempotent) through the owner's connection (it creates and alters
+  the package's objects; see the README; drop this task if you install by hand).
 - merge: CALL mlops.merge_duplicates() in autocommit through Airflow's Postgres connection. A rule that failed makes
   the CALL raise at its end, naming the failed runs, so this task fails with that message.
 - report: this DAG run's runs from mlops.dedup_runs, summed up; the summary is its XCom return_value. Fails (without
@@ -16,8 +16,11 @@ crawl >> install >> merge >> [report, check_alerts]
 - report must stay a leaf (or fail a task after it): Airflow sets the DAG run's state from its leaf tasks, so a failed
   merge alone would leave the DAG run 'success'.
 
-The connection: Airflow connection id `mlops_db` (param `conn_id`, or env MLOPS_DEDUP_CONN_ID), e.g.
-AIRFLOW_CONN_MLOPS_DB='postgresql://dedup_owner:secret@db.example.com:5432/platform'.
+The connections (ids fixed where the DAG is parsed, env MLOPS_DEDUP_CONN_ID and MLOPS_DEDUP_OWNER_CONN_ID; not DAG
+params, which whoever triggers a run could point at any connection Airflow holds):
+- `mlops_db`: the role that merges (granted with `mlops-dedup grant ROLE`), for merge, report and check_alerts, e.g.
+  AIRFLOW_CONN_MLOPS_DB='postgresql://dedup_operator:secret@db.example.com:5432/platform';
+- `mlops_db_owner`: the package's owner, for install only (defaults to `mlops_db` when that connection is the owner).
 """
 
 from __future__ import annotations
@@ -31,19 +34,32 @@ import pendulum
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Param, TriggerRule, task
+from airflow.sdk import DAG, TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException
 
 log = logging.getLogger(__name__)
 
 DAG_ID = "mlops_dedup"
 CONN_ID = os.environ.get("MLOPS_DEDUP_CONN_ID", "mlops_db")
+OWNER_CONN_ID = os.environ.get("MLOPS_DEDUP_OWNER_CONN_ID", "mlops_db_owner")
 
 
 def dedup_label(dag_id: str, run_id: str) -> str:
     """The application_name the merge session runs under: unique per DAG run, within PostgreSQL's 63 bytes.
     mlops.dedup_runs.application_name records it, so the report finds exactly this DAG run's runs."""
     return "mlops-dedup " + hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:16]
+
+
+def owner_conn_id() -> str:
+    """The connection install runs as: OWNER_CONN_ID when Airflow has it, else CONN_ID (one role does everything)."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        Connection.get(OWNER_CONN_ID)
+    except AirflowNotFoundException:
+        return CONN_ID
+    return OWNER_CONN_ID
 
 
 def libpq_dsn(conn_id: str) -> str:
@@ -71,7 +87,6 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # one merge at a time (the package also takes a lock per table)
-    params={"conn_id": Param(CONN_ID, type="string", description="Airflow connection to the platform's database")},
     user_defined_macros={"dedup_label": dedup_label},
     tags=["mlops-dedup"],
 ) as dag:
@@ -79,17 +94,17 @@ with DAG(
     crawl = EmptyOperator(task_id="crawl")
 
     @task
-    def install(params: dict[str, Any] | None = None) -> str:
-        """Install or upgrade the SQL package (changes nothing when it is up to date)."""
+    def install() -> str:
+        """Install or upgrade the SQL package (changes nothing when it is up to date), as the package's owner."""
         import mlops_dedup
 
-        report = mlops_dedup.install(libpq_dsn(params["conn_id"]))
+        report = mlops_dedup.install(libpq_dsn(owner_conn_id()))
         log.info("%s", report.summary())
         return report.summary()
 
     merge = SQLExecuteQueryOperator(
         task_id="merge",
-        conn_id="{{ params.conn_id }}",
+        conn_id=CONN_ID,
         autocommit=True,  # the procedure commits after each batch: a CALL inside a transaction block is refused
         sql=[
             "SET application_name = '{{ dedup_label(dag.dag_id, run_id) }}'",
@@ -100,12 +115,13 @@ with DAG(
     )
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=0, multiple_outputs=False)
-    def report(params: dict[str, Any] | None = None, dag_run: Any = None, ti: Any = None) -> dict[str, Any]:
+    def report(dag_run: Any = None, ti: Any = None) -> dict[str, Any]:
         """This DAG run's runs summed up (-> XCom return_value); fails when a run failed or was cancelled."""
         import mlops_dedup
 
         label = dedup_label(dag_run.dag_id, dag_run.run_id)
-        summary = mlops_dedup.summarize(mlops_dedup.runs_by_application(libpq_dsn(params["conn_id"]), label))
+        # the latest CALL under the label: a merge task cleared and run again reports its last try
+        summary = mlops_dedup.summarize(mlops_dedup.runs_by_application(libpq_dsn(CONN_ID), label))
         log.info(
             "mlops-dedup: %s; runs %s; %s rows merged, %s references moved, %s candidates queued",
             summary["status"],
@@ -127,7 +143,7 @@ with DAG(
 
     check_alerts = SQLExecuteQueryOperator(
         task_id="check_alerts",
-        conn_id="{{ params.conn_id }}",
+        conn_id=CONN_ID,
         trigger_rule=TriggerRule.ALL_DONE,  # after a failed run too: that is when alerts matter
         # the rules now (the CALL checked its own runs; this catches a run it could not, and the review queue), then
         # every open alert of the tables this role may change -> XCom (return_last: the last statement's rows)
