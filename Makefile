@@ -77,6 +77,7 @@ bench: setup
 	$(PY) bench/pipeline.py
 	$(PY) bench/steady.py
 	$(PY) bench/snapshots.py
+	$(PY) bench/second_table.py
 
 $(LINKAGE_STAMP): requirements.txt bench/requirements-linkage.txt
 	test -x $(LINKAGE_PY) || $(PYTHON) -m venv $(LINKAGE_VENV)
