@@ -9,6 +9,7 @@ and RunnerError for what the runner itself refuses. The database's NOTICE and WA
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -341,6 +342,30 @@ def read_migrations(sql_dir: Path) -> list[Migration]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         migrations[version] = Migration(version, path.stem, path, digest)
     return [migrations[v] for v in sorted(migrations)]
+
+
+@functools.cache
+def package_schema_version() -> int:
+    """The newest migration this package carries (the database must be at it for the runner's queries)."""
+    return read_migrations(SQL_DIR)[-1].version
+
+
+def require_current_schema(conn: psycopg.Connection) -> None:
+    """Refuses (RunnerError) a database whose package is older than this package's: after `pip install --upgrade` the
+    runner's queries need the new columns, and a merge that ran and then failed on them would look like a failure."""
+    (installed,) = conn.execute(
+        "SELECT CASE WHEN pg_catalog.to_regclass('mlops.schema_migrations') IS NOT NULL"
+        " THEN (SELECT max(m.version) FROM mlops.schema_migrations AS m) END"
+    ).fetchone()
+    if installed is None:
+        raise RunnerError(
+            f"mlops-dedup is not installed in this database: run `{command_name()} install --dsn ...` first"
+        )
+    if installed < package_schema_version():
+        raise RunnerError(
+            f"this database's mlops-dedup is at migration {installed}, this package needs {package_schema_version()}:"
+            f" run `{command_name()} install --dsn ...` (it applies the pending migrations) and try again"
+        )
 
 
 def check_ledger(migrations: list[Migration], ledger: dict[int, tuple[str, str]]) -> None:
@@ -968,12 +993,15 @@ def merge(
     target: one table (regclass text), None for every enabled rule. full=True makes detection read the whole table even
     where an incremental run would do. progress(severity, text) receives each NOTICE/WARNING (the batches' progress);
     without it they go to the logger "mlops_dedup".
-    A rule that failed is a run with status 'failed' (the CALL raises at its end once the other rules ran; that error
-    is not raised again here); an error before any run was recorded is raised (psycopg.Error, with .sqlstate).
+    A rule that failed is a run with status 'failed', one cancelled by pg_cancel_backend a run 'cancelled' (the CALL
+    raises at its end; that error is not raised again here); an error before any run was recorded is raised
+    (psycopg.Error, with .sqlstate); a database whose package is older than this one is refused (RunnerError: run
+    install).
     KeyboardInterrupt (Ctrl-C): the server is asked to cancel, the interrupted run is recorded 'cancelled' (batches
     before it stay merged, later rules do not run) and MergeCancelled (a KeyboardInterrupt with .runs) is raised."""
     notices = NoticeRelay(progress)
     with connect(dsn, notices=notices) as conn:
+        require_current_schema(conn)
         (last,) = conn.execute("SELECT coalesce(max(run_id), 0) FROM mlops.dedup_runs").fetchone()
         pid = conn.info.backend_pid
         try:
@@ -993,7 +1021,8 @@ def merge(
         runs = own_runs_since(conn, last)
         if notices.interrupted:
             raise MergeCancelled(runs)
-        if failure is not None and not any(r["status"] == "failed" for r in runs):
+        # a failed or cancelled (pg_cancel_backend) run is in the runs: the CALL's error says no more than they do
+        if failure is not None and not any(r["status"] in ("failed", "cancelled") for r in runs):
             raise failure
         return runs
 
@@ -1052,6 +1081,7 @@ def runs_by_application(dsn: str, application_name: str, every_call: bool = Fals
     any other session under that name. A task cleared and run again under the same name thus reports its last try.
     every_call=True: every run under that name."""
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        require_current_schema(conn)
         runs = cur.execute(RUN_SELECT + " WHERE application_name = %s ORDER BY run_id", (application_name,)).fetchall()
     if every_call or not runs:
         return runs
@@ -1308,7 +1338,8 @@ def run_demo(
                 print("\n" + server.keep_running())
             else:
                 server.stop()
-                print("the embedded server is stopped and removed; `make demo KEEP=1` keeps it running for a look")
+                keep_it = "mlops-dedup demo --keep" if command_name() == "mlops-dedup" else "make demo KEEP=1"
+                print(f"the embedded server is stopped and removed; `{keep_it}` keeps it running for a look")
         return
     from mlops_dedup import datagen  # the demo's data generator; not needed by the other commands
 
@@ -1317,7 +1348,8 @@ def run_demo(
         if held and not yes:
             raise RunnerError(
                 f"the demo writes ~18k generated rows and merges them, and this database is not empty (it holds "
-                f"{', '.join(held)}, …): pass --yes to use it anyway, or run `make demo` (embedded throwaway server)"
+                f"{', '.join(held)}, …): pass --yes to use it anyway, or run the demo without --dsn (its own "
+                "embedded throwaway server)"
             )
         if conn.execute("SELECT to_regclass('mlops.job_postings') IS NULL").fetchone()[0]:
             create_platform_schema(conn)

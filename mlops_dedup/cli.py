@@ -1,5 +1,7 @@
-"""The `mlops-dedup` command (and `python runner.py` in a clone): install, audit, merge, review, stats, undo, grant,
-alerts, watch, demo, serve. Argument parsing and output only: what it runs is in mlops_dedup.api and in SQL."""
+"""The mlops-dedup command: duplicate detection and foreign-key-safe merging inside PostgreSQL.
+
+`mlops-dedup` (and `python runner.py` in a clone): install, audit, merge, review, stats, undo, grant, alerts, watch,
+demo, serve. Argument parsing and output only: what it runs is in mlops_dedup.api and in SQL."""
 
 from __future__ import annotations
 
@@ -8,12 +10,16 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import urllib.parse
 from collections.abc import Iterator, Sequence
 
 import psycopg
 
+import mlops_dedup
+from mlops_dedup import api
 from mlops_dedup.api import (
     LOG,
     RUN_COLUMNS,
@@ -91,9 +97,10 @@ def cmd_merge(args: argparse.Namespace) -> None:
             )
         raise
     print_merge_result(runs, args.json)
-    failed = [r for r in runs if r["status"] == "failed"]
+    # a failed run, or one cancelled from elsewhere (pg_cancel_backend): the command fails, naming them
+    failed = [r for r in runs if r["status"] in ("failed", "cancelled")]
     if failed:
-        raise RunnerError("; ".join(f"run {r['run_id']} ({r['target']}) failed: {r['error']}" for r in failed))
+        raise RunnerError("; ".join(f"run {r['run_id']} ({r['target']}) {r['status']}: {r['error']}" for r in failed))
 
 
 def print_merge_result(runs: list[dict], as_json: bool) -> None:
@@ -178,7 +185,8 @@ def cmd_watch(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=api.command_name(), description=__doc__.splitlines()[0].removesuffix("."))
+    parser.add_argument("--version", action="version", version=f"mlops-dedup {mlops_dedup.__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--dsn", help="libpq connection string or URL (default: DATABASE_URL, then PG* variables)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -294,18 +302,43 @@ def server_messages_on_stderr() -> Iterator[None]:
         LOG.propagate = propagate
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `kill` stopping the command): handled as Ctrl-C is, so a merge is cancelled on the
+    server and recorded, not left running."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs in the main thread, SIGTERM raises Terminated (a KeyboardInterrupt) where Ctrl-C would."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command line: returns the exit status (0 done, 1 an error or a failed run, 130 cancelled by Ctrl-C)."""
+    """The command line: returns the exit status (0 done, 1 an error or a failed or cancelled run, 130 stopped by
+    Ctrl-C, 143 by SIGTERM)."""
     args = build_parser().parse_args(argv)
     try:
-        with server_messages_on_stderr():
+        with sigterm_as_interrupt(), server_messages_on_stderr():
             args.func(args)
     except KeyboardInterrupt as interrupt:
-        # Ctrl-C: no traceback; a merge says which runs it recorded and that the interrupted one is cancelled
+        # Ctrl-C or SIGTERM: no traceback; a merge says which runs it recorded and that the interrupted one is
+        # cancelled
         runs = interrupt.runs if isinstance(interrupt, MergeCancelled) else []
         cancelled = [f"run {r['run_id']} ({r['target']})" for r in runs if r["status"] == "cancelled"]
         print("\ncancelled" + (f": {', '.join(cancelled)} recorded as cancelled" if cancelled else ""), file=sys.stderr)
-        return 130
+        terminated = isinstance(interrupt, Terminated) or isinstance(interrupt.__cause__, Terminated)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # `runner.py alerts | head`: the reader left; no traceback, and none at exit when Python flushes stdout
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -463,7 +463,8 @@ BEGIN
         COMMIT;
         PERFORM mlops.pin_search_path(v_caller_search_path);
         IF v_rule_state IS NOT NULL THEN
-            RAISE WARNING 'run %: % failed: % (SQLSTATE %)', v_run_id, v_target, v_rule_error, v_rule_state;
+            RAISE WARNING 'run %: % %: % (SQLSTATE %)', v_run_id, v_target,
+                CASE WHEN v_canceled THEN 'cancelled' ELSE 'failed' END, v_rule_error, v_rule_state;
             IF v_canceled THEN
                 RAISE EXCEPTION 'run % of % canceled: %', v_run_id, v_target, v_rule_error
                     USING ERRCODE = 'query_canceled',
