@@ -221,7 +221,7 @@ class NoticeRelay:
     def __init__(self, progress: ProgressCallback | None = None) -> None:
         self.progress = progress
         self.conn: psycopg.Connection | None = None
-        self.interrupted = False
+        self.interrupted: KeyboardInterrupt | None = None
 
     def __call__(self, diag: psycopg.errors.Diagnostic) -> None:
         try:
@@ -229,8 +229,8 @@ class NoticeRelay:
                 log_notice(diag)
             else:
                 self.progress(diag.severity_nonlocalized or "", notice_text(diag))
-        except KeyboardInterrupt:
-            self.interrupted = True
+        except KeyboardInterrupt as interrupt:
+            self.interrupted = interrupt
             if self.conn is not None:  # from another thread: this callback runs inside psycopg's wait
                 threading.Thread(target=self.conn.cancel_safe, daemon=True).start()
         except Exception:
@@ -352,11 +352,32 @@ def package_schema_version() -> int:
 
 def require_current_schema(conn: psycopg.Connection) -> None:
     """Refuses (RunnerError) a database whose package is older than this package's: after `pip install --upgrade` the
-    runner's queries need the new columns, and a merge that ran and then failed on them would look like a failure."""
-    (installed,) = conn.execute(
-        "SELECT CASE WHEN pg_catalog.to_regclass('mlops.schema_migrations') IS NOT NULL"
-        " THEN (SELECT max(m.version) FROM mlops.schema_migrations AS m) END"
-    ).fetchone()
+    runner's queries need the new columns, and a merge that ran and then failed on them would look like a failure.
+    The ledger tells where the role may read it (the owner); for a granted role (grant_usage gives nothing on it), the
+    columns of mlops.dedup_runs the runner reads."""
+    (present,) = conn.execute("SELECT pg_catalog.to_regclass('mlops.schema_migrations') IS NOT NULL").fetchone()
+    if present:
+        (readable,) = conn.execute(
+            "SELECT pg_catalog.has_table_privilege('mlops.schema_migrations', 'SELECT')"
+        ).fetchone()
+        if not readable:
+            # a granted role (grant_usage gives nothing on the ledger): the columns this runner reads tell
+            (missing,) = conn.execute(
+                "SELECT array_agg(f.name ORDER BY f.name) FROM unnest(%s::text[]) AS f (name)"
+                " WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a"
+                " WHERE a.attrelid = 'mlops.dedup_runs'::regclass AND a.attname = f.name AND NOT a.attisdropped)",
+                (list(RUN_FIELDS),),
+            ).fetchone()
+            if missing:
+                raise RunnerError(
+                    "this database's mlops-dedup is older than this package (mlops.dedup_runs has no "
+                    f"{', '.join(missing)}): the package's owner must run `mlops-dedup install --dsn ...` (it applies "
+                    "the pending migrations)"
+                )
+            return
+    installed = (
+        conn.execute("SELECT max(m.version) FROM mlops.schema_migrations AS m").fetchone()[0] if present else None
+    )
     if installed is None:
         raise RunnerError(
             f"mlops-dedup is not installed in this database: run `{command_name()} install --dsn ...` first"
@@ -968,11 +989,14 @@ def format_audit(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 # The columns of mlops.dedup_runs a run is reported with (merge, runs_by_application, the CLI and the DAG's summary).
+RUN_FIELDS = (
+    "run_id", "target", "dry_run", "status", "clusters", "rows_merged", "references_moved", "conflicts_merged",
+    "candidates_queued", "batches", "batches_failed", "clusters_failed", "clusters_skipped", "clusters_changed",
+    "full_pass", "rows_changed", "rows_compared", "detect_ms", "merge_ms", "error", "error_sqlstate", "conflicts",
+    "started_at", "finished_at", "application_name", "backend_pid", "call_started_at",
+)  # fmt: skip
 RUN_SELECT = (
-    "SELECT run_id, target::text, dry_run, status, clusters, rows_merged, references_moved, conflicts_merged,"
-    " candidates_queued, batches, batches_failed, clusters_failed, clusters_skipped, clusters_changed, full_pass,"
-    " rows_changed, rows_compared, detect_ms, merge_ms, error, error_sqlstate, conflicts, started_at, finished_at,"
-    " application_name, backend_pid FROM mlops.dedup_runs"
+    "SELECT " + ", ".join(f"{f}::text AS {f}" if f == "target" else f for f in RUN_FIELDS) + " FROM mlops.dedup_runs"
 )
 
 
@@ -1013,14 +1037,14 @@ def merge(
         except psycopg.Error as exc:
             failure = exc
             if notices.interrupted:  # Ctrl-C inside the notice handler: the CALL was cancelled from there
-                raise MergeCancelled(record_cancelled(conn, dsn, pid, last)) from exc
+                raise MergeCancelled(record_cancelled(conn, dsn, pid, last)) from notices.interrupted
         except KeyboardInterrupt as interrupt:
             # psycopg has sent the server a cancel request and waited for the CALL to end (up to 5 s): the procedure
             # records the run it was in as cancelled
             raise MergeCancelled(record_cancelled(conn, dsn, pid, last)) from interrupt
         runs = own_runs_since(conn, last)
         if notices.interrupted:
-            raise MergeCancelled(runs)
+            raise MergeCancelled(runs) from notices.interrupted
         # a failed or cancelled (pg_cancel_backend) run is in the runs: the CALL's error says no more than they do
         if failure is not None and not any(r["status"] in ("failed", "cancelled") for r in runs):
             raise failure
@@ -1077,18 +1101,16 @@ def cancel_running_runs(conn: psycopg.Connection, last_run_id: int, pid: int | N
 def runs_by_application(dsn: str, application_name: str, every_call: bool = False) -> list[dict[str, Any]]:
     """The runs of the latest CALL made under an application_name (mlops.dedup_runs.application_name, the session's
     setting when the run began; e.g. an Airflow task's `SET application_name` before its CALL), oldest first, with
-    the columns merge() returns: the runs of the session that recorded the newest run, from after the last run of
-    any other session under that name. A task cleared and run again under the same name thus reports its last try.
-    every_call=True: every run under that name."""
+    the columns merge() returns: the runs of the CALL that recorded the newest run (its session's backend_pid and the
+    CALL's start, call_started_at). A task cleared and run again under the same name thus reports its last try, on a
+    new session or on the same one. every_call=True: every run under that name."""
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         require_current_schema(conn)
         runs = cur.execute(RUN_SELECT + " WHERE application_name = %s ORDER BY run_id", (application_name,)).fetchall()
     if every_call or not runs:
         return runs
-    latest = len(runs)
-    while latest > 0 and runs[latest - 1]["backend_pid"] == runs[-1]["backend_pid"]:
-        latest -= 1
-    return runs[latest:]
+    call = (runs[-1]["backend_pid"], runs[-1]["call_started_at"])
+    return [r for r in runs if (r["backend_pid"], r["call_started_at"]) == call]
 
 
 # Counts summed over the runs in a summary (rows, clusters, pairs).

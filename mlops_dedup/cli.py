@@ -80,20 +80,12 @@ def cmd_merge(args: argparse.Namespace) -> None:
     except MergeCancelled as cancel:
         print_merge_result(cancel.runs, args.json)
         raise
-    except psycopg.Error as exc:
-        if args.json:  # refused before any run (unknown table, rights, a transaction block): still one JSON object
+    except (psycopg.Error, RunnerError) as exc:
+        if args.json:  # refused before any run (unknown table, rights, a transaction block, an old package)
+            message = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+            refused = {"status": "error", "errors": 1, "sqlstate": getattr(exc, "sqlstate", None)}
             print(
-                json.dumps(
-                    {
-                        **summarize([]),
-                        "status": "error",
-                        "errors": 1,
-                        "sqlstate": exc.sqlstate,
-                        "failed": [exc.diag.message_primary or str(exc)],
-                    },
-                    indent=2,
-                    ensure_ascii=False,
-                )
+                json.dumps({**summarize([]), **refused, "failed": [message or str(exc)]}, indent=2, ensure_ascii=False)
             )
         raise
     print_merge_result(runs, args.json)
@@ -171,7 +163,6 @@ def cmd_alerts(args: argparse.Namespace) -> None:
 def cmd_watch(args: argparse.Namespace) -> None:
     from mlops_dedup import alert_watch  # requests is needed by this command only
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     dsn = require_dsn(args)
     hook = urllib.parse.urlsplit(args.webhook)
     if hook.scheme not in ("http", "https") or not hook.hostname:

@@ -297,8 +297,10 @@ def test_a_database_not_upgraded_is_refused_before_anything_merges(
     api.install(empty_dsn, up_to=api.package_schema_version() - 1)
     with pytest.raises(mlops_dedup.RunnerError, match=r"at migration \d+, this package needs \d+: run .* install"):
         mlops_dedup.merge(empty_dsn)
-    assert runner.main(["merge", "--dsn", empty_dsn]) == 1
-    assert "this package needs" in capsys.readouterr().err
+    assert runner.main(["merge", "--dsn", empty_dsn, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "this package needs" in captured.err
+    assert json.loads(captured.out)["status"] == "error"  # --json: one object on stdout whatever refused it
     with psycopg.connect(empty_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM mlops.dedup_runs").fetchone() == (0,)
 
@@ -355,3 +357,26 @@ def test_sigterm_stops_the_merge_command_like_ctrl_c(
     assert command.returncode == 143, err
     assert json.loads(out)["status"] == "cancelled" and "Traceback" not in err
     assert duplicated.execute("SELECT status FROM mlops.dedup_runs").fetchall() == [("cancelled",)]
+
+
+def test_runs_by_application_tells_two_calls_of_one_session_apart(duplicated: psycopg.Connection, dsn: str) -> None:
+    """Behind a session-pooling proxy a retried task may get the same server session back: the CALL's start tells."""
+    rule = "UPDATE mlops.dedup_rules SET exact_key = %s WHERE target = %s::regclass"
+    duplicated.execute(rule, ("(1 / 0)::text", LETTERS))
+    with psycopg.connect(dsn + "?application_name=pooled", autocommit=True) as session:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            session.execute("CALL mlops.merge_duplicates(%s::regclass)", (LETTERS,))
+        duplicated.execute(rule, ("mlops.normalize_url(t.url)", LETTERS))
+        session.execute("CALL mlops.merge_duplicates(%s::regclass)", (LETTERS,))
+    assert [r["status"] for r in mlops_dedup.runs_by_application(dsn, "pooled")] == ["succeeded"]
+    assert [r["status"] for r in mlops_dedup.runs_by_application(dsn, "pooled", every_call=True)] == [
+        "failed",
+        "succeeded",
+    ]
+
+
+def test_the_watch_command_leaves_the_root_logger_alone(dsn: str) -> None:
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    assert runner.main(["watch", "--dsn", dsn, "--webhook", "ftp://example.com/x"]) == 1
+    assert (list(root.handlers), root.level) == before

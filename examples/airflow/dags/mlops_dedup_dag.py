@@ -137,7 +137,8 @@ with DAG(
         if states.get(dag_run.run_id, {}).get("merge") != "success":
             # the CALL failed where no run records it: before the first run, or after its runs (a lost connection)
             ti.xcom_push(key="return_value", value=summary)
-            recorded = f"runs {summary['run_ids']} recorded" if summary["run_ids"] else "no run recorded"
+            # (the latest CALL's runs under this DAG run: an earlier try's when this one recorded none)
+            recorded = f"latest runs recorded: {summary['run_ids']}" if summary["run_ids"] else "no run recorded"
             raise AirflowFailException(f"merge failed ({recorded}): see the merge task's log")
         return summary
 

@@ -23,6 +23,10 @@ BEGIN
     -- in index order: the probe index takes them as appended pages
     SELECT p_target, f.key, f.kind, f.sig, f.n FROM pg_temp.mlops_dedup_sigs AS f ORDER BY f.kind, f.sig;
     GET DIAGNOSTICS v_stored = ROW_COUNT;
+    -- a table's signatures replaced: the planner must know them before the run's end probes them
+    IF p_full AND v_stored >= 1000 THEN
+        PERFORM mlops.dedup_signatures_analyze();
+    END IF;
     INSERT INTO mlops.dedup_state AS s (target, fingerprint, complete)
     VALUES (p_target, p_fingerprint, false)
     ON CONFLICT (target) DO UPDATE

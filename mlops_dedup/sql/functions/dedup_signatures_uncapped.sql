@@ -11,8 +11,6 @@ VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
--- one pass over the rows, whatever the statistics say (see the INSERT below)
-SET enable_nestloop = off
 AS $$
 DECLARE
     v_rows bigint;
@@ -38,24 +36,24 @@ BEGIN
     ELSE
         CREATE TEMP TABLE mlops_dedup_added AS SELECT r.sig, 0::bigint AS n FROM pg_temp.mlops_dedup_removed AS r;
     END IF;
-    -- stored rows left holding each, in one pass over the table's rows that hold a removed token (held: how many;
-    -- read up to the cap). Set-based, with nested loops off for this function: with statistics taken before the
-    -- table's first signatures were stored, the planner expected one row for it and probed (target, key) once per
-    -- removed token, reading all of the table's signatures each time (10k tokens x 176k rows: minutes at 100% CPU).
+    -- stored rows left holding each (read up to the cap + 1, by index: one probe per token)
     INSERT INTO pg_temp.mlops_dedup_uncapped (key)
     SELECT DISTINCT h.key
-    FROM (
-        SELECT s.sig, s.key, count(*) OVER (PARTITION BY s.sig) AS held,
-            row_number() OVER (PARTITION BY s.sig ORDER BY s.key) AS rn
-        FROM mlops.dedup_signatures AS s
-        WHERE s.target = p_target AND s.kind = 's'
-            AND s.sig IN (SELECT r.sig FROM pg_temp.mlops_dedup_removed AS r)
-    ) AS h
-    INNER JOIN pg_temp.mlops_dedup_removed AS r ON r.sig = h.sig
+    FROM pg_temp.mlops_dedup_removed AS r
     INNER JOIN pg_temp.mlops_dedup_added AS a ON a.sig = r.sig
-    WHERE h.rn <= p_df_cap
-        AND least(h.held, p_df_cap + 1) + r.n > p_df_cap
-        AND least(h.held, p_df_cap + 1) + a.n BETWEEN 2 AND p_df_cap;
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS n FROM (
+            SELECT FROM mlops.dedup_signatures AS s
+            WHERE s.target = p_target AND s.kind = 's' AND s.sig = r.sig
+            LIMIT p_df_cap + 1
+        ) AS x
+    ) AS c
+    CROSS JOIN LATERAL (
+        SELECT s.key FROM mlops.dedup_signatures AS s
+        WHERE s.target = p_target AND s.kind = 's' AND s.sig = r.sig
+        LIMIT p_df_cap
+    ) AS h
+    WHERE c.n + r.n > p_df_cap AND c.n + a.n BETWEEN 2 AND p_df_cap;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     DROP TABLE pg_temp.mlops_dedup_added;
     IF v_rows = 0 THEN

@@ -58,7 +58,7 @@ DECLARE
         -- incremental detection (issue 11); creating the capture triggers needs EXECUTE on their function
         'dedup_track_changes', 'dedup_capture_changes', 'dedup_signatures_make', 'dedup_signatures_probe',
         'dedup_signatures_store', 'dedup_state_finish', 'dedup_changes_captured',
-        'dedup_signatures_uncapped',
+        'dedup_signatures_uncapped', 'dedup_signatures_analyze',
         -- learned matching (issue 12)
         'train_rule', 'explain_match', 'dedup_linkage_edges', 'linkage_pairs', 'linkage_estimate',
         'dedup_detect_no_clusters', 'linkage_fingerprint', 'linkage_model_load', 'linkage_current_model',

@@ -6,10 +6,19 @@ CHECK (status IN ('running', 'succeeded', 'partial', 'failed', 'cancelled', 'ski
 
 -- Which program recorded the run (the session's application_name when the run began): a scheduler's task that sets
 -- one before its CALL (the Airflow example: SET application_name = 'mlops-dedup <hash of the DAG run>') finds its runs
--- again from another task, where backend_pid no longer tells. The default is set apart from ADD COLUMN: a default
--- given there is evaluated once, in the installing session, and stored in every existing row.
+-- again from another task, where backend_pid no longer tells. The defaults below are set apart from ADD COLUMN: a
+-- default given there is evaluated once, in the installing session, and stored in every existing row.
 ALTER TABLE mlops.dedup_runs ADD COLUMN application_name text;
 ALTER TABLE mlops.dedup_runs ALTER COLUMN application_name SET DEFAULT pg_catalog.current_setting('application_name');
+
+-- Which CALL recorded the run: one CALL's runs share its start (statement_timestamp() stays the CALL's through the
+-- procedure's COMMITs), so two CALLs of one session (a pooled connection handed back to a retried task) tell apart.
+ALTER TABLE mlops.dedup_runs ADD COLUMN call_started_at timestamptz;
+ALTER TABLE mlops.dedup_runs ALTER COLUMN call_started_at SET DEFAULT pg_catalog.statement_timestamp();
+
+COMMENT ON COLUMN mlops.dedup_runs.call_started_at IS
+'When the CALL that recorded the run began (statement_timestamp(), its default; NULL for runs recorded before): with '
+'backend_pid it names the CALL, so the runs of one CALL are those sharing both.';
 
 COMMENT ON COLUMN mlops.dedup_runs.application_name IS
 'The application_name of the session that recorded the run, when it began (its default; NULL for runs recorded '
