@@ -316,15 +316,11 @@ def test_a_timeout_during_detection_fails_the_rule_and_the_other_rules_run(
     assert ids(accounts, ACCT) == list(range(1, 11))
 
 
-@pytest.mark.parametrize("waiting_in", ["capture trigger", "detection"])
-def test_a_cancel_where_a_run_waits_records_it_cancelled_and_releases_the_lock_in_the_same_session(
-    accounts: psycopg.Connection, connect: Callable[..., psycopg.Connection], waiting_in: str
-) -> None:
-    """psql's Ctrl-C (pg_cancel_backend) while the run waits for a lock: creating the capture trigger (step 0, the
-    table's first incremental run) or reading the table (detection). The session stays open afterwards, as psql's
-    does: the run is recorded cancelled by the procedure itself and the table's lock is not held on."""
-    if waiting_in == "capture trigger":
-        accounts.execute("DROP TRIGGER mlops_dedup_capture_insert ON app.acct")  # the run creates it again, in step 0
+def cancel_while_blocked(
+    accounts: psycopg.Connection, connect: Callable[..., psycopg.Connection], call_sql: str
+) -> tuple[psycopg.Connection, list[BaseException]]:
+    """Runs call_sql in a new session while another holds app.acct, cancels it (pg_cancel_backend) once it is
+    blocked there; returns that session, still open, and what the CALL raised."""
     holder = connect(autocommit=False)
     holder.execute("LOCK TABLE app.acct IN ACCESS EXCLUSIVE MODE")
     run = connect()
@@ -332,7 +328,7 @@ def test_a_cancel_where_a_run_waits_records_it_cancelled_and_releases_the_lock_i
 
     def call() -> None:
         try:
-            run.execute("CALL mlops.merge_duplicates('app.acct')")
+            run.execute(call_sql)
         except psycopg.Error as exc:
             failure.append(exc)
 
@@ -347,6 +343,19 @@ def test_a_cancel_where_a_run_waits_records_it_cancelled_and_releases_the_lock_i
     accounts.execute("SELECT pg_cancel_backend(%s)", (run.info.backend_pid,))
     thread.join(30)
     holder.rollback()
+    return run, failure
+
+
+@pytest.mark.parametrize("waiting_in", ["capture trigger", "detection"])
+def test_a_cancel_where_a_run_waits_records_it_cancelled_and_releases_the_lock_in_the_same_session(
+    accounts: psycopg.Connection, connect: Callable[..., psycopg.Connection], waiting_in: str
+) -> None:
+    """psql's Ctrl-C (pg_cancel_backend) while the run waits for a lock: creating the capture trigger (step 0, the
+    table's first incremental run) or reading the table (detection). The session stays open afterwards, as psql's
+    does: the run is recorded cancelled by the procedure itself and the table's lock is not held on."""
+    if waiting_in == "capture trigger":
+        accounts.execute("DROP TRIGGER mlops_dedup_capture_insert ON app.acct")  # the run creates it again, in step 0
+    run, failure = cancel_while_blocked(accounts, connect, "CALL mlops.merge_duplicates('app.acct')")
 
     assert len(failure) == 1 and failure[0].sqlstate == "57014"
     assert "canceled: canceling statement due to user request" in str(failure[0])  # the procedure's own message
@@ -363,28 +372,7 @@ def test_a_cancel_where_a_run_waits_records_it_cancelled_and_releases_the_lock_i
 def test_a_cancel_stops_the_call_records_the_run_and_releases_the_lock(
     accounts: psycopg.Connection, connect: Callable[..., psycopg.Connection]
 ) -> None:
-    holder = connect(autocommit=False)
-    holder.execute("LOCK TABLE app.acct IN ACCESS EXCLUSIVE MODE")
-    run = connect()
-    failure: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            run.execute("CALL mlops.merge_duplicates()")
-        except psycopg.Error as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=call)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not accounts.execute(
-        "SELECT pg_isolation_test_session_is_blocked(%s, %s)", (run.info.backend_pid, [holder.info.backend_pid])
-    ).fetchone()[0]:
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    accounts.execute("SELECT pg_cancel_backend(%s)", (run.info.backend_pid,))
-    thread.join(30)
-    holder.rollback()
+    _, failure = cancel_while_blocked(accounts, connect, "CALL mlops.merge_duplicates()")
 
     assert len(failure) == 1 and failure[0].sqlstate == "57014"
     assert "canceled: canceling statement due to user request" in str(failure[0])
