@@ -19,7 +19,6 @@ from collections.abc import Iterator, Sequence
 import psycopg
 
 import mlops_dedup
-from mlops_dedup import api
 from mlops_dedup.api import (
     LOG,
     RUN_COLUMNS,
@@ -27,6 +26,7 @@ from mlops_dedup.api import (
     RunnerError,
     adopt_platform,
     alerts,
+    command_name,
     connect,
     dsn_from_environment,
     fk_policy_report,
@@ -176,7 +176,7 @@ def cmd_watch(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=api.command_name(), description=__doc__.splitlines()[0].removesuffix("."))
+    parser = argparse.ArgumentParser(prog=command_name(), description=__doc__.splitlines()[0].removesuffix("."))
     parser.add_argument("--version", action="version", version=f"mlops-dedup {mlops_dedup.__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--dsn", help="libpq connection string or URL (default: DATABASE_URL, then PG* variables)")

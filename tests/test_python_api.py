@@ -12,8 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -118,9 +117,11 @@ def locked_letters(duplicated: psycopg.Connection, dsn: str) -> Iterator[psycopg
 
 
 @contextlib.contextmanager
-def interrupt_when_the_merge_waits(dsn: str, holder: psycopg.Connection) -> Iterator[None]:
-    """Sends this process SIGINT (Ctrl-C) once a CALL of merge_duplicates in this test's database is blocked by the
-    holder's lock; the watching thread is stopped and joined on the way out, whatever happened."""
+def when_the_merge_waits(
+    dsn: str, holder: psycopg.Connection, act: Callable[[psycopg.Connection, int], object]
+) -> Iterator[None]:
+    """Calls act(connection, pid) once a CALL of merge_duplicates in this test's database is blocked by the holder's
+    lock; the watching thread is stopped and joined on the way out, whatever happened."""
     done = threading.Event()
 
     def watch() -> None:
@@ -133,7 +134,7 @@ def interrupt_when_the_merge_waits(dsn: str, holder: psycopg.Connection) -> Iter
                     (holder.info.backend_pid,),
                 ).fetchone()
                 if blocked:
-                    os.kill(os.getpid(), signal.SIGINT)
+                    act(conn, blocked[0])
                     return
                 done.wait(0.01)
 
@@ -144,6 +145,11 @@ def interrupt_when_the_merge_waits(dsn: str, holder: psycopg.Connection) -> Iter
     finally:
         done.set()
         thread.join()
+
+
+def interrupt_when_the_merge_waits(dsn: str, holder: psycopg.Connection) -> contextlib.AbstractContextManager[None]:
+    """Sends this process SIGINT (Ctrl-C) once the merge waits on the holder's lock."""
+    return when_the_merge_waits(dsn, holder, lambda conn, pid: os.kill(os.getpid(), signal.SIGINT))
 
 
 def test_ctrl_c_during_merge_records_the_run_cancelled(
@@ -311,24 +317,9 @@ def test_a_cancel_from_another_session_returns_the_runs_and_fails_the_command(
     """pg_cancel_backend (a DBA, a watchdog): no KeyboardInterrupt here; the cancelled run is returned like a failed one
     and the command fails naming it, with the JSON summary."""
 
-    def cancel_when_blocked() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                (cancelled,) = conn.execute(
-                    "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND query LIKE 'CALL mlops.merge_duplicates%%'"
-                    " AND pg_isolation_test_session_is_blocked(pid, ARRAY[%s])",
-                    (locked_letters.info.backend_pid,),
-                ).fetchone()
-                if cancelled:
-                    return
-                time.sleep(0.01)
-
-    canceller = threading.Thread(target=cancel_when_blocked)
-    canceller.start()
-    status = runner.main(["merge", "--dsn", dsn, "--target", LETTERS, "--json"])
-    canceller.join()
+    cancel = lambda conn, pid: conn.execute("SELECT pg_cancel_backend(%s)", (pid,))  # noqa: E731
+    with when_the_merge_waits(dsn, locked_letters, cancel):
+        status = runner.main(["merge", "--dsn", dsn, "--target", LETTERS, "--json"])
     captured = capsys.readouterr()
     assert status == 1
     assert json.loads(captured.out)["status"] == "cancelled"
@@ -344,16 +335,8 @@ def test_sigterm_stops_the_merge_command_like_ctrl_c(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while not duplicated.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND query LIKE 'CALL mlops.merge_duplicates%%' AND pg_isolation_test_session_is_blocked(pid, ARRAY[%s])",
-        (locked_letters.info.backend_pid,),
-    ).fetchone()[0]:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    command.terminate()
-    out, err = command.communicate(timeout=60)
+    with when_the_merge_waits(dsn, locked_letters, lambda conn, pid: command.terminate()):
+        out, err = command.communicate(timeout=60)
     assert command.returncode == 143, err
     assert json.loads(out)["status"] == "cancelled" and "Traceback" not in err
     assert duplicated.execute("SELECT status FROM mlops.dedup_runs").fetchall() == [("cancelled",)]

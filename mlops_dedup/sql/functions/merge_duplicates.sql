@@ -543,7 +543,8 @@ COMMENT ON PROCEDURE mlops.merge_duplicates (regclass, boolean, integer, boolean
 'are left out (clusters_changed); lock timeouts (5 s, or the session''s when shorter) are tried 3 times, then left '
 'for the next run. A rule that fails as a whole (detection error, timeout, a writer or table without the caller''s '
 'rights: mlops.dedup_rule_merge_refusal) is recorded failed and the others run; then the CALL raises with the first '
-'failure''s SQLSTATE naming the failed runs. A cancel stops the CALL (57014) after recording the run. Needs '
+'failure''s SQLSTATE naming the failed runs. A cancel request (pg_cancel_backend, Ctrl-C) wherever the run '
+'waits stops the CALL (57014) after recording the run cancelled and releasing its lock. Needs '
 'autocommit: 25000 in a block that wrote, else 2D000 at its first COMMIT, before any work.';
 
 REVOKE EXECUTE ON PROCEDURE mlops.merge_duplicates(regclass, boolean, integer, boolean) FROM PUBLIC;
